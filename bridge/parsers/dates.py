@@ -1,0 +1,80 @@
+"""Dates and times from every vendor's formats into the contract's ISO 8601.
+
+"Apr 01, 2026 5:13 AM", "04/13/26 1600", "1/1/2050 09:00:00 AM", "2025-03-12T07:42:00Z",
+"Tuesday, March 4, 2025 at 9:30 AM CST". A zone is kept only when the page states it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+from dateutil import parser as dateparser
+
+# US zone abbreviations portals print; dateutil does not know them by itself.
+ZONES: dict[str, int] = {
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+    "AKST": -9, "AKDT": -8, "HST": -10, "UTC": 0, "GMT": 0, "Z": 0,
+}
+_TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in ZONES.items()}
+_MILITARY = re.compile(r"^(?P<d>.*\d{1,2}/\d{1,2}/\d{2,4})\s+(?P<h>[01]\d|2[0-3])(?P<m>[0-5]\d)$")
+_NOISE = re.compile(r"\b(at|on|collected|resulted|received|date|time|of)\b\.?:?", re.I)
+_HAS_TIME = re.compile(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\.?\b", re.I)
+_DEFAULT = datetime(2000, 1, 1)  # noqa: DTZ001 - a sentinel for fields the text lacks, never output
+
+
+def _prepare(text: str) -> str:
+    text = text.replace("\xa0", " ").strip()
+    m = _MILITARY.match(text)
+    if m:
+        text = f"{m['d']} {m['h']}:{m['m']}"
+    text = _NOISE.sub(" ", text)
+    text = re.sub(r"(\d)\s*([ap])\.m\.?", r"\1 \2m", text, flags=re.I)
+    return re.sub(r"\s+", " ", text).strip(" ,;-")
+
+
+def _parse(text: str | None) -> tuple[datetime, bool] | None:
+    if not text:
+        return None
+    prepared = _prepare(text)
+    if not re.search(r"\d", prepared):
+        return None
+    try:
+        dt = dateparser.parse(prepared, default=_DEFAULT, tzinfos=_TZINFOS, fuzzy=True)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    # A string with no year (e.g. "Mar 4") would silently become 2000: refuse it.
+    if dt.year == _DEFAULT.year and "2000" not in prepared and not re.search(r"\b00\b", prepared):
+        return None
+    iso = re.match(r"^\d{4}-\d{2}-\d{2}T\d", prepared)
+    return dt, bool(iso) or bool(_HAS_TIME.search(prepared)) or bool(_MILITARY.match(text.strip()))
+
+
+def parse_date(text: str | None) -> str | None:
+    """The ISO date of a text, or None."""
+    got = _parse(text)
+    return got[0].date().isoformat() if got else None
+
+
+def parse_datetime(text: str | None) -> str | None:
+    """ISO date-time when the text has a time, else the ISO date; an offset only when a zone is given."""
+    got = _parse(text)
+    if not got:
+        return None
+    dt, has_time = got
+    if not has_time:
+        return dt.date().isoformat()
+    return dt.replace(microsecond=0).isoformat(timespec="seconds")
+
+
+def combine(day: str | None, time: str | None) -> str | None:
+    """A date from one place and a time from another ("03/12/2025", "7:42 AM")."""
+    if not day:
+        return parse_datetime(time) if time and re.search(r"\d{4}", time) else None
+    if not time:
+        return parse_datetime(day)
+    return parse_datetime(f"{day} {time}") or parse_datetime(day)
+
+
+def iso_date(value: date | datetime) -> str:
+    return value.isoformat()

@@ -1,0 +1,83 @@
+"""Null-safe lookups by visible label: "the value of the field labelled X", the stablest hook portals offer."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from .text import clean, text_of
+
+
+def _label_key(text: str | None) -> str:
+    return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
+
+
+def label_matches(text: str | None, *labels: str) -> bool:
+    key = _label_key(text)
+    return any(key == label.lower() for label in labels)
+
+
+def dl_pairs(root: LexborNode | None) -> dict[str, str]:
+    """Every `<dt>label</dt><dd>value</dd>` pair below root, label lower-cased without its colon."""
+    pairs: dict[str, str] = {}
+    if root is None:
+        return pairs
+    for dt in root.css("dt"):
+        dd = dt.next
+        while dd is not None and dd.tag != "dd":
+            if dd.tag == "dt":
+                dd = None
+                break
+            dd = dd.next
+        if dd is not None:
+            value = text_of(dd)
+            key = _label_key(text_of(dt))
+            if key and value and key not in pairs:
+                pairs[key] = value
+    return pairs
+
+
+def labelled(root: LexborNode | None, *labels: str) -> str | None:
+    """The value beside a label in a `dl`, a two-cell table row, or a `label`/`span` + sibling pair."""
+    if root is None:
+        return None
+    pairs = dl_pairs(root)
+    for label in labels:
+        if label.lower() in pairs:
+            return pairs[label.lower()]
+    for th in root.css("th, td"):
+        if label_matches(text_of(th), *labels):
+            sib = th.next
+            while sib is not None and sib.tag not in {"td", "th"}:
+                sib = sib.next
+            if sib is not None:
+                return text_of(sib)
+    for node in root.css("label, span, strong, b, div"):
+        if node.child is not None and node.child.tag != "-text" and node.child.next is not None:
+            continue
+        if label_matches(text_of(node), *labels):
+            sib = node.next
+            while sib is not None and not (text_of(sib) if sib.tag != "-text" else clean(sib.text_content)):
+                sib = sib.next
+            if sib is not None:
+                return text_of(sib) if sib.tag != "-text" else clean(sib.text_content)
+    return None
+
+
+def attr(node: LexborNode | None, name: str) -> str | None:
+    if node is None:
+        return None
+    return clean(node.attributes.get(name))
+
+
+def first_text(root: LexborNode | None, *selectors: str) -> str | None:
+    """Text of the first selector that matches something with text: fallback chains as data."""
+    if root is None:
+        return None
+    for selector in selectors:
+        for node in root.css(selector):
+            value = text_of(node)
+            if value:
+                return value
+    return None

@@ -1,0 +1,80 @@
+"""Text from the tree: trimmed, white space collapsed, paragraphs kept, hidden things left out."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+_WS = re.compile(r"\s+")
+# Elements whose text is never part of a record.
+SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title", "meta", "link", "svg",
+                       "button", "select", "option", "input", "textarea"})
+BLOCK_TAGS = frozenset({"p", "div", "section", "article", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
+                        "h6", "table", "tr", "blockquote", "pre", "dl", "dt", "dd", "header", "footer",
+                        "main", "aside", "nav", "form", "fieldset", "figure", "figcaption", "address",
+                        "tbody", "thead"})
+
+
+def clean(text: str | None) -> str | None:
+    """Trim and collapse white space (non-breaking spaces included); empty becomes None."""
+    if text is None:
+        return None
+    text = _WS.sub(" ", text.replace("\xa0", " ").replace("\u200b", "")).strip()
+    return text or None
+
+
+def is_hidden(node: LexborNode) -> bool:
+    """Hidden by attribute or inline style: templates, modals, screen-reader-only duplicates stay out."""
+    attrs = node.attributes
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+        return True
+    style = (attrs.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style
+
+
+def text_of(node: LexborNode | None) -> str | None:
+    """The visible text of a node on one line (None when it has none)."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    _collect(node, parts, paragraphs=False)
+    return clean(" ".join(parts))
+
+
+def paragraphs_of(node: LexborNode | None) -> str | None:
+    """Multi-paragraph text: block elements and <br> break paragraphs, joined by a blank line."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    _collect(node, parts, paragraphs=True)
+    text = "".join(parts)
+    paras = [clean(p) for p in re.split(r"\n\s*\n", text)]
+    joined = "\n\n".join(p for p in paras if p)
+    return joined or None
+
+
+def _collect(node: LexborNode, parts: list[str], paragraphs: bool) -> None:
+    tag = node.tag
+    if tag == "-text":
+        parts.append(node.text_content or "")
+        return
+    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
+        return
+    block = tag in BLOCK_TAGS
+    if paragraphs and (block or tag == "br"):
+        parts.append("\n\n")
+    elif tag == "br" or block:
+        parts.append(" ")
+    child = node.child
+    while child is not None:
+        _collect(child, parts, paragraphs)
+        child = child.next
+    if block:
+        parts.append("\n\n" if paragraphs else " ")
+    elif tag in {"td", "th"}:
+        parts.append(" ")
+
+
+def split_lines(text: str | None) -> list[str]:
+    return [line for line in (clean(x) for x in (text or "").splitlines()) if line]
