@@ -1,0 +1,16 @@
+"""Epic MyChart, classic pages. (Being written.)"""
+
+from __future__ import annotations
+
+from bridge.records import ParseResult
+
+from ..base import Draft
+from ..page import Page
+
+
+def can_parse(page: Page) -> bool:
+    return False
+
+
+def parse(page: Page) -> ParseResult:
+    return Draft(vendor="epic_mychart").result()
