@@ -1,17 +1,74 @@
-"""The `kinchart` command line (typer). Each command is a thin wrapper over the bridge's modules."""
+"""The `kinchart` command line (typer + rich). Each command is a thin wrapper over the bridge's modules.
+
+Passphrases come from KINCHART_PASSPHRASE_FILE when it is set (scripts, tests), else from a prompt.
+Nothing here prints record content except `parse`, whose job it is.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bridge.config import ServerConfig, env_port, read_passphrase_file
 from bridge.parsers import parse_html
 
 app = typer.Typer(help="Kinchart: the family medical record on your own machine.", no_args_is_help=True,
                   add_completion=False)
+err = Console(stderr=True)
+out = Console()
+
+VaultOpt = typer.Option(None, "--vault", envvar="KINCHART_VAULT", help="The vault folder (default: your data folder)")
+
+
+def _vault_dir(vault: Path | None) -> Path:
+    from bridge.vault import default_vault_dir
+
+    return vault or default_vault_dir()
+
+
+def _passphrase(prompt: str = "Passphrase", confirm: bool = False) -> str:
+    from_file = read_passphrase_file()
+    if from_file is not None:
+        return from_file
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no passphrase: set KINCHART_PASSPHRASE_FILE or run in a terminal")
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]Error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _open_unlocked(vault_dir: Path) -> Any:
+    from bridge.vault import Vault, VaultError, VaultNotFound
+
+    try:
+        vault = Vault.open(vault_dir)
+    except VaultNotFound:
+        _fail(f"No vault at {vault_dir}. Create one with `kinchart init` (or start the dashboard).")
+    except VaultError as exc:
+        _fail(str(exc))
+    try:
+        vault.unlock(_passphrase())
+    except VaultError as exc:
+        _fail(str(exc))
+    return vault
+
+
+def _family(vault: Any) -> Any:
+    try:
+        from bridge.family import Family
+    except ImportError:
+        return None
+    return Family(vault)
 
 
 @app.callback()
@@ -20,12 +77,179 @@ def _root() -> None:
 
 
 @app.command()
+def init(vault: Path | None = VaultOpt) -> None:
+    """Create a new encrypted vault (the passphrase from KINCHART_PASSPHRASE_FILE, else asked twice)."""
+    from bridge.vault import Vault, VaultError
+
+    folder = _vault_dir(vault)
+    if Vault.exists(folder):
+        _fail(f"A vault already exists at {folder}; nothing was changed.")
+    try:
+        Vault.create(folder, _passphrase("New passphrase", confirm=True)).close()
+    except VaultError as exc:
+        _fail(str(exc))
+    out.print(f"Created an encrypted vault at {folder}.")
+    out.print("Keep the passphrase safe: it cannot be recovered.")
+
+
+@app.command()
+def serve(vault: Path | None = VaultOpt,
+          port: int = typer.Option(None, "--port", help="Port on 127.0.0.1 (default 47213, or KINCHART_PORT)"),
+          idle_lock: int = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes")) -> None:
+    """Start the bridge and the dashboard on 127.0.0.1."""
+    from bridge.server import PortTaken, run
+    from bridge.vault import Vault, WrongPassphrase
+
+    folder = _vault_dir(vault)
+    passphrase = read_passphrase_file()
+    if passphrase is not None and not Vault.exists(folder):
+        Vault.create(folder, passphrase).close()
+        out.print(f"Created an encrypted vault at {folder}.")
+    config = ServerConfig(vault_dir=folder, port=port or env_port(), passphrase=passphrase,
+                          idle_lock_minutes=idle_lock)
+    out.print(f"Kinchart is running: open http://127.0.0.1:{config.port}/ (Ctrl+C stops it)")
+    if passphrase is None:
+        out.print("The vault starts locked: unlock it in the dashboard.")
+    try:
+        run(config)
+    except PortTaken as exc:
+        _fail(str(exc), code=2)
+    except WrongPassphrase:
+        _fail("The passphrase in KINCHART_PASSPHRASE_FILE does not open this vault.")
+
+
+@app.command()
 def parse(page: Path = typer.Argument(..., exists=True, dir_okay=False, help="A saved portal page (.html)"),
           url: str = typer.Option("", "--url", help="The page's address in the portal")) -> None:
     """Print the record-contract JSON for one saved page, without touching any vault."""
+    from bridge.capture import url_of_saved_page
+
     html = page.read_bytes().decode("utf-8", errors="replace")
-    _, result = parse_html(html, url)
+    _, result = parse_html(html, url or url_of_saved_page(html) or "")
     sys.stdout.write(json.dumps(result.to_contract(), ensure_ascii=False, indent=2) + "\n")
+
+
+def _input_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in {".html", ".htm", ".json"}
+                                and not p.name.endswith(".expected.json")))
+        else:
+            files.append(path)
+    return files
+
+
+@app.command("import")
+def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .html pages or capture .json files, or folders"),
+            url: str = typer.Option(None, "--url", help="The portal address of a single saved page"),
+            vault: Path | None = VaultOpt) -> None:
+    """Import saved pages and captures through the same path as the extension."""
+    from bridge.capture import BadCapture, capture_from_html_file, validate_capture
+    from bridge.ingest import ingest
+
+    files = _input_files(paths)
+    store = _open_unlocked(_vault_dir(vault))
+    family = _family(store)
+    stored = duplicates = 0
+    bad: list[tuple[Path, str]] = []
+    with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("import", total=len(files))
+        for file in files:
+            try:
+                if file.suffix.lower() == ".json":
+                    capture = validate_capture(json.loads(file.read_text(encoding="utf-8")))
+                else:
+                    capture = capture_from_html_file(file, url if len(files) == 1 else None)
+                receipt = ingest(store, capture, family)
+                duplicates += receipt.duplicate
+                stored += not receipt.duplicate
+            except (BadCapture, ValueError, OSError) as exc:
+                bad.append((file, str(exc)))
+            progress.advance(task)
+    store.close()
+    out.print(f"Imported {stored} new capture(s); {duplicates} already in the vault; {len(bad)} skipped.")
+    for file, why in bad:
+        err.print(f"  skipped {file}: {why}")
+    if bad and not stored and not duplicates:
+        raise typer.Exit(1)
+
+
+@app.command()
+def reparse(vault: Path | None = VaultOpt) -> None:
+    """Rebuild every record from the stored captures with today's parsers."""
+    from bridge.ingest import reparse_all
+
+    store = _open_unlocked(_vault_dir(vault))
+    total = len(store.list_captures())
+    with Progress(TextColumn("Reparsing"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
+        task = progress.add_task("reparse", total=total)
+        report = reparse_all(store, progress=lambda: progress.advance(task))
+    family = _family(store)
+    extra = ""
+    if family is not None and hasattr(family, "after_reparse"):
+        extra = f"; timeline: {family.after_reparse()}"
+    store.close()
+    out.print(f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
+              f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}.")
+
+
+@app.command()
+def passwd(vault: Path | None = VaultOpt) -> None:
+    """Change the passphrase (rewraps the data key; the records are not re-encrypted)."""
+    from bridge.vault import Vault, VaultError
+
+    folder = _vault_dir(vault)
+    store = Vault.open(folder)
+    old = _passphrase("Current passphrase")
+    new_file = Path(p) if (p := __import__("os").environ.get("KINCHART_NEW_PASSPHRASE_FILE")) else None
+    new = new_file.read_text(encoding="utf-8").rstrip("\r\n") if new_file else typer.prompt(
+        "New passphrase", hide_input=True, confirmation_prompt=True)
+    try:
+        store.change_passphrase(old, new)
+    except VaultError as exc:
+        _fail(str(exc))
+    store.close()
+    out.print("Passphrase changed.")
+
+
+@app.command()
+def backup(dest: Path = typer.Argument(..., help="Where to write the encrypted copy"),
+           vault: Path | None = VaultOpt) -> None:
+    """Write a consistent, still-encrypted copy of the vault."""
+    from bridge.vault import Vault, VaultError
+
+    try:
+        store = Vault.open(_vault_dir(vault))
+        store.backup(dest)
+    except VaultError as exc:
+        _fail(str(exc))
+    store.close()
+    out.print(f"Backed up the vault (still encrypted) to {dest}.")
+
+
+@app.command()
+def restore(backup_path: Path = typer.Argument(..., exists=True, help="A backup written by `kinchart backup`"),
+            vault: Path | None = VaultOpt) -> None:
+    """Restore a backup into a new vault folder (never over an existing vault)."""
+    from bridge.vault import Vault, VaultError
+
+    try:
+        Vault.restore(backup_path, _vault_dir(vault)).close()
+    except VaultError as exc:
+        _fail(str(exc))
+    out.print(f"Restored into {_vault_dir(vault)}.")
+
+
+@app.command("pair-code")
+def pair_code(vault: Path | None = VaultOpt) -> None:
+    """Print a one-time pairing code for the extension (needs the passphrase, like the dashboard)."""
+    from bridge.server.pairing import Pairing
+
+    folder = _vault_dir(vault)
+    _open_unlocked(folder).close()
+    out.print(Pairing(folder).new_code())
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bridge.records import Patient, ParseResult, Record
+from bridge.records import ParseResult, Patient, Record
 
 from .page import Page
 

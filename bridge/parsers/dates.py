@@ -20,7 +20,7 @@ _TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in ZONES.items()}
 _MILITARY = re.compile(r"^(?P<d>.*\d{1,2}/\d{1,2}/\d{2,4})\s+(?P<h>[01]\d|2[0-3])(?P<m>[0-5]\d)$")
 _NOISE = re.compile(r"\b(at|on|collected|resulted|received|date|time|of)\b\.?:?", re.I)
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\.?\b", re.I)
-_DEFAULT = datetime(2000, 1, 1)  # noqa: DTZ001 - a sentinel for fields the text lacks, never output
+_DEFAULT = datetime(2000, 1, 1)
 
 
 def _prepare(text: str) -> str:

@@ -1,19 +1,174 @@
-"""nextgen portal pages. (Being written.)"""
+"""NextGen Patient Portal (PxP): the Angular app at `/<practice-slug>-<id>/portal/#/...`.
+
+Page kinds read (the routed page component decides; the hash route says the same and is the fallback):
+
+| component | page_kind | reader |
+| --- | --- | --- |
+| `pxp-result-detail` (`mat-card.pxp-result-card`, lab or imaging) | `test_result` | read_result_detail |
+| `pxp-results-list` | `test_result_list` | read_result_list |
+| `pxp-message-thread` | `message_thread` | read_message_thread |
+| `pxp-appointments` (active tab only) | `appointment_list` | read_appointments |
+| `pxp-hr-medications` inside `pxp-health-records` | `medication_list` | read_medications |
+| `pxp-documents` showing a Patient Visit Summary | `visit` | read_visit_summary |
+| `pxp-documents` showing another document (a letter) | `note` | read_document |
+| `pxp-documents` with no document open | `note_list` | read_document_list |
+| any other PxP page (dashboard, statements, ...) | `unknown` | one `document` with the main text |
+
+Order of extraction: the patient is the account being viewed (the sidenav patient card, then the
+header patient selector, then the trusted-representative banner), never the signed-in user
+(`.pxp-header__user-name`: under proxy access that is the caregiver). The organization is the header's
+practice name, then the logo's alt text, then the footer. Then the page's reader (nextgen_pages).
+See ../shared/portal-reference/nextgen/README.md for what is real and what is a guess.
+"""
 
 from __future__ import annotations
 
-from bridge.records import ParseResult
+import re
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from selectolax.lexbor import LexborNode
+
+from bridge.records import Document, ParseResult, Patient
+
+from . import nextgen_pages as pages
 from .base import Draft
+from .dates import parse_date
+from .nextgen_common import (
+    SEL_FOOTER_PRACTICE,
+    SEL_LOGO,
+    SEL_MAIN,
+    SEL_PAGE_TITLE,
+    SEL_PATIENT_DOB,
+    SEL_PATIENT_NAME,
+    SEL_PRACTICE,
+    SEL_REP_BANNER,
+    SEL_ROOT,
+    SEL_SELECTOR_NAME,
+    SEL_SELECTOR_TRIGGER,
+    br_paragraphs,
+    first,
+    text_at,
+)
 from .page import Page
+from .text import clean, text_of
 
 NAME = "nextgen"
 VERSION = "1"
 
+# `/<practiceslug>-<id>/portal/` (the one real, public fact about PxP URLs); the route is in the hash.
+_PATH = re.compile(r"^/[a-z0-9][a-z0-9_.-]*-\d+/portal(?:/|$)", re.I)
+# Markup fingerprints: the app root element, else the PxP component prefix on an Angular page.
+_FINGERPRINT_STRONG = SEL_ROOT
+_FINGERPRINT_WEAK = "[class*='pxp-'], pxp-header, pxp-footer"
+
+Reader = Callable[[LexborNode, Draft], None]
+# Routed component -> (page_kind, reader). Checked in order; the first present wins.
+COMPONENTS: tuple[tuple[str, str, Reader], ...] = (
+    ("pxp-result-detail, mat-card.pxp-result-card", "test_result", pages.read_result_detail),
+    ("pxp-results-list", "test_result_list", pages.read_result_list),
+    ("pxp-message-thread", "message_thread", pages.read_message_thread),
+    ("pxp-appointments", "appointment_list", pages.read_appointments),
+    ("pxp-hr-medications", "medication_list", pages.read_medications),
+)
+# Hash route -> the same, for pages whose component element was renamed.
+ROUTES: tuple[tuple[re.Pattern[str], str, Reader], ...] = (
+    (re.compile(r"^/?health-records/results/[^/?]+"), "test_result", pages.read_result_detail),
+    (re.compile(r"^/?health-records/results/?(?:\?|$)"), "test_result_list", pages.read_result_list),
+    (re.compile(r"^/?messages/[^/]+/[^/?]+"), "message_thread", pages.read_message_thread),
+    (re.compile(r"^/?appointments"), "appointment_list", pages.read_appointments),
+    (re.compile(r"^/?health-records/medications"), "medication_list", pages.read_medications),
+)
+
+
+def _route(page: Page) -> str:
+    return urlsplit(page.url).fragment.lstrip("#")
+
 
 def can_parse(page: Page) -> bool:
-    return False
+    """A PxP page: the app root element, or a `/<practice>-<id>/portal/` path with PxP markup.
+    Never the host (practices embed the portal under their own domains)."""
+    frame = page.top
+    if not frame.html:
+        return False
+    if frame.css_first(_FINGERPRINT_STRONG) is not None:
+        return True
+    return bool(_PATH.match(frame.path)) and frame.css_first("[ng-version]") is not None \
+        and frame.css_first(_FINGERPRINT_WEAK) is not None
+
+
+def _patient(root: LexborNode, draft: Draft) -> Patient | None:
+    """Whose account is shown: the patient card, the header selector, then the proxy banner."""
+    name = text_at(root, SEL_PATIENT_NAME) or text_at(root, SEL_SELECTOR_NAME)
+    if name is None:
+        for node in root.css(SEL_SELECTOR_TRIGGER):
+            m = re.search(r"Current patient:\s*(.+)$", node.attributes.get("aria-label") or "")
+            if m:
+                name = clean(m.group(1))
+                break
+    if name is None:
+        banner = text_of(first(root, SEL_REP_BANNER))
+        m = re.search(r"viewing\s+(.+?)['’]s?\s+account", banner or "", re.I)
+        if m:
+            name = clean(m.group(1))
+    dob = parse_date(text_at(root, SEL_PATIENT_DOB))
+    if name is None:
+        draft.warn("the page does not show whose account it is")
+        return None
+    if dob is None:
+        draft.warn("the page does not show the patient's date of birth")
+    return Patient(name=name, dob=dob)
+
+
+def _organization(root: LexborNode, draft: Draft) -> str | None:
+    org = text_at(root, SEL_PRACTICE)
+    if org is None:
+        logo = first(root, SEL_LOGO)
+        alt = clean(logo.attributes.get("alt")) if logo is not None else None
+        org = clean(re.sub(r"\s+logo$", "", alt, flags=re.I)) if alt else None
+    if org is None:
+        footer = text_at(root, SEL_FOOTER_PRACTICE)
+        org = clean(footer.split("·")[0]) if footer else None
+    if org is None:
+        draft.warn("the page does not name the practice")
+    return org
+
+
+def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
+    for selector, kind, reader in COMPONENTS:
+        if first(root, selector) is not None:
+            return kind, reader
+    if first(root, "pxp-documents, .pxp-page--documents") is not None:
+        if first(root, pages.SEL_DOC_VIEWER) is None:
+            return "note_list", pages.read_document_list
+        if pages.is_visit_summary(root):
+            return "visit", pages.read_visit_summary
+        return "note", pages.read_document
+    route = _route(page)
+    for pattern, kind, reader in ROUTES:
+        if pattern.search(route):
+            return kind, reader
+    return None
 
 
 def parse(page: Page) -> ParseResult:
-    return Draft(vendor="nextgen").result()
+    draft = Draft(vendor=NAME)
+    tree = page.top.tree
+    root = tree.body or tree.root
+    if root is None:
+        return draft.result()
+    draft.patient = _patient(root, draft)
+    draft.organization = _organization(root, draft)
+    main = first(root, SEL_MAIN) or root
+    chosen = _choose(main, page)
+    if chosen is None:
+        # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
+        draft.page_kind = "unknown"
+        text = br_paragraphs(main)
+        if text:
+            title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(tree.root, "title")
+            draft.records.append(Document(title=title, text=text))
+        return draft.result()
+    draft.page_kind, reader = chosen
+    reader(main, draft)
+    return draft.result()

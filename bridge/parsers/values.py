@@ -107,4 +107,4 @@ def make_component(name: str, value: str | None, unit: str | None = None, ref_ra
     rng = re.sub(r"\s+", " ", ref_range).strip() if ref_range else None
     low, high = parse_range(rng)
     return Component(name=name, value=value or None, value_num=num, unit=(unit or None), ref_range=rng or None,
-                     ref_low=low, ref_high=high, flag=derive_flag(page_flag, num, low, high))  # type: ignore[arg-type]
+                     ref_low=low, ref_high=high, flag=derive_flag(page_flag, num, low, high))

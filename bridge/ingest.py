@@ -1,0 +1,124 @@
+"""The one ingest path, shared by the HTTP API and `kinchart import`:
+
+1. store the raw capture, encrypted, and commit (the capture is the truth);
+2. parse it through the registry (a failure keeps the capture, with its error and a document record);
+3. store the records encrypted, with provenance (capture id, parser name and version);
+4. file it under a family member (or leave it waiting for "who is this?").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from bridge.parsers import Page, ParserInfo, parse_page
+from bridge.parsers import generic as generic_parser
+from bridge.receipt import MemberRef, Receipt
+from bridge.records import ParseResult
+
+if TYPE_CHECKING:
+    from bridge.family import Family
+    from bridge.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+def parse_capture(capture: dict[str, Any]) -> tuple[ParserInfo, ParseResult, str | None]:
+    """Parse, never raising: an unexpected parser crash becomes a generic parse plus the error."""
+    page = Page.from_capture(capture)
+    try:
+        info, result = parse_page(page)
+        return info, result, None
+    except Exception as exc:  # a parser bug must not lose the capture
+        log.warning("parser crashed on capture (%s)", type(exc).__name__)
+        result = generic_parser.parse(Page.from_capture(capture))
+        error = f"{type(exc).__name__}: {exc}"
+        result.warnings.insert(0, f"the parser failed ({error}); the page was kept as a document")
+        return ParserInfo(generic_parser.NAME, generic_parser.VERSION), result, error
+
+
+def capture_meta(capture: dict[str, Any], info: ParserInfo, result: ParseResult,
+                 error: str | None) -> dict[str, Any]:
+    return {
+        "url": capture["url"], "title": capture.get("title"), "captured_at": capture.get("captured_at"),
+        "portal_host": urlsplit(capture["url"]).hostname or "",
+        "frame_urls": [f.get("url") for f in capture["frames"]],
+        "extension_version": capture.get("extension_version"),
+        "vendor": result.vendor, "page_kind": result.page_kind,
+        "parser": info.name, "parser_version": info.version,
+        "patient": result.patient.model_dump() if result.patient else None,
+        "organization": result.organization, "warnings": result.warnings, "error": error,
+        "counts": dict(Counter(r.kind for r in result.records)),
+    }
+
+
+def store_parse(vault: Vault, capture_id: str, capture: dict[str, Any], keep: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+    """Parse a stored capture and (re)write its meta and records; filing fields in `keep` survive."""
+    info, result, error = parse_capture(capture)
+    meta = capture_meta(capture, info, result, error)
+    if keep:
+        meta.update({k: v for k, v in keep.items() if k in {"member_id", "status"}})
+    records = [r.model_dump(mode="json") for r in result.records]
+    with vault.transaction():
+        vault.replace_records(capture_id, records)
+        vault.set_capture_meta(capture_id, meta)
+    return meta
+
+
+def ingest(vault: Vault, capture: dict[str, Any], family: Family | None = None) -> Receipt:
+    """Store, parse, file; the receipt says what happened. `capture` must be validated already."""
+    capture_id, duplicate = vault.put_capture(capture)
+    if duplicate:
+        meta = vault.get_capture_meta(capture_id)
+        if not meta or "parser" not in meta:  # stored, but the parse never finished (e.g. a crash)
+            meta = store_parse(vault, capture_id, capture)
+    else:
+        meta = store_parse(vault, capture_id, capture)
+    return file_and_receipt(vault, capture_id, duplicate, family)
+
+
+def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Family | None) -> Receipt:
+    needs_assignment = False
+    member: MemberRef | None = None
+    candidates: list[MemberRef] = []
+    if family is not None:
+        filing = family.file_capture(capture_id)
+        needs_assignment = filing.needs_assignment
+        if filing.member_id:
+            m = family.get_member(filing.member_id)
+            if m is not None:
+                member = MemberRef(id=m.id, name=m.name)
+        candidates = [MemberRef(id=c.id, name=c.name) for c in filing.candidates]
+    meta = vault.get_capture_meta(capture_id)
+    receipt = Receipt(
+        capture_id=capture_id, hash=capture_id, duplicate=duplicate,
+        vendor=meta.get("vendor"), page_kind=meta.get("page_kind"), parser=meta.get("parser"),
+        parser_version=meta.get("parser_version"), patient=meta.get("patient"),
+        organization=meta.get("organization"), counts=meta.get("counts") or {},
+        warnings=meta.get("warnings") or [], error=meta.get("error"),
+        member=member, needs_assignment=needs_assignment, candidates=candidates,
+    )
+    receipt.summary = receipt.describe()
+    return receipt
+
+
+def reparse_all(vault: Vault, progress: Any = None) -> dict[str, int]:
+    """Rebuild every record from the stored captures with today's parsers; count what changed."""
+    changed = unchanged = failed = 0
+    for row in vault.list_captures():
+        before = [r.data for r in vault.records_for(row.id)]
+        capture = vault.get_capture(row.id)
+        meta = store_parse(vault, row.id, capture, keep=row.meta)
+        after = [r.data for r in vault.records_for(row.id)]
+        if meta.get("error"):
+            failed += 1
+        if before == after:
+            unchanged += 1
+        else:
+            changed += 1
+        if progress is not None:
+            progress()
+    return {"captures": changed + unchanged, "changed": changed, "unchanged": unchanged, "failed": failed}

@@ -1,0 +1,171 @@
+"""Small tree helpers shared by the Epic MyChart classic readers.
+
+Classic pages hide text in three ways that matter: `span.clearlabel` (screen-reader text, placed
+off-screen by CSS, so it is not hidden by attribute), `aria-hidden` duplicates (the print header, the
+short date in list headers) and CSS classes such as `trpHidden`. The shared `text_of` already leaves
+out what is hidden by attribute; these helpers add the two other cases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from ..dates import parse_date, parse_datetime
+from ..text import SKIP_TAGS, clean, is_hidden
+
+_US_DATE = re.compile(r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})\s*$")
+# Screen-reader-only text: never part of a field's value.
+CLEARLABEL = "clearlabel"
+
+Node = LexborNode
+# What a lookup may start from: a node, or a whole parsed document.
+Root = LexborNode | LexborHTMLParser
+
+
+def classes(node: Node | None) -> list[str]:
+    if node is None:
+        return []
+    return (node.attributes.get("class") or "").split()
+
+
+def has_class(node: Node | None, name: str) -> bool:
+    return name in classes(node)
+
+
+def raw_text(node: Node | None) -> str | None:
+    """All text below node, hidden or not (the print header, aria-hidden spans)."""
+    if node is None:
+        return None
+    return clean(node.text(deep=True))
+
+
+def visible_text(node: Node | None, skip_classes: frozenset[str] = frozenset({CLEARLABEL})) -> str | None:
+    """Visible text on one line, without screen-reader-only spans."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    _collect(node, parts, skip_classes)
+    return clean(" ".join(parts))
+
+
+def _collect(node: Node, parts: list[str], skip: frozenset[str]) -> None:
+    tag = node.tag
+    if tag == "-text":
+        parts.append(node.text_content or "")
+        return
+    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
+        return
+    if skip and skip.intersection(classes(node)):
+        return
+    if tag == "br":
+        parts.append(" ")
+    child = node.child
+    while child is not None:
+        _collect(child, parts, skip)
+        child = child.next
+    if tag in {"td", "th", "div", "p", "li", "dt", "dd", "tr"}:
+        parts.append(" ")
+
+
+def text_or_raw(node: Node | None) -> str | None:
+    """Visible text, else the raw text (for cells a class or attribute hides on screen)."""
+    return visible_text(node) or raw_text(node)
+
+
+def first(root: Root | None, *selectors: str) -> Node | None:
+    """The first node matching the first selector that matches anything: fallback chains as data."""
+    if root is None:
+        return None
+    for selector in selectors:
+        node = root.css_first(selector)
+        if node is not None:
+            return node
+    return None
+
+
+def first_value(root: Root | None, *selectors: str) -> str | None:
+    """Text (visible, else raw) of the first selector whose node has any."""
+    if root is None:
+        return None
+    for selector in selectors:
+        for node in root.css(selector):
+            value = text_or_raw(node)
+            if value:
+                return value
+    return None
+
+
+def unique(nodes: Iterable[Node]) -> Iterator[Node]:
+    """Nodes without repeats: Lexbor returns a node once per matching selector of a group."""
+    seen: set[int] = set()
+    for node in nodes:
+        key = node.mem_id
+        if key not in seen:
+            seen.add(key)
+            yield node
+
+
+def ancestor(node: Node | None, predicate: Callable[[Node], bool], limit: int = 40) -> Node | None:
+    """The nearest ancestor for which predicate(node) is true."""
+    cur = node.parent if node is not None else None
+    while cur is not None and limit > 0:
+        if cur.tag == "html":
+            return None
+        if predicate(cur):
+            return cur
+        cur = cur.parent
+        limit -= 1
+    return None
+
+
+def label_key(text: str | None) -> str:
+    return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
+
+
+def pairs_in(root: Node | None) -> dict[str, str]:
+    """`dt` -> `dd` pairs below root (label lower-cased, colon dropped), first occurrence wins.
+
+    Unlike the shared `dl_pairs`, a value only a class hides on screen is still read, and
+    screen-reader-only text is left out of both label and value.
+    """
+    found: dict[str, str] = {}
+    if root is None:
+        return found
+    for dt in root.css("dt"):
+        dd = dt.next
+        while dd is not None and dd.tag not in {"dd", "dt"}:
+            dd = dd.next
+        if dd is None or dd.tag != "dd":
+            continue
+        key = label_key(visible_text(dt) or raw_text(dt))
+        value = text_or_raw(dd)
+        if key and value and key not in found:
+            found[key] = value
+    return found
+
+
+def pick(pairs: dict[str, str], *labels: str) -> str | None:
+    for label in labels:
+        if label in pairs:
+            return pairs[label]
+    return None
+
+
+def date_field(text: str | None, what: str, warn: Callable[[str], None], with_time: bool = False) -> str | None:
+    """A date (or date-time) from text; unreadable text is a warning, never an exception."""
+    if not text:
+        return None
+    m = _US_DATE.match(text)
+    if m:  # the common "03/12/2025": no need for the general parser
+        try:
+            return date(int(m["y"]), int(m["m"]), int(m["d"])).isoformat()
+        except ValueError:
+            pass
+    value = parse_datetime(text) if with_time else parse_date(text)
+    if value is None:
+        warn(f"the {what} '{text}' could not be read as a date")
+    return value

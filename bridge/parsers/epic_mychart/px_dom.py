@@ -1,0 +1,248 @@
+"""DOM helpers for the MyChart PX (React) pages: one concern, reading the rendered tree.
+
+PX markup carries hashed CSS-module classes that change with every Epic build, so nothing here keys
+on a class. What it offers instead:
+
+* `DocIndex`: document-order positions for every element below a root, so that "the section that a
+  heading opens" and "which heading does this node belong to" work whatever the wrapper divs are;
+* `own_text` / `leaves`: the text an element holds itself, for rows whose fields are bare spans;
+* `report_text`: multi-paragraph text that honours pre-wrapped reports (one paragraph per line).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from selectolax.lexbor import LexborNode
+
+from ..text import SKIP_TAGS, clean, is_hidden, paragraphs_of, text_of
+
+HEADING_TAGS: tuple[str, ...] = ("h1", "h2", "h3", "h4", "h5", "h6")
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+MONTH_DATE = re.compile(rf"\b{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b", re.I)
+NUM_DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b")
+_FAR = 1 << 60
+
+
+def has_date(text: str | None) -> bool:
+    """True when the text holds a full date (month name or M/D/Y): guards every fuzzy date parse."""
+    return bool(text and (MONTH_DATE.search(text) or NUM_DATE.search(text)))
+
+
+def key(text: str | None) -> str:
+    """A heading or label as a comparison key: lower case, no ®, no trailing colon, spaces collapsed."""
+    return re.sub(r"[\s:]+$", "", (clean((text or "").replace("®", "")) or "").lower())
+
+
+def raw_text(node: LexborNode | None) -> str | None:
+    """All text below a node, screen-reader-only and aria-hidden spans included (values hide there)."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    for sub in node.traverse(include_text=True):
+        if sub.tag == "-text":
+            parent = sub.parent
+            if parent is not None and parent.tag in {"script", "style", "template", "noscript"}:
+                continue
+            parts.append(sub.text_content or "")
+    return clean(" ".join(parts))
+
+
+def own_text(node: LexborNode) -> str | None:
+    """The text of a node's direct text children only (not its child elements)."""
+    parts: list[str] = []
+    child = node.child
+    while child is not None:
+        if child.tag == "-text":
+            parts.append(child.text_content or "")
+        child = child.next
+    return clean(" ".join(parts))
+
+
+def leaves(root: LexborNode, include_hidden: bool = True) -> Iterator[tuple[LexborNode, str]]:
+    """Every element below root (root included) that holds text itself, in document order."""
+    for node in root.traverse():
+        if node.tag in SKIP_TAGS and node.tag != "button":
+            continue
+        if not include_hidden and is_hidden(node):
+            continue
+        text = own_text(node)
+        if text:
+            yield node, text
+
+
+def next_element(node: LexborNode | None) -> LexborNode | None:
+    """The next sibling that is an element."""
+    sib = node.next if node is not None else None
+    while sib is not None and (sib.tag.startswith("-")):
+        sib = sib.next
+    return sib
+
+
+def closest(node: LexborNode, tags: Iterable[str], stop: LexborNode | None = None) -> LexborNode | None:
+    """The nearest ancestor (node included) with one of these tags, not going past stop."""
+    wanted = set(tags)
+    cur: LexborNode | None = node
+    while cur is not None:
+        if stop is not None and cur.mem_id == stop.mem_id:
+            return None
+        if cur.tag in wanted:
+            return cur
+        cur = cur.parent
+    return None
+
+
+def is_inside(node: LexborNode, ancestor: LexborNode) -> bool:
+    cur = node.parent
+    while cur is not None:
+        if cur.mem_id == ancestor.mem_id:
+            return True
+        cur = cur.parent
+    return False
+
+
+class DocIndex:
+    """Document-order start/end positions of every element below root, computed once."""
+
+    def __init__(self, root: LexborNode) -> None:
+        self.root = root
+        self.start: dict[int, int] = {}
+        self.end: dict[int, int] = {}
+        counter = 0
+        stack: list[tuple[LexborNode, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                self.end[node.mem_id] = counter
+                continue
+            self.start[node.mem_id] = counter
+            counter += 1
+            stack.append((node, True))
+            children = list(node.iter(include_text=False))
+            stack.extend((c, False) for c in reversed(children))
+
+    def pos(self, node: LexborNode) -> int:
+        return self.start.get(node.mem_id, -1)
+
+    def stop_after(self, node: LexborNode) -> int:
+        return self.end.get(node.mem_id, _FAR)
+
+    def headings(self, *tags: str) -> list[LexborNode]:
+        return list(self.root.css(", ".join(tags or HEADING_TAGS)))
+
+    def find_heading(self, tags: Iterable[str], *names: str, prefix: bool = False,
+                     within: LexborNode | None = None) -> LexborNode | None:
+        """The first visible heading whose text is one of names (or starts with one, with prefix)."""
+        wanted = [key(n) for n in names]
+        for h in (within or self.root).css(", ".join(tags)):
+            k = key(text_of(h) or raw_text(h))
+            if not k:
+                continue
+            if k in wanted or (prefix and any(k.startswith(w) for w in wanted)):
+                return h
+        return None
+
+    def region(self, heading: LexborNode, within: LexborNode | None = None) -> list[LexborNode]:
+        """The nodes a heading opens: everything after it up to the next heading of the same or a higher
+        level, kept inside the heading's own `section` (or `within`), whatever wrappers sit between."""
+        level = int(heading.tag[1]) if heading.tag in HEADING_TAGS else 6
+        hpos = self.pos(heading)
+        tags = HEADING_TAGS[:level]
+        stop = min((p for p in (self.pos(h) for h in self.root.css(", ".join(tags))) if p > hpos), default=_FAR)
+        box = within or closest(heading, ("section", "article"), stop=self.root)
+        if box is not None and box.mem_id != heading.mem_id:
+            stop = min(stop, self.stop_after(box))
+        out: list[LexborNode] = []
+        cand = self._after(heading)
+        while cand is not None:
+            if cand.tag.startswith("-"):
+                if cand.tag == "-text" and clean(cand.text_content):
+                    out.append(cand)
+                cand = self._after(cand)
+                continue
+            s, e = self.pos(cand), self.stop_after(cand)
+            if s < 0 or s >= stop:
+                break
+            if e > stop:  # the next heading sits inside: read this node's children instead
+                cand = cand.child
+                continue
+            out.append(cand)
+            cand = self._after(cand)
+        return out
+
+    def _after(self, node: LexborNode) -> LexborNode | None:
+        cur: LexborNode | None = node
+        while cur is not None:
+            if cur.next is not None:
+                return cur.next
+            cur = cur.parent
+            if cur is None or cur.mem_id == self.root.mem_id:
+                return None
+        return None
+
+    def owner(self, node: LexborNode, headings: list[LexborNode]) -> LexborNode | None:
+        """The last of these headings that comes before node in document order."""
+        pos = self.pos(node)
+        best: LexborNode | None = None
+        for h in headings:
+            if self.pos(h) < pos:
+                best = h
+        return best
+
+
+def region_css(nodes: Iterable[LexborNode], selector: str) -> list[LexborNode]:
+    """Every match of selector in a region (the region's own nodes included)."""
+    found: list[LexborNode] = []
+    for node in nodes:
+        if node.tag.startswith("-"):
+            continue
+        if _matches(node, selector):
+            found.append(node)
+        found.extend(node.css(selector))
+    return found
+
+
+def _matches(node: LexborNode, selector: str) -> bool:
+    """Whether the node itself (not a descendant) matches the selector."""
+    parts = [p.strip() for p in selector.split(",")]
+    if all(re.fullmatch(r"[a-z][a-z0-9]*", p) for p in parts):
+        return node.tag in parts
+    parent = node.parent
+    return parent is not None and any(m.mem_id == node.mem_id for m in parent.css(selector))
+
+
+def _is_pre(node: LexborNode) -> bool:
+    style = (node.attributes.get("style") or "").replace(" ", "").lower()
+    return node.tag == "pre" or "white-space:pre" in style
+
+
+def report_text(nodes: Iterable[LexborNode]) -> str | None:
+    """Multi-paragraph text of a region; a pre-wrapped report gives one paragraph per line."""
+    paras: list[str] = []
+    for node in nodes:
+        if node.tag == "-text":
+            t = clean(node.text_content)
+            if t:
+                paras.append(t)
+            continue
+        if node.tag.startswith("-") or node.tag in SKIP_TAGS or is_hidden(node):
+            continue
+        if _is_pre(node) or any(_is_pre(d) for d in node.css("pre, [style*=pre]")):
+            raw = node.text(deep=True)
+            paras.extend(line for line in (clean(x) for x in raw.splitlines()) if line)
+        else:
+            t2 = paragraphs_of(node)
+            if t2:
+                paras.append(t2)
+    return "\n\n".join(paras) or None
+
+
+def block_texts(nodes: Iterable[LexborNode], selector: str = "li") -> list[str]:
+    """The texts of the list items (or other blocks) in a region, in order."""
+    out: list[str] = []
+    for node in region_css(nodes, selector):
+        t = text_of(node)
+        if t:
+            out.append(t)
+    return out

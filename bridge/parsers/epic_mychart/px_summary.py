@@ -1,0 +1,149 @@
+"""MyChart PX health summary (`app/health-summary`): cards found by their `h2`, in any order.
+
+* "Current Health Issues" → one `problem` per item: the name, "Date noted:" → `occurred_at`;
+* "Current Medications" → one `medication` per item: the `h3` drug (not "Commonly known as: …"),
+  the sig paragraph, the `dl` pairs "Prescribed" → `occurred_at` and "Approved by" → `prescriber`
+  ("Documented by …" is not a prescriber);
+* "Allergies" → one `allergy` per item: the `h3`, "Reactions", "Severity", "Noted";
+* "Immunizations" → one `immunization` per date in `ul[aria-label="Dates given"]` (else "Given:").
+
+Everything under a "Current …" heading is `active`. An empty card holds a `role="status"` sentence
+and no items, so it gives no records.
+"""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from bridge.records import Allergy, Immunization, Medication, Problem
+
+from ..base import Draft
+from ..dates import parse_date
+from ..labels import dl_pairs
+from ..text import clean, text_of
+from .px_dom import DocIndex, has_date, is_inside, key, leaves, region_css
+
+DOSES = 'ul[aria-label="Dates given"]'
+_LABELLED = re.compile(r"^(?P<label>date noted|noted|diagnosed|onset|given|last given|prescribed|started|"
+                       r"start date|reactions?|severity|approved by|prescribed by|ordered by)\s*:\s*(?P<rest>.*)$",
+                       re.I)
+_SKIP_MED = re.compile(r"^(commonly known as|documented by|brand name|generic name)\b", re.I)
+_DATE_LIST = re.compile(r"[A-Za-z]{3,9}\.? \d{1,2}, \d{4}|\d{1,2}/\d{1,2}/\d{2,4}")
+
+
+def parse_summary(draft: Draft, main: LexborNode) -> None:
+    idx = DocIndex(main)
+    for h2 in main.css("h2"):
+        title = key(text_of(h2))
+        kind = _card_kind(title)
+        if kind is None:
+            continue
+        current = title.startswith("current") or title.startswith("active")
+        for item in _items(idx.region(h2)):
+            if kind == "problem":
+                _problem(draft, item, current)
+            elif kind == "medication":
+                _medication(draft, item, current)
+            elif kind == "allergy":
+                _allergy(draft, item)
+            else:
+                _immunization(draft, item)
+
+
+def _card_kind(title: str) -> str | None:
+    if "health issue" in title or "problem" in title or title in {"conditions", "current conditions"}:
+        return "problem"
+    if "medication" in title or "prescription" in title:
+        return "medication"
+    if "allerg" in title:
+        return "allergy"
+    if "immunization" in title or "vaccin" in title:
+        return "immunization"
+    return None
+
+
+def _items(region: list[LexborNode]) -> list[LexborNode]:
+    """The outermost list items of a card (the dose dates inside an item are not items)."""
+    found = region_css(region, "li")
+    outer = [li for li in found if not any(o.mem_id != li.mem_id and is_inside(li, o) for o in found)]
+    return [li for li in outer if text_of(li)]
+
+
+def _labelled(item: LexborNode) -> dict[str, str]:
+    pairs = dict(dl_pairs(item))
+    for _node, t in leaves(item, include_hidden=False):
+        m = _LABELLED.match(t)
+        if m and clean(m.group("rest")):
+            pairs.setdefault(m.group("label").lower(), clean(m.group("rest")) or "")
+    return pairs
+
+
+def _name(item: LexborNode) -> str | None:
+    h = item.css_first("h3, h4, strong")
+    if h is not None and text_of(h):
+        return text_of(h)
+    for node in item.css("p, span, div"):
+        t = text_of(node)
+        if t and not _LABELLED.match(t) and not node.css_first("p, div"):
+            return t
+    return None
+
+
+def _problem(draft: Draft, item: LexborNode, current: bool) -> None:
+    name = _name(item)
+    if not name:
+        return
+    pairs = _labelled(item)
+    noted = pairs.get("date noted") or pairs.get("noted") or pairs.get("diagnosed") or pairs.get("onset")
+    draft.records.append(Problem(title=name, occurred_at=parse_date(noted) if has_date(noted) else None,
+                                 status="active" if current else None))
+
+
+def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
+    name = _name(item)
+    if not name:
+        return
+    pairs = _labelled(item)
+    sig = None
+    for p in item.css("p"):
+        t = text_of(p)
+        if t and t != name and not _SKIP_MED.match(t) and not _LABELLED.match(t):
+            sig = t
+            break
+    started = pairs.get("prescribed") or pairs.get("started") or pairs.get("start date")
+    draft.records.append(Medication(
+        title=name, occurred_at=parse_date(started) if has_date(started) else None, instructions=sig,
+        prescriber=pairs.get("approved by") or pairs.get("prescribed by"),
+        status="active" if current else None,
+    ))
+
+
+def _allergy(draft: Draft, item: LexborNode) -> None:
+    name = _name(item)
+    if not name:
+        return
+    pairs = _labelled(item)
+    noted = pairs.get("noted") or pairs.get("date noted")
+    draft.records.append(Allergy(title=name, occurred_at=parse_date(noted) if has_date(noted) else None,
+                                 reaction=pairs.get("reactions") or pairs.get("reaction"),
+                                 severity=pairs.get("severity")))
+
+
+def _immunization(draft: Draft, item: LexborNode) -> None:
+    name = _name(item)
+    if not name:
+        return
+    dates: list[str] = []
+    doses = item.css_first(DOSES)
+    if doses is not None:
+        dates = [t for li in doses.css("li") if (t := text_of(li))]
+    else:
+        given = _labelled(item).get("given") or _labelled(item).get("last given") or ""
+        dates = _DATE_LIST.findall(given)
+    if not dates:
+        draft.records.append(Immunization(title=name, occurred_at=None))
+        draft.warn(f"immunization '{name}' shows no date given")
+    for d in dates:
+        draft.records.append(Immunization(title=name, occurred_at=parse_date(d) if has_date(d) else None))

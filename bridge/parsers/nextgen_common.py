@@ -1,0 +1,204 @@
+"""Helpers shared by the NextGen PxP readers: selectors kept as data, `<br>`-aware text, table cells.
+
+NextGen's markup (see ../shared/portal-reference/nextgen/README.md) is an Angular Material app. The
+`_ngcontent-ng-c…` numbers change with every build, so nothing here keys on them: element names,
+`pxp-*` and `cdk-column-*` classes and visible labels only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden, text_of
+
+# --- selectors, as named constants (vendor CSS classes are the least stable hook) -------------
+SEL_ROOT = "pxp-root"
+SEL_MAIN = "main.pxp-main, main#main-content, main, [role=main]"
+SEL_PATIENT_NAME = ".pxp-patient-card__name"
+SEL_PATIENT_DOB = ".pxp-patient-card__dob"
+SEL_SELECTOR_NAME = ".pxp-patient-selector__name"
+SEL_SELECTOR_TRIGGER = ".pxp-patient-selector__trigger, [aria-label*='Current patient:']"
+SEL_REP_BANNER = ".pxp-representative-banner"
+SEL_PRACTICE = ".pxp-header__practice-name"
+SEL_LOGO = ".pxp-header__logo, .pxp-header__brand img"
+SEL_FOOTER_PRACTICE = ".pxp-footer__practice"
+SEL_PAGE_TITLE = ".pxp-page-title"
+
+# Every record's paragraphs are separated by a blank line; a single <br> or newline is a space.
+_PARA_SPLIT = re.compile(r"\n[ \t\r\f\v]*\n")
+_WS_NO_NL = re.compile(r"[ \t\r\f\v\xa0]+")
+
+
+def br_paragraphs(node: LexborNode | None) -> str | None:
+    """Multi-paragraph text by the portal's rules: a block element or `<br><br>` (a blank line in
+    `<pre>`) starts a paragraph; a single `<br>` or a single newline is ordinary white space.
+
+    The node itself is read even when an ancestor hides it (a collapsed `mat-expansion-panel`
+    keeps its content in the DOM with `visibility: hidden`); hidden descendants stay out."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    child = node.child
+    while child is not None:
+        _collect(child, parts, pre=node.tag == "pre")
+        child = child.next
+    text = "".join(parts)
+    paras = [clean(p) for p in _PARA_SPLIT.split(text)]
+    return "\n\n".join(p for p in paras if p) or None
+
+
+def _collect(node: LexborNode, parts: list[str], pre: bool) -> None:
+    tag = node.tag
+    if tag == "-text":
+        raw = node.text_content or ""
+        # Outside <pre>, source newlines are white space; inside it a blank line is a paragraph.
+        parts.append(raw if pre else re.sub(r"\s+", " ", raw))
+        return
+    if tag == "br":
+        parts.append("\n")
+        return
+    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
+        return
+    block = tag in BLOCK_TAGS
+    if block:
+        parts.append("\n\n")
+    child = node.child
+    while child is not None:
+        _collect(child, parts, pre or tag == "pre")
+        child = child.next
+    if block:
+        parts.append("\n\n")
+    elif tag in {"td", "th"}:
+        parts.append(" ")
+
+
+def own_text(node: LexborNode | None) -> str | None:
+    """Visible text of a node even when an ancestor hides it (the node's own hidden flag too)."""
+    if node is None:
+        return None
+    parts = [text_of(child) if child.tag != "-text" else clean(child.text_content)
+             for child in _children(node)]
+    return clean(" ".join(p for p in parts if p))
+
+
+def _children(node: LexborNode) -> list[LexborNode]:
+    out: list[LexborNode] = []
+    child = node.child
+    while child is not None:
+        if child.tag != "-comment":
+            out.append(child)
+        child = child.next
+    return out
+
+
+def select(root: LexborNode | None, selector: str) -> list[LexborNode]:
+    """Every match of selector below root (root included), once each, in document order.
+
+    Lexbor returns a node once per selector of a comma list it matches ("a.x, .x" gives it twice)."""
+    if root is None:
+        return []
+    seen: set[int] = set()
+    out: list[LexborNode] = []
+    for node in root.css(selector):
+        if node.mem_id not in seen:
+            seen.add(node.mem_id)
+            out.append(node)
+    return out
+
+
+def first(root: LexborNode | None, selector: str) -> LexborNode | None:
+    """The first descendant matching selector (never root itself)."""
+    if root is None:
+        return None
+    for node in root.css(selector):
+        if node is not root:
+            return node
+    return None
+
+
+def text_at(root: LexborNode | None, selector: str) -> str | None:
+    """Text of the first match of selector below root that has text."""
+    if root is None:
+        return None
+    for node in root.css(selector):
+        value = text_of(node)
+        if value:
+            return value
+    return None
+
+
+def classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
+
+
+def has_class(node: LexborNode, name: str) -> bool:
+    return name in classes(node)
+
+
+def column_of(cell: LexborNode) -> str | None:
+    """`cdk-column-<name>` of a Material table cell (Angular's stable column id), else None."""
+    for cls in classes(cell):
+        if cls.startswith("cdk-column-"):
+            return cls[len("cdk-column-"):].lower()
+    for cls in classes(cell):
+        if cls.startswith("mat-column-"):
+            return cls[len("mat-column-"):].lower()
+    return None
+
+
+def row_cells(row: LexborNode, header_columns: list[str | None]) -> dict[str, LexborNode]:
+    """A row's cells by column: the cdk-column class first, else the header's column at that index."""
+    cells: dict[str, LexborNode] = {}
+    index = 0
+    for cell in _children(row):
+        if cell.tag not in {"td", "th"}:
+            continue
+        name = column_of(cell)
+        if name is None and index < len(header_columns):
+            name = header_columns[index]
+        if name and name not in cells:
+            cells[name] = cell
+        index += 1
+    return cells
+
+
+def header_columns(table: LexborNode, aliases: dict[str, str]) -> list[str | None]:
+    """Column names of a table's header row, by cdk-column class or by the header's visible text
+    (looked up in aliases: lower-cased header text -> column name)."""
+    header = None
+    for row in table.css("tr"):
+        if row.css_first("th") is not None:
+            header = row
+            break
+    if header is None:
+        return []
+    names: list[str | None] = []
+    for cell in _children(header):
+        if cell.tag not in {"td", "th"}:
+            continue
+        name = column_of(cell)
+        if name is None:
+            name = aliases.get((text_of(cell) or "").lower())
+        names.append(name)
+    return names
+
+
+def cell_text(cells: dict[str, LexborNode], *names: str) -> str | None:
+    for name in names:
+        node = cells.get(name)
+        if node is not None:
+            value = text_of(node)
+            if value:
+                return value
+    return None
+
+
+def data_rows(table: LexborNode) -> list[LexborNode]:
+    """Body rows of a table: Material `mat-row`s when the table marks them, else rows of `td`."""
+    rows = [r for r in table.css("tr") if has_class(r, "mat-mdc-row") or has_class(r, "mat-row")
+            or "mat-row" in r.attributes]
+    if rows:
+        return rows
+    return [r for r in table.css("tr") if r.css_first("td") is not None and r.css_first("th") is None]

@@ -1,0 +1,79 @@
+"""What the running bridge holds: the vault (locked or not), the family index while unlocked, pairing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from bridge.config import ServerConfig
+from bridge.vault import Vault, VaultError
+
+from .pairing import Pairing
+
+if TYPE_CHECKING:
+    from bridge.family import Family
+
+
+class BridgeState:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.pairing = Pairing(config.vault_dir)
+        self.vault: Vault | None = Vault.open(config.vault_dir) if Vault.exists(config.vault_dir) else None
+        self._family: Family | None = None
+        self.last_activity = time.monotonic()
+        # SQLite and the family index are used from one thread; captures are ingested one at a time.
+        self.write_lock = asyncio.Lock()
+        if self.vault is not None and config.passphrase is not None:
+            self.vault.unlock(config.passphrase)
+
+    @property
+    def exists(self) -> bool:
+        return self.vault is not None
+
+    @property
+    def unlocked(self) -> bool:
+        return self.vault is not None and self.vault.unlocked
+
+    def create(self, passphrase: str) -> None:
+        if self.vault is not None:
+            raise VaultError("A vault already exists here.")
+        self.vault = Vault.create(self.config.vault_dir, passphrase)
+
+    def unlock(self, passphrase: str) -> None:
+        if self.vault is None:
+            raise VaultError("There is no vault yet: create one first.")
+        self.vault.unlock(passphrase)
+        self.touch()
+
+    def lock(self) -> None:
+        self._family = None
+        if self.vault is not None:
+            self.vault.lock()
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    @property
+    def family(self) -> Family | None:
+        """The family model over the unlocked vault, built once per unlock."""
+        if not self.unlocked:
+            return None
+        if self._family is None:
+            try:
+                from bridge.family import Family
+            except ImportError:  # the family model is optional while it is being built
+                return None
+            assert self.vault is not None
+            self._family = Family(self.vault)
+        return self._family
+
+    def require_vault(self) -> Vault:
+        if self.vault is None or not self.vault.unlocked:
+            raise web.HTTPServiceUnavailable(text="The vault is locked.")
+        return self.vault
+
+
+STATE: web.AppKey[BridgeState] = web.AppKey("state", BridgeState)

@@ -1,0 +1,52 @@
+"""A capture's shape, canonical form and identity.
+
+A capture is ``{url, title, captured_at, frames: [{url, html}], extension_version}``.
+
+Identity (the capture id) is the SHA-256 hex digest of the canonical JSON of **the page URL and the
+frames' URLs and HTML only** — ``{"frames":[{"html":…,"url":…}, …],"url":…}`` with sorted keys, no
+whitespace, UTF-8, frames in their captured order. ``title``, ``captured_at`` and
+``extension_version`` are left out on purpose: saving the very same page again, a minute later or
+from a newer extension, is a duplicate and is stored once (the first copy is kept). Any change in
+the HTML — a new result row, a different timestamp rendered in the page — is a new capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .errors import InvalidInput
+
+
+def validate_capture(capture: Any) -> None:
+    """Raise :class:`InvalidInput` unless ``capture`` has a string ``url`` and frames with string HTML."""
+    if not isinstance(capture, dict):
+        raise InvalidInput("A capture must be a JSON object.")
+    if not isinstance(capture.get("url"), str):
+        raise InvalidInput("A capture needs the page's url.")
+    frames = capture.get("frames")
+    if not isinstance(frames, list) or not frames:
+        raise InvalidInput("A capture needs at least one frame.")
+    for frame in frames:
+        if not isinstance(frame, dict) or not isinstance(frame.get("html"), str):
+            raise InvalidInput("Every frame of a capture needs its html.")
+        if not isinstance(frame.get("url", ""), str):
+            raise InvalidInput("A frame's url must be text.")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def identity_form(capture: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": capture["url"],
+        "frames": [{"url": f.get("url", ""), "html": f["html"]} for f in capture["frames"]],
+    }
+
+
+def capture_hash(capture: dict[str, Any]) -> str:
+    """The capture id: SHA-256 (hex) of the canonical JSON of url + frames (see module docstring)."""
+    validate_capture(capture)
+    return hashlib.sha256(canonical_json(identity_form(capture))).hexdigest()

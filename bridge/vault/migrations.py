@@ -1,0 +1,90 @@
+"""The vault's SQLite schema, as ``sqlite_utils.Migrations`` (applied on every open).
+
+Plaintext columns hold only: random or content-hash identifiers, a record's ``kind`` (a category
+from the record contract such as ``lab_result``), opaque document keys, encrypted blobs, the KDF
+parameters and the wrapped key. No names, values, dates of care or free text. (sqlite-utils' own
+``_sqlite_migrations`` table records when each migration ran: a date of software upgrade, not care.)
+
+Append new migrations at the end; never edit or reorder applied ones. A migration here may only
+change the schema: it runs before unlock, without the data key.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+from .errors import VaultError
+
+#: ``PRAGMA application_id`` of a Kinchart vault ("KCHT"), set at creation and checked on open.
+APPLICATION_ID = 0x4B434854
+
+MIGRATIONS = Migrations("kinchart.vault")
+
+
+@MIGRATIONS(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    db.execute("""
+        CREATE TABLE vault (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            vault_id TEXT NOT NULL,        -- random uuid hex
+            kdf TEXT NOT NULL,             -- KDF parameters + salt, JSON (authenticated by the wrap)
+            wrapped_key BLOB NOT NULL      -- data key sealed under the passphrase's key
+        )""")
+    db.execute("""
+        CREATE TABLE captures (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,       -- SHA-256 of url + frames
+            body BLOB NOT NULL,            -- sealed zlib(canonical JSON of the whole capture)
+            info BLOB NOT NULL             -- sealed JSON {stored_at, size, meta}
+        )""")
+    db.execute("""
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            capture_id TEXT NOT NULL REFERENCES captures(id),
+            kind TEXT NOT NULL,            -- record-contract category, e.g. lab_result
+            data BLOB NOT NULL             -- sealed JSON of the whole record
+        )""")
+
+
+@MIGRATIONS(name="m002_records_by_capture")
+def m002_records_by_capture(db: Database) -> None:
+    db.execute("CREATE INDEX records_by_capture ON records(capture_id)")
+
+
+@MIGRATIONS(name="m003_docs")
+def m003_docs(db: Database) -> None:
+    db.execute("""
+        CREATE TABLE docs (
+            collection TEXT NOT NULL,      -- e.g. members, portal_accounts, settings
+            key TEXT NOT NULL,             -- an opaque id chosen by the caller, never a name
+            value BLOB NOT NULL,           -- sealed JSON
+            PRIMARY KEY (collection, key)
+        ) WITHOUT ROWID""")
+
+
+def known_names() -> list[str]:
+    return [m.name for m in MIGRATIONS._migrations]
+
+
+def _database(conn: sqlite3.Connection) -> Database:
+    return Database(conn, recursive_triggers=False, execute_plugins=False)
+
+
+def applied_names(conn: sqlite3.Connection) -> list[str]:
+    return [m.name for m in MIGRATIONS.applied(_database(conn))]
+
+
+def migrate(conn: sqlite3.Connection, stop_before: str | None = None) -> list[str]:
+    """Apply pending migrations; return their names. Refuses a schema from a newer Kinchart."""
+    db = _database(conn)
+    done = [m.name for m in MIGRATIONS.applied(db)]
+    unknown = sorted(set(done) - set(known_names()))
+    if unknown:
+        raise VaultError("This vault was written by a newer version of Kinchart; update Kinchart to open it.")
+    pending = [m.name for m in MIGRATIONS.pending(db)]
+    if not pending:
+        return []
+    MIGRATIONS.apply(db, stop_before=stop_before)
+    return [name for name in pending if name in set(applied_names(conn))]

@@ -1,0 +1,688 @@
+"""The vault: one encrypted SQLite file holding captures, the records parsed from them and small
+documents (members, portal accounts, settings, paired clients).
+
+Key hierarchy: passphrase → Argon2id (:mod:`.kdf`) → key-encryption key → unwraps a random 256-bit
+data key → AES-256-GCM per blob (:mod:`.crypto`), each bound to its table, column and row.
+
+Durability: WAL with ``synchronous=FULL``; every public write is its own transaction, committed (and
+fsynced) before the method returns — unless it runs inside :meth:`Vault.transaction`, in which case
+it is durable when the outermost ``with`` block exits.
+
+Thread safety: one connection per :class:`Vault`, guarded by a re-entrant lock; safe to call from
+several threads (e.g. an aiohttp executor). A :meth:`transaction` holds the lock for its duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import crypto, kdf, storage
+from .capture import canonical_json, capture_hash, validate_capture
+from .errors import (
+    InvalidInput,
+    TamperedData,
+    UnknownCapture,
+    VaultError,
+    VaultExists,
+    VaultLocked,
+    VaultNotFound,
+)
+from .kdf import KdfParams
+from .migrations import APPLICATION_ID, migrate
+from .paths import DB_NAME, db_file
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: A record's plaintext ``kind`` and a document collection: a short category name, never free text.
+_CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+#: A document key: an opaque identifier (uuid, hash, slug). No spaces, so no sentences or full names.
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\Z")
+_CAPTURE_ID = re.compile(r"[0-9a-f]{64}\Z")
+CAPTURE_ZLIB_LEVEL = 9
+
+
+@dataclass
+class CaptureRow:
+    """One stored capture, as listed (the page itself: :meth:`Vault.get_capture`)."""
+
+    id: str
+    seq: int
+    stored_at: str          # ISO 8601 UTC, when the vault stored it (encrypted at rest)
+    size: int               # bytes of the capture's canonical JSON (uncompressed)
+    meta: dict[str, Any]    # decrypted, as last set by set_capture_meta ({} before)
+    stored_size: int = 0    # bytes on disk (compressed + encrypted)
+
+
+@dataclass
+class RecordRow:
+    """One record derived from a capture; ``data`` is the whole record dict as it was stored."""
+
+    id: int
+    capture_id: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _db_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Turn SQLite failures (corruption, I/O, locked file) into a :class:`VaultError`."""
+
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise VaultError(f"The vault database could not be read or written ({exc}).") from exc
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    wrapper.__qualname__ = method.__qualname__
+    return wrapper
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _category(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _CATEGORY.match(value):
+        raise InvalidInput(f"A {what} must be a short lowercase name like 'lab_result', got {value!r}.")
+    return value
+
+
+def _doc_key(value: Any) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise InvalidInput("A document key must be an opaque identifier (letters, digits, . _ : -), "
+                           "never a name or free text.")
+    return value
+
+
+def _capture_id(value: Any) -> str:
+    if not isinstance(value, str) or not _CAPTURE_ID.match(value):
+        raise UnknownCapture(f"No capture {value!r} is stored.")
+    return value
+
+
+def _record_aad(record_id: int, capture_id: str, kind: str) -> bytes:
+    return crypto.aad("records", "data", record_id, capture_id, kind)
+
+
+class Vault:
+    """An encrypted vault directory (``path``), holding ``kinchart.db``.
+
+    Get one with :meth:`create` (new, unlocked), :meth:`open` (existing, locked) or :meth:`restore`.
+    Use it as a context manager to close it.
+    """
+
+    path: Path
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, header: storage.Header) -> None:
+        """Internal: use :meth:`create`, :meth:`open` or :meth:`restore`."""
+        self.path = path
+        self._conn_: sqlite3.Connection | None = conn
+        self._header = header
+        self._cipher: AESGCM | None = None
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @staticmethod
+    def exists(path: Path) -> bool:
+        """Whether ``path`` holds a vault file (it may still be damaged; :meth:`open` checks)."""
+        return db_file(Path(path)).exists()
+
+    @property
+    def db_path(self) -> Path:
+        return db_file(self.path)
+
+    @classmethod
+    def create(cls, path: Path, passphrase: str, kdf: KdfParams | None = None, *,
+               _stop_before: str | None = None) -> Vault:
+        """Make a new vault at ``path`` (created with mode 0700 if needed) and return it unlocked.
+
+        Refuses (:class:`VaultExists`) if a vault file is already there. ``kdf`` defaults to
+        :func:`kdf.default_params` (calibrated to ~0.5 s, or fast under ``KINCHART_KDF=fast``).
+        The file is built under a temporary name and renamed into place, so a crash never leaves a
+        half-made vault; that temporary file holds only key material sealed by the passphrase.
+        """
+        path = Path(path)
+        params = kdf or _default_params()  # (``kdf`` the argument shadows the module here)
+        params.validate()
+        passphrase_ok = _passphrase_bytes(passphrase)
+        if cls.exists(path):
+            raise VaultExists(f"A vault already exists at {path}; it was not touched.")
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = db_file(path)
+        temp = path / (DB_NAME + ".creating")
+        for leftover in (temp, *(Path(f"{temp}{s}") for s in ("-wal", "-shm", "-journal"))):
+            leftover.unlink(missing_ok=True)  # a crashed create: sealed key material only
+
+        salt = _new_salt()
+        stored = _dump_stored(params, salt)
+        vault_id = uuid.uuid4().hex
+        data_key = crypto.new_data_key()
+        wrapped = crypto.wrap_data_key(_derive(passphrase_ok, salt, params), data_key, vault_id, stored)
+
+        conn = storage.connect(temp, mode="rwc")
+        try:
+            os.chmod(temp, 0o600)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            storage.configure(conn)
+            migrate(conn, stop_before=_stop_before)
+            conn.execute("INSERT INTO vault (id, vault_id, kdf, wrapped_key) VALUES (1, ?, ?, ?)",
+                         (vault_id, stored, wrapped))
+        finally:
+            conn.close()  # last connection: checkpoints and removes -wal/-shm
+        storage.fsync_file(temp)
+        if cls.exists(path):  # lost a race with another creator
+            temp.unlink(missing_ok=True)
+            raise VaultExists(f"A vault already exists at {path}; it was not touched.")
+        os.replace(temp, target)
+        storage.fsync_dir(path)
+        vault = cls._open_file(path, migrate_schema=_stop_before is None)
+        vault._cipher = AESGCM(data_key)
+        return vault
+
+    @classmethod
+    def open(cls, path: Path) -> Vault:
+        """Open the vault at ``path``, locked. Applies pending schema migrations.
+
+        Raises :class:`VaultNotFound` if there is no vault file, :class:`VaultError` if the file is
+        damaged or not a vault (the file is never modified or replaced in that case), and
+        :class:`TamperedData` if its key parameters are out of range.
+        """
+        return cls._open_file(Path(path), migrate_schema=True)
+
+    @classmethod
+    def _open_file(cls, path: Path, *, migrate_schema: bool) -> Vault:
+        db = db_file(path)
+        if not db.is_file():
+            raise VaultNotFound(f"There is no Kinchart vault at {path}.")
+        storage.check_header(db)
+        try:
+            conn = storage.connect(db, mode="rw")
+        except sqlite3.Error as exc:
+            raise storage.damaged(db, str(exc)) from exc
+        try:
+            storage.check_application_id(conn, db)
+            header = storage.read_header(conn, db)
+            storage.configure(conn)
+            if migrate_schema:
+                migrate(conn)
+            kdf.load_stored(header.kdf)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise storage.damaged(db, str(exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn, header)
+
+    @_db_errors
+    def unlock(self, passphrase: str) -> None:
+        """Derive the key from ``passphrase`` and unwrap the data key.
+
+        :class:`WrongPassphrase` if it does not fit (nothing changes; the vault stays as it was).
+        """
+        with self._lock:
+            header = storage.read_header(self._conn(), self.db_path)
+            params, salt = kdf.load_stored(header.kdf)
+            kek = kdf.derive(passphrase, salt, params)
+            data_key = crypto.unwrap_data_key(kek, header.wrapped_key, header.vault_id, header.kdf)
+            self._header = header
+            self._cipher = AESGCM(data_key)
+
+    def lock(self) -> None:
+        """Forget the data key. Reading or writing encrypted data then raises :class:`VaultLocked`."""
+        with self._lock:
+            self._cipher = None
+
+    @property
+    def unlocked(self) -> bool:
+        return self._cipher is not None
+
+    @property
+    def kdf_params(self) -> KdfParams:
+        """The stored KDF parameters (no secrets)."""
+        return kdf.load_stored(self._header.kdf)[0]
+
+    @_db_errors
+    def change_passphrase(self, old: str, new: str, kdf_params: KdfParams | None = None) -> None:
+        """Rewrap the data key under ``new`` (fresh salt); no blob is re-encrypted.
+
+        ``old`` is checked first: :class:`WrongPassphrase` and nothing changes if it is wrong. The
+        cost parameters are ``kdf_params`` if given, else :func:`kdf.default_params`. Afterwards the
+        vault is unlocked.
+        """
+        new_bytes = _passphrase_bytes(new)
+        params = kdf_params or _default_params()
+        params.validate()
+        with self._lock:
+            header = storage.read_header(self._conn(), self.db_path)
+            old_params, old_salt = kdf.load_stored(header.kdf)
+            data_key = crypto.unwrap_data_key(kdf.derive(old, old_salt, old_params), header.wrapped_key,
+                                              header.vault_id, header.kdf)
+            salt = _new_salt()
+            stored = _dump_stored(params, salt)
+            wrapped = crypto.wrap_data_key(_derive(new_bytes, salt, params), data_key, header.vault_id,
+                                           stored)
+            with self._write():
+                self._conn().execute("UPDATE vault SET kdf = ?, wrapped_key = ? WHERE id = 1",
+                                     (stored, wrapped))
+            self._header = storage.Header(header.vault_id, stored, wrapped)
+            self._cipher = AESGCM(data_key)
+
+    def close(self) -> None:
+        """Lock and close the database (idempotent)."""
+        with self._lock:
+            self._cipher = None
+            if self._conn_ is not None:
+                self._conn_.close()
+                self._conn_ = None
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn_ is None else ("unlocked" if self.unlocked else "locked")
+        return f"<Vault {self.path} {state}>"
+
+    # ----------------------------------------------------------------- internals
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._conn_ is None:
+            raise VaultError("The vault is closed.")
+        return self._conn_
+
+    def _key(self) -> AESGCM:
+        cipher = self._cipher
+        if cipher is None:
+            self._conn()
+            raise VaultLocked("The vault is locked; unlock it with its passphrase first.")
+        return cipher
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """A write transaction (BEGIN IMMEDIATE), or a savepoint when nested."""
+        with self._lock:
+            conn = self._conn()
+            if self._depth == 0:
+                conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                else:
+                    try:
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+                finally:
+                    self._depth = 0
+            else:
+                name = f"kinchart_sp{self._depth}"
+                conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group several writes atomically: all of them are committed (durably) when the outermost
+        block exits normally, none if it raises. Nests (inner blocks are savepoints)."""
+        return self._wrap_errors(self._write())
+
+    @contextlib.contextmanager
+    def _wrap_errors(self, inner: contextlib.AbstractContextManager[None]) -> Iterator[None]:
+        try:
+            with inner:
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise VaultError(f"The vault database could not be read or written ({exc}).") from exc
+
+    # ----------------------------------------------------------------- captures
+
+    @staticmethod
+    def capture_hash(capture: dict[str, Any]) -> str:
+        """The capture's id: SHA-256 of the canonical JSON of its url and frames (see :mod:`.capture`)."""
+        return capture_hash(capture)
+
+    @_db_errors
+    def put_capture(self, capture: dict[str, Any]) -> tuple[str, bool]:
+        """Store a capture immutably; return ``(capture_id, duplicate)``.
+
+        ``duplicate`` is True when the same url + frames were already stored: nothing is written and
+        the first copy (with its title, captured_at, meta) is kept. Durable on return (outside a
+        :meth:`transaction`). :class:`InvalidInput` for a malformed capture.
+        """
+        cipher = self._key()
+        validate_capture(capture)
+        capture_id = capture_hash(capture)
+        if self.has_capture(capture_id):
+            return capture_id, True
+        body = canonical_json(capture)
+        sealed_body = crypto.seal(cipher, crypto.pack(body, compress=True, level=CAPTURE_ZLIB_LEVEL),
+                                  crypto.aad("captures", "body", capture_id))
+        info = {"stored_at": _now(), "size": len(body), "meta": {}}
+        sealed_info = crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id))
+        with self._write():
+            cur = self._conn().execute(
+                "INSERT INTO captures (id, body, info) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                (capture_id, sealed_body, sealed_info))
+            duplicate = cur.rowcount == 0
+        return capture_id, duplicate
+
+    @_db_errors
+    def has_capture(self, capture_id: str) -> bool:
+        """Whether a capture with this id is stored (works while locked: the id is no secret)."""
+        with self._lock:
+            row = self._conn().execute("SELECT 1 FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        return row is not None
+
+    @_db_errors
+    def get_capture(self, capture_id: str) -> dict[str, Any]:
+        """The capture exactly as it was put. :class:`UnknownCapture`, :class:`TamperedData`."""
+        cipher = self._key()
+        _capture_id(capture_id)
+        with self._lock:
+            row = self._conn().execute("SELECT body FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        if row is None:
+            raise UnknownCapture(f"No capture {capture_id} is stored.")
+        where = f"capture {capture_id[:12]}"
+        raw = crypto.unpack(crypto.unseal(cipher, row[0], crypto.aad("captures", "body", capture_id), where),
+                            where)
+        try:
+            capture: dict[str, Any] = json.loads(raw)
+            same = capture_hash(capture) == capture_id
+        except (ValueError, VaultError):
+            same = False
+        if not same:
+            raise crypto.tampered(where)
+        return capture
+
+    def _info(self, cipher: AESGCM, capture_id: str) -> dict[str, Any]:
+        row = self._conn().execute("SELECT info FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        if row is None:
+            raise UnknownCapture(f"No capture {capture_id} is stored.")
+        info: dict[str, Any] = crypto.unseal_json(cipher, row[0], crypto.aad("captures", "info", capture_id),
+                                                  f"capture {capture_id[:12]} meta")
+        return info
+
+    @_db_errors
+    def get_capture_meta(self, capture_id: str) -> dict[str, Any]:
+        """The capture's metadata as last set ({} if never set)."""
+        cipher = self._key()
+        with self._lock:
+            meta: dict[str, Any] = self._info(cipher, capture_id).get("meta", {})
+        return meta
+
+    @_db_errors
+    def set_capture_meta(self, capture_id: str, meta: dict[str, Any]) -> None:
+        """Replace the capture's metadata (encrypted JSON: vendor, page_kind, patient, member_id,
+        parser, version, status, error, warnings...). The capture itself never changes."""
+        cipher = self._key()
+        if not isinstance(meta, dict):
+            raise InvalidInput("Capture metadata must be a JSON object.")
+        with self._write():
+            info = self._info(cipher, capture_id)
+            info["meta"] = meta
+            self._conn().execute("UPDATE captures SET info = ? WHERE id = ?", (
+                crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id)), capture_id))
+
+    def update_capture_meta(self, capture_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` into the capture's metadata (one transaction); return the new metadata."""
+        with self.transaction():
+            meta = self.get_capture_meta(capture_id)
+            meta.update(changes)
+            self.set_capture_meta(capture_id, meta)
+        return meta
+
+    @_db_errors
+    def list_captures(self) -> list[CaptureRow]:
+        """Every capture, oldest first (ordered by ``seq``), with decrypted metadata."""
+        cipher = self._key()
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT seq, id, info, length(body) FROM captures ORDER BY seq").fetchall()
+        out = []
+        for seq, capture_id, blob, stored_size in rows:
+            info = crypto.unseal_json(cipher, blob, crypto.aad("captures", "info", capture_id),
+                                      f"capture {capture_id[:12]} meta")
+            out.append(CaptureRow(id=capture_id, seq=seq, stored_at=info.get("stored_at", ""),
+                                  size=info.get("size", 0), meta=info.get("meta", {}),
+                                  stored_size=stored_size))
+        return out
+
+    def capture_count(self) -> int:
+        with self._lock:
+            (count,) = self._conn().execute("SELECT count(*) FROM captures").fetchone()
+        return int(count)
+
+    # ----------------------------------------------------------------- records
+
+    @_db_errors
+    def replace_records(self, capture_id: str, records: list[dict[str, Any]]) -> list[int]:
+        """Replace every record derived from ``capture_id`` by ``records``, in one transaction.
+
+        Each record is a dict with a ``kind`` (a record-contract category, stored in plaintext); the
+        whole dict is stored encrypted and comes back as :attr:`RecordRow.data`. Returns the new
+        record ids, in order. Ids are never reused.
+        """
+        cipher = self._key()
+        kinds = []
+        payloads = []
+        for record in records:
+            if not isinstance(record, dict):
+                raise InvalidInput("A record must be a JSON object.")
+            kinds.append(_category(record.get("kind"), "record kind"))
+            payloads.append(crypto.pack(crypto.dumps(record)))
+        with self._write():
+            conn = self._conn()
+            if conn.execute("SELECT 1 FROM captures WHERE id = ?", (capture_id,)).fetchone() is None:
+                raise UnknownCapture(f"No capture {capture_id} is stored.")
+            conn.execute("DELETE FROM records WHERE capture_id = ?", (capture_id,))
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+            (highest,) = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+            first = max(int(row[0]) if row else 0, int(highest)) + 1
+            ids = list(range(first, first + len(records)))
+            conn.executemany(
+                "INSERT INTO records (id, capture_id, kind, data) VALUES (?, ?, ?, ?)",
+                [(rid, capture_id, kind, crypto.seal(cipher, payload, _record_aad(rid, capture_id, kind)))
+                 for rid, kind, payload in zip(ids, kinds, payloads, strict=True)])
+        return ids
+
+    @_db_errors
+    def iter_records(self) -> Iterator[RecordRow]:
+        """Every record, by id, decrypted as iterated (the rows are read at the call, consistently).
+
+        Raises :class:`VaultLocked` at the call; :class:`TamperedData` when a tampered row is reached.
+        """
+        cipher = self._key()
+        with self._lock:
+            rows = self._conn().execute("SELECT id, capture_id, kind, data FROM records ORDER BY id").fetchall()
+        return self._decrypt_records(cipher, rows)
+
+    @_db_errors
+    def records_for(self, capture_id: str) -> list[RecordRow]:
+        """The records derived from one capture, by id."""
+        cipher = self._key()
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT id, capture_id, kind, data FROM records WHERE capture_id = ? ORDER BY id",
+                (capture_id,)).fetchall()
+        return list(self._decrypt_records(cipher, rows))
+
+    def record_count(self) -> int:
+        with self._lock:
+            (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
+        return int(count)
+
+    @staticmethod
+    def _decrypt_records(cipher: AESGCM, rows: list[tuple[int, str, str, bytes]]) -> Iterator[RecordRow]:
+        decrypt = cipher.decrypt
+        loads = json.loads
+        head = crypto.VERSION
+        split = 1 + crypto.NONCE_LENGTH
+        for rid, capture_id, kind, blob in rows:
+            try:
+                if blob[0] != head:
+                    raise ValueError
+                plain = decrypt(blob[1:split], blob[split:], _record_aad(rid, capture_id, kind))
+                data = loads(plain[1:]) if plain[0] == crypto.RAW else loads(zlib.decompress(plain[1:]))
+            except Exception:  # InvalidTag, short blob, bad flag/zlib/JSON: all mean altered bytes
+                raise crypto.tampered(f"record {rid}") from None
+            yield RecordRow(rid, capture_id, kind, data)
+
+    # ----------------------------------------------------------------- documents
+
+    @_db_errors
+    def put_doc(self, collection: str, key: str, value: dict[str, Any]) -> None:
+        """Store (insert or replace) an encrypted JSON document.
+
+        ``collection`` (e.g. ``members``) and ``key`` are stored in **plaintext**: pass opaque ids
+        (uuids, hashes, fixed setting names), never a person's name, email, or any free text. Keys
+        with spaces are refused. Everything identifying goes in ``value``, which is encrypted.
+        """
+        cipher = self._key()
+        _category(collection, "collection")
+        _doc_key(key)
+        if not isinstance(value, dict):
+            raise InvalidInput("A document must be a JSON object.")
+        blob = crypto.seal_json(cipher, value, crypto.aad("docs", "value", collection, key))
+        with self._write():
+            self._conn().execute(
+                "INSERT INTO docs (collection, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(collection, key) DO UPDATE SET value = excluded.value",
+                (collection, key, blob))
+
+    @_db_errors
+    def get_doc(self, collection: str, key: str) -> dict[str, Any] | None:
+        """The document, or None if there is none."""
+        cipher = self._key()
+        with self._lock:
+            row = self._conn().execute("SELECT value FROM docs WHERE collection = ? AND key = ?",
+                                       (collection, key)).fetchone()
+        if row is None:
+            return None
+        doc: dict[str, Any] = crypto.unseal_json(cipher, row[0], crypto.aad("docs", "value", collection, key),
+                                                 f"{collection} document")
+        return doc
+
+    @_db_errors
+    def list_docs(self, collection: str) -> dict[str, dict[str, Any]]:
+        """Every document of a collection, by key (in key order)."""
+        cipher = self._key()
+        with self._lock:
+            rows = self._conn().execute("SELECT key, value FROM docs WHERE collection = ? ORDER BY key",
+                                        (collection,)).fetchall()
+        return {key: crypto.unseal_json(cipher, blob, crypto.aad("docs", "value", collection, key),
+                                        f"{collection} document") for key, blob in rows}
+
+    @_db_errors
+    def delete_doc(self, collection: str, key: str) -> None:
+        """Delete a document (no error if absent)."""
+        self._key()
+        with self._write():
+            self._conn().execute("DELETE FROM docs WHERE collection = ? AND key = ?", (collection, key))
+
+    # ----------------------------------------------------------------- backup
+
+    @_db_errors
+    def backup(self, dest: Path) -> Path:
+        """Write a consistent, still-encrypted copy with SQLite's online backup API; return its path.
+
+        ``dest`` an existing directory → the copy is ``dest/kinchart.db``, so that directory is
+        itself a vault (``Vault.open(dest)`` works). Otherwise ``dest`` is the file to write (parent
+        directories are created). Never overwrites: :class:`VaultExists` if the target exists. The
+        copy is written beside the target as ``<name>.partial`` and renamed when complete and
+        fsynced. Works locked or unlocked; the copy opens with the same passphrase.
+        """
+        from .backup import backup_to
+
+        with self._lock:
+            if self._depth:
+                raise VaultError("Finish the current transaction before making a backup.")
+            return backup_to(self._conn(), Path(dest))
+
+    @classmethod
+    def restore(cls, backup: Path, path: Path) -> Vault:
+        """Restore a backup (a file, or a directory holding ``kinchart.db``) into a new vault at
+        ``path`` and return it, locked. Refuses (:class:`VaultExists`) if ``path`` has a vault; the
+        backup is checked (SQLite integrity check, vault header) before anything is put in place."""
+        from .backup import restore_to
+
+        path = Path(path)
+        restore_to(Path(backup), path)
+        return cls.open(path)
+
+    @_db_errors
+    def check(self) -> None:
+        """Run SQLite's integrity check and, if unlocked, decrypt every blob. Raises on any fault."""
+        with self._lock:
+            result = self._conn().execute("PRAGMA integrity_check").fetchall()
+        if result != [("ok",)]:
+            raise storage.damaged(self.db_path, "; ".join(str(r[0]) for r in result[:3]))
+        if self.unlocked:
+            for row in self.list_captures():
+                self.get_capture(row.id)
+            for _ in self.iter_records():
+                pass
+            with self._lock:
+                collections = [r[0] for r in self._conn().execute("SELECT DISTINCT collection FROM docs")]
+            for collection in collections:
+                self.list_docs(collection)
+
+
+def _default_params() -> KdfParams:
+    return kdf.default_params()
+
+
+def _new_salt() -> bytes:
+    return kdf.new_salt()
+
+
+def _dump_stored(params: KdfParams, salt: bytes) -> str:
+    return kdf.dump_stored(params, salt)
+
+
+def _derive(secret: bytes, salt: bytes, params: KdfParams) -> bytes:
+    return kdf._derive_raw(secret, salt, params)
+
+
+def _passphrase_bytes(passphrase: str) -> bytes:
+    return kdf.passphrase_bytes(passphrase)
+
+
+__all__ = ["CaptureRow", "RecordRow", "TamperedData", "Vault"]

@@ -1,0 +1,134 @@
+"""The command line, run as a caregiver or a script would: real processes, a real vault on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from golden import fixtures
+
+from bridge.cli import app
+
+PASSPHRASE = "a long synthetic passphrase"
+
+
+def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=REPO)
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    pw = tmp_path / "pass.txt"
+    pw.write_text(PASSPHRASE + "\n")
+    return {**os.environ, "KINCHART_VAULT": str(tmp_path / "vault"), "KINCHART_PASSPHRASE_FILE": str(pw),
+            "KINCHART_KDF": "fast"}
+
+
+def test_parse_prints_the_contract_json(tmp_path: Path, env: dict[str, str]) -> None:
+    page = tmp_path / "p.html"
+    page.write_text("<html><body><main><p>Hello letter</p></main></body></html>")
+    result = json.loads(run(["parse", str(page), "--url", "https://x.example/a"], env).stdout)
+    assert set(result) >= {"vendor", "page_kind", "patient", "organization", "records", "warnings"}
+    assert not (tmp_path / "vault").exists()  # parse never touches a vault
+
+
+def test_init_import_reparse_backup(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    again = run(["init"], env, check=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "letter.html").write_text(
+        "<!-- saved from url=(0033)https://portal.unknown.example/x -->\n<html><body><p>A letter</p></body></html>")
+    (folder / "broken.json").write_text("{ this is not json")
+    (folder / "capture.json").write_text(json.dumps({"url": "https://portal.unknown.example/y",
+                                                      "frames": [{"url": "", "html": "<p>Second letter</p>"}]}))
+    out = run(["import", str(folder)], env)
+    assert "Imported 2 new capture(s)" in out.stdout
+    assert "broken.json" in out.stderr
+    out = run(["import", str(folder)], env)
+    assert "2 already in the vault" in out.stdout
+    out = run(["reparse"], env)
+    assert "Reparsed 2 capture(s)" in out.stdout
+    run(["backup", str(tmp_path / "backup")], env)
+    restored = {**env, "KINCHART_VAULT": str(tmp_path / "restored")}
+    run(["restore", str(tmp_path / "backup")], restored)
+    assert "Reparsed 2 capture(s)" in run(["reparse"], restored).stdout
+
+
+def test_wrong_passphrase_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not the passphrase")
+    proc = run(["reparse"], {**env, "KINCHART_PASSPHRASE_FILE": str(bad)}, check=False)
+    assert proc.returncode != 0
+    assert "passphrase" in proc.stderr.lower()
+
+
+def test_passwd_keeps_everything_readable(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    page = tmp_path / "a.html"
+    page.write_text("<p>Some letter</p>")
+    run(["import", str(page), "--url", "https://portal.unknown.example/a"], env)
+    new = tmp_path / "new.txt"
+    new.write_text("another synthetic passphrase")
+    run(["passwd"], {**env, "KINCHART_NEW_PASSPHRASE_FILE": str(new)})
+    assert "Reparsed 1 capture(s)" in run(["reparse"], {**env, "KINCHART_PASSPHRASE_FILE": str(new)}).stdout
+    assert run(["reparse"], env, check=False).returncode != 0
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    for name in names:
+        name = name.rstrip("_").replace("_", "-")
+        assert re.search(rf"`kinchart {re.escape(name)}\b", readme), f"README lacks `kinchart {name}`"
+
+
+# Distinctive strings from the fixture pages: names, values, sentences.
+SENTINELS_FROM_EXPECTED = ("name", "title", "body", "text", "narrative")
+
+
+def _distinctive_strings() -> set[str]:
+    found: set[str] = set()
+    for fx in fixtures():
+        exp = fx.spec()["expected"]
+        if exp.get("patient") and exp["patient"].get("name"):
+            found.add(exp["patient"]["name"])
+        for rec in exp["records"]:
+            for key in ("body", "text", "narrative"):
+                if isinstance(rec.get(key), str) and len(rec[key]) > 30:
+                    found.add(rec[key][:30])
+    return {s for s in found if len(s) >= 8}
+
+
+def test_no_plaintext_on_disk_after_importing_every_fixture(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    captures = tmp_path / "captures"
+    captures.mkdir()
+    for i, fx in enumerate(fixtures()):
+        url = fx.spec()["url"]
+        (captures / f"{i}.json").write_text(json.dumps(
+            {"url": url, "title": fx.id, "frames": [{"url": url, "html": fx.html()}]}))
+    assert len(list(captures.iterdir())) >= 10
+    run(["import", str(captures)], env)
+    strings = _distinctive_strings()
+    assert len(strings) >= 10
+    vault = Path(env["KINCHART_VAULT"])
+    files = [p for p in vault.rglob("*") if p.is_file()]
+    assert files
+    for file in files:
+        data = file.read_bytes()
+        for s in strings:
+            for encoded in {s.encode("utf-8"), s.encode("utf-16-le")}:
+                assert encoded not in data, f"{s!r} readable in {file.name}"
