@@ -69,7 +69,8 @@ def init_app(config: ServerConfig) -> web.Application:
 async def _serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
     runner = web.AppRunner(init_app(config), access_log=None)  # the access log would record URLs
     await runner.setup()
-    site = web.TCPSite(runner, BIND_HOST, config.port, reuse_address=False)
+    # SO_REUSEADDR lets a restart bind past TIME_WAIT; Linux still refuses a second live listener.
+    site = web.TCPSite(runner, BIND_HOST, config.port, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:

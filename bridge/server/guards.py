@@ -87,7 +87,7 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
     return response
 
 
-def _apply_headers(request: web.Request, headers: MutableHeaders) -> None:
+def _apply_headers(request: web.Request, headers: MutableHeaders[str]) -> None:
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
     if not request.path.startswith("/api/"):
