@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .meds import parse_drug
@@ -83,7 +83,7 @@ def instant(captured_at: str | None) -> str:
     except ValueError:
         return captured_at
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt.isoformat()
 
 
@@ -293,9 +293,9 @@ def merge_records(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         elif k in ("occurred_at", "resulted_at") and isinstance(cur, str) and isinstance(v, str):
             if len(wall(v)) > len(wall(cur)) and wall(v).startswith(wall(cur)):
                 out[k] = v
-        elif k in _LONG_TEXT and isinstance(cur, str) and isinstance(v, str):
-            if len(_norm_long(v)) > len(_norm_long(cur)) and _text_compatible(cur, v):
-                out[k] = v
+        elif (k in _LONG_TEXT and isinstance(cur, str) and isinstance(v, str)
+              and len(_norm_long(v)) > len(_norm_long(cur)) and _text_compatible(cur, v)):
+            out[k] = v
     return out
 
 

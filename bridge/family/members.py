@@ -8,7 +8,7 @@ patient to the member. Filing files a capture automatically by identity only (fi
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .models import Member
@@ -56,7 +56,7 @@ class Members:
             raise ValueError("a member needs a name")
         doc: dict[str, Any] = {
             "id": str(uuid.uuid4()), "name": name, "dob": dob or None, "relationship": relationship,
-            "notes": notes, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "notes": notes, "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "identities": [],
         }
         add_identity(doc, name, dob, "created")

@@ -31,6 +31,7 @@ from .oracle_health_context import (
     is_record_frame,
     is_shell_frame,
     is_unaddressed_record,
+    is_unaddressed_shell,
     kind_of,
     organization_of,
     pagelet_url,
@@ -43,6 +44,7 @@ from .text import clean, paragraphs_of, text_of
 NAME = "oracle_health"
 VERSION = "1"
 MAIN = "main#main-content, main.consumer-main, main, [role=main]"
+USER_NAME = ".user-menu-name"  # the logged-in account holder: never the patient, but on the patient's side
 ERROR_ALERT = ".consumer-alert-error, .consumer-alert[role=alert]"
 # What a shell route's frame holds, for the warning that names the frame.
 SHELL_CONTENT: dict[str, str] = {
@@ -71,7 +73,7 @@ def _record_frames(page: Page) -> list[Frame]:
 def can_parse(page: Page) -> bool:
     if not page.frames:
         return False
-    return bool(_record_frames(page)) or is_shell_frame(page.top)
+    return bool(_record_frames(page)) or is_shell_frame(page.top) or is_unaddressed_shell(page.top)
 
 
 def _context(draft: Draft, frames: list[Frame]) -> None:
@@ -114,7 +116,9 @@ def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
     elif kind == "message_list":
         records.parse_message_list(frame, root, draft)
     elif kind == "message_thread":
-        records.parse_thread(root, draft)
+        own = {clean(text_of(n)) for n in frame.css(USER_NAME)}
+        own.add(draft.patient.name if draft.patient else None)
+        records.parse_thread(root, draft, frozenset(n.lower() for n in own if n))
     elif kind == "appointment_list":
         records.parse_appointments(root, draft)
     elif kind == "medication_list":
@@ -149,17 +153,29 @@ def _finish(draft: Draft, explained: bool) -> ParseResult:
     )
 
 
+def _main_record_frame(page: Page, frames: list[Frame]) -> Frame:
+    """The record: the frame the shell loads, else the first record frame of a known kind.
+
+    Other record-host frames (a "Learn more about this" health-content frame) are not the record.
+    """
+    wanted = pagelet_url(page.top) if not is_record_frame(page.top) else None
+    if wanted:
+        key = wanted.split("#", 1)[0].rstrip("/")
+        for frame in frames:
+            if frame.url.split("#", 1)[0].rstrip("/") == key:
+                return frame
+    return next((f for f in frames if kind_of(f) != "unknown"), frames[0])
+
+
 def parse(page: Page) -> ParseResult:
     draft = Draft(vendor=NAME)
     frames = _record_frames(page)
     if frames:
-        draft.page_kind = kind_of(frames[0])
-        shells = [f for f in page.frames if f not in frames]
-        _context(draft, frames + shells)
-        explained = False
-        for frame in frames:
-            explained = _parse_record_frame(frame, kind_of(frame), draft) or explained
-        return _finish(draft, explained)
+        frame = _main_record_frame(page, frames)
+        draft.page_kind = kind_of(frame)
+        others = [f for f in page.frames if f is not frame]
+        _context(draft, [frame, *others])
+        return _finish(draft, _parse_record_frame(frame, draft.page_kind, draft))
     # The shell on its own: the record is in a frame whose document was not captured.
     shell = page.top
     draft.page_kind = kind_of(shell)

@@ -125,25 +125,47 @@ def is_unaddressed_record(frame: Frame) -> bool:
     return frame.path == "/" and frame.css_first("body.consumer-pagelet[data-person-id]") is not None
 
 
+def is_unaddressed_shell(frame: Frame) -> bool:
+    """A shell saved without its URL: the pagelet frame inside its container, pointing at a record URL."""
+    if frame.path != "/" or frame.css_first(".pagelet-container[data-pagelet] iframe.pagelet-frame") is None:
+        return False
+    inner = pagelet_url(frame)
+    return bool(inner and RECORD_PATH.match(urlsplit(inner).path))
+
+
+def _record_kind(rest: str | None) -> str | None:
+    for pattern, kind in RECORD_KINDS:
+        if pattern.search(rest or ""):
+            return kind
+    return None
+
+
 def kind_of(frame: Frame) -> str:
-    """The page kind: from the URL path first (the README's rule), else from the markup."""
+    """The page kind: from the URL path first (the README's rule), else from the markup.
+
+    A shell takes the kind of the record URL its frame loads (the most precise name of the
+    section), else the kind of its own route.
+    """
     m = RECORD_PATH.match(frame.path)
     if m:
-        rest = m["rest"] or ""
-        for pattern, kind in RECORD_KINDS:
-            if pattern.search(rest):
-                return kind
+        kind = _record_kind(m["rest"])
+        if kind:
+            return kind
     else:
+        inner = pagelet_url(frame)
+        r = RECORD_PATH.match(urlsplit(inner).path) if inner else None
+        kind = _record_kind(r["rest"]) if r else None
+        if kind:
+            return kind
         s = SHELL_PATH.match(frame.path)
         if s:
-            route = s["route"] or ""
-            for pattern, kind in SHELL_KINDS:
-                if pattern.search(route):
-                    return kind
+            for pattern, shell_kind in SHELL_KINDS:
+                if pattern.search(s["route"] or ""):
+                    return shell_kind
             return "unknown"
-    for selector, kind in MARKUP_KINDS:
+    for selector, markup_kind in MARKUP_KINDS:
         if frame.css_first(selector) is not None:
-            return kind
+            return markup_kind
     return "unknown"
 
 

@@ -19,7 +19,7 @@ from .base import Draft
 from .labels import dl_pairs, first_text
 from .oracle_health_dom import ancestor, day_of, moment, section_items, select, stamp
 from .page import Frame
-from .text import clean, text_of
+from .text import clean, paragraphs_of, text_of
 
 # Clinical notes (real hooks: .consumer-card-item with a.document-view).
 NOTE_LINK = "a.document-view"
@@ -172,11 +172,25 @@ def _body(message: LexborNode) -> str | None:
     kept = [p for p in paras if p]
     if kept:
         return "\n\n".join(kept)
-    return text_of(body)
+    # No paragraphs: the body's own blocks, without the attachment list.
+    parts: list[str] = []
+    child = body.child
+    while child is not None:
+        if "message-attachments" not in (child.attributes.get("class") or "").split():
+            text = clean(child.text_content) if child.tag == "-text" else paragraphs_of(child)
+            if text:
+                parts.append(text)
+        child = child.next
+    return "\n\n".join(parts) or None
 
 
-def parse_thread(root: LexborNode, draft: Draft) -> None:
-    """One `message` per message of the conversation, all titled with the thread's subject."""
+def parse_thread(root: LexborNode, draft: Draft, own_names: frozenset[str] = frozenset()) -> None:
+    """One `message` per message of the conversation, all titled with the thread's subject.
+
+    The direction comes from `message-outgoing` / `message-incoming`; without them, a message sent
+    "on behalf of" the patient, or by the patient or the logged-in representative (`own_names`),
+    is from the patient's side.
+    """
     subject = first_text(root, *THREAD_SUBJECT)
     if not subject:
         draft.warn("the conversation shows no subject")
@@ -187,6 +201,13 @@ def parse_thread(root: LexborNode, draft: Draft) -> None:
             direction = "from_patient"
         elif "message-incoming" in classes:
             direction = "to_patient"
+        sender = _sender(message.css_first(".message-from"))
+        if direction is None and (sender or message.css_first(".message-from .on-behalf") is not None):
+            own = (
+                message.css_first(".message-from .on-behalf") is not None
+                or (sender or "").lower() in own_names
+            )
+            direction = "from_patient" if own else "to_patient"
         sent = message.css_first(".message-sent")
         when = None
         if sent is not None:
@@ -242,7 +263,9 @@ def parse_appointments(root: LexborNode, draft: Draft) -> None:
 
 def _refills(text: str | None) -> int | None:
     m = re.search(r"\d+", text or "")
-    return int(m.group(0)) if m else None
+    if m:
+        return int(m.group(0))
+    return 0 if (clean(text) or "").lower() in {"none", "no refills", "no"} else None
 
 
 def parse_medications(root: LexborNode, draft: Draft) -> None:

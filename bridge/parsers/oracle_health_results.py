@@ -93,7 +93,9 @@ def _when(item: LexborNode) -> str | None:
     return stamp(day, time)
 
 
-def _component(draft: Draft, item: LexborNode, name: str, history: bool = False) -> tuple[Component, str | None]:
+def _component(
+    draft: Draft, item: LexborNode, name: str, history: bool = False
+) -> tuple[Component, str | None]:
     """One analyte: (component, performing lab). Warns for a missing value, range or unit."""
     raw_value = first_text(item, *VALUE)
     flag = first_text(item, *FLAG)

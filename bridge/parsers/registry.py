@@ -6,43 +6,24 @@ white-labelled under thousands of hospital domains.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from types import ModuleType
 
 from bridge.records import ParseResult
 
+from . import athenahealth, epic_mychart, generic, nextgen, oracle_health
 from .base import ParseError
 from .page import Page
 
-# Order matters: the first module whose can_parse() says yes parses the page.
-PARSER_MODULES: tuple[str, ...] = (
-    "bridge.parsers.epic_mychart",
-    "bridge.parsers.oracle_health",
-    "bridge.parsers.athenahealth",
-    "bridge.parsers.nextgen",
-    "bridge.parsers.generic",
-)
+# Order matters: the first module whose can_parse() says yes parses the page. Generic is last and
+# claims everything.
+PARSERS: tuple[ModuleType, ...] = (epic_mychart, oracle_health, athenahealth, nextgen, generic)
 
 
 @dataclass(frozen=True)
 class ParserInfo:
     name: str
     version: str
-
-
-def _load() -> list[ModuleType]:
-    modules = []
-    for name in PARSER_MODULES:
-        try:
-            modules.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a missing dependency inside the module is a real error
-                raise
-    return modules
-
-
-PARSERS: list[ModuleType] = _load()
 
 
 def choose(page: Page) -> ModuleType:
@@ -60,8 +41,6 @@ def parse_page(page: Page) -> tuple[ParserInfo, ParseResult]:
     try:
         result: ParseResult = module.parse(page)
     except (ParseError, ValueError, AttributeError, TypeError, IndexError, KeyError) as exc:
-        from . import generic
-
         result = generic.parse(page)
         result.warnings.insert(0, f"the {module.NAME} parser could not read this page ({type(exc).__name__}: {exc})")
         info = ParserInfo(generic.NAME, generic.VERSION)

@@ -39,18 +39,28 @@ def m001_initial(db: Database) -> None:
             body BLOB NOT NULL,            -- sealed zlib(canonical JSON of the whole capture)
             info BLOB NOT NULL             -- sealed JSON {stored_at, size, meta}
         )""")
+    # Records are stored per capture, as one sealed batch (replace_records swaps the whole set):
+    # one decryption and one JSON parse per capture, not per record, so iterating 100,000 records
+    # stays well under a second. ``records`` is a plaintext index (id allocation, kinds) only; what
+    # is read back always comes from the authenticated batch.
     db.execute("""
         CREATE TABLE records (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            capture_id TEXT NOT NULL REFERENCES captures(id),
-            kind TEXT NOT NULL,            -- record-contract category, e.g. lab_result
-            data BLOB NOT NULL             -- sealed JSON of the whole record
+            capture_seq INTEGER NOT NULL REFERENCES captures(seq),
+            kind TEXT NOT NULL             -- record-contract category, e.g. lab_result
+        )""")
+    db.execute("""
+        CREATE TABLE record_sets (
+            capture_seq INTEGER PRIMARY KEY REFERENCES captures(seq),
+            first_id INTEGER NOT NULL,     -- ids of the set are first_id, first_id + 1, ...
+            data BLOB NOT NULL             -- sealed JSON {"first": first_id, "records": [...]}
         )""")
 
 
 @MIGRATIONS(name="m002_records_by_capture")
 def m002_records_by_capture(db: Database) -> None:
-    db.execute("CREATE INDEX records_by_capture ON records(capture_id)")
+    db.execute("CREATE INDEX records_by_capture ON records(capture_seq)")
+    db.execute("CREATE INDEX record_sets_by_first_id ON record_sets(first_id)")
 
 
 @MIGRATIONS(name="m003_docs")

@@ -15,13 +15,13 @@ several threads (e.g. an aiohttp executor). A :meth:`transaction` holds the lock
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import sqlite3
 import threading
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,7 +69,7 @@ class CaptureRow:
     stored_size: int = 0    # bytes on disk (compressed + encrypted)
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordRow:
     """One record derived from a capture; ``data`` is the whole record dict as it was stored."""
 
@@ -117,8 +117,8 @@ def _capture_id(value: Any) -> str:
     return value
 
 
-def _record_aad(record_id: int, capture_id: str, kind: str) -> bytes:
-    return crypto.aad("records", "data", record_id, capture_id, kind)
+def _record_set_aad(capture_id: str, first_id: int) -> bytes:
+    return crypto.aad("record_sets", "data", capture_id, first_id)
 
 
 class Vault:
@@ -496,74 +496,92 @@ class Vault:
     def replace_records(self, capture_id: str, records: list[dict[str, Any]]) -> list[int]:
         """Replace every record derived from ``capture_id`` by ``records``, in one transaction.
 
-        Each record is a dict with a ``kind`` (a record-contract category, stored in plaintext); the
-        whole dict is stored encrypted and comes back as :attr:`RecordRow.data`. Returns the new
-        record ids, in order. Ids are never reused.
+        Each record is a dict with a ``kind`` (a record-contract category such as ``lab_result``,
+        kept in plaintext in an index); the whole dict is stored encrypted and comes back unchanged
+        as :attr:`RecordRow.data`. Returns the new record ids, in order; ids are never reused.
+        An empty list removes the capture's records.
         """
         cipher = self._key()
+        if not isinstance(records, list):
+            raise InvalidInput("Records must be given as a list.")
         kinds = []
-        payloads = []
         for record in records:
             if not isinstance(record, dict):
                 raise InvalidInput("A record must be a JSON object.")
             kinds.append(_category(record.get("kind"), "record kind"))
-            payloads.append(crypto.pack(crypto.dumps(record)))
         with self._write():
             conn = self._conn()
-            if conn.execute("SELECT 1 FROM captures WHERE id = ?", (capture_id,)).fetchone() is None:
-                raise UnknownCapture(f"No capture {capture_id} is stored.")
-            conn.execute("DELETE FROM records WHERE capture_id = ?", (capture_id,))
+            seq = self._capture_seq(capture_id)
+            conn.execute("DELETE FROM records WHERE capture_seq = ?", (seq,))
+            conn.execute("DELETE FROM record_sets WHERE capture_seq = ?", (seq,))
+            if not records:
+                return []
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
             (highest,) = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
             first = max(int(row[0]) if row else 0, int(highest)) + 1
             ids = list(range(first, first + len(records)))
-            conn.executemany(
-                "INSERT INTO records (id, capture_id, kind, data) VALUES (?, ?, ?, ?)",
-                [(rid, capture_id, kind, crypto.seal(cipher, payload, _record_aad(rid, capture_id, kind)))
-                 for rid, kind, payload in zip(ids, kinds, payloads, strict=True)])
+            conn.executemany("INSERT INTO records (id, capture_seq, kind) VALUES (?, ?, ?)",
+                             zip(ids, itertools.repeat(seq), kinds, strict=False))
+            blob = crypto.seal_json(cipher, {"first": first, "records": records},
+                                    _record_set_aad(capture_id, first))
+            conn.execute("INSERT INTO record_sets (capture_seq, first_id, data) VALUES (?, ?, ?)",
+                         (seq, first, blob))
         return ids
+
+    def _capture_seq(self, capture_id: str) -> int:
+        row = self._conn().execute("SELECT seq FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        if row is None:
+            raise UnknownCapture(f"No capture {capture_id} is stored.")
+        return int(row[0])
 
     @_db_errors
     def iter_records(self) -> Iterator[RecordRow]:
-        """Every record, by id, decrypted as iterated (the rows are read at the call, consistently).
+        """Every record, in id order, decrypted one capture's set at a time as iterated.
 
-        Raises :class:`VaultLocked` at the call; :class:`TamperedData` when a tampered row is reached.
+        The encrypted rows are read at the call (a consistent snapshot); :class:`VaultLocked` is
+        raised at the call, :class:`TamperedData` when a tampered set is reached.
         """
         cipher = self._key()
         with self._lock:
-            rows = self._conn().execute("SELECT id, capture_id, kind, data FROM records ORDER BY id").fetchall()
-        return self._decrypt_records(cipher, rows)
+            rows = self._conn().execute(
+                "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                "ORDER BY s.first_id").fetchall()
+        return self._decrypt_sets(cipher, rows)
 
     @_db_errors
     def records_for(self, capture_id: str) -> list[RecordRow]:
-        """The records derived from one capture, by id."""
+        """The records derived from one capture, in id order ([] if none or unknown capture)."""
         cipher = self._key()
         with self._lock:
             rows = self._conn().execute(
-                "SELECT id, capture_id, kind, data FROM records WHERE capture_id = ? ORDER BY id",
-                (capture_id,)).fetchall()
-        return list(self._decrypt_records(cipher, rows))
+                "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                "WHERE c.id = ?", (capture_id,)).fetchall()
+        return list(self._decrypt_sets(cipher, rows))
 
-    def record_count(self) -> int:
+    @_db_errors
+    def count_records(self, kind: str | None = None) -> int:
+        """How many records (of one ``kind``) are stored; works while locked (plaintext index)."""
         with self._lock:
-            (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
+            if kind is None:
+                (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
+            else:
+                (count,) = self._conn().execute("SELECT count(*) FROM records WHERE kind = ?",
+                                                (kind,)).fetchone()
         return int(count)
 
     @staticmethod
-    def _decrypt_records(cipher: AESGCM, rows: list[tuple[int, str, str, bytes]]) -> Iterator[RecordRow]:
-        decrypt = cipher.decrypt
-        loads = json.loads
-        head = crypto.VERSION
-        split = 1 + crypto.NONCE_LENGTH
-        for rid, capture_id, kind, blob in rows:
+    def _decrypt_sets(cipher: AESGCM, rows: list[tuple[str, int, bytes]]) -> Iterator[RecordRow]:
+        for capture_id, first, blob in rows:
+            where = f"records of capture {capture_id[:12]}"
+            batch = crypto.unseal_json(cipher, blob, _record_set_aad(capture_id, first), where)
             try:
-                if blob[0] != head:
+                records = batch["records"]
+                if batch["first"] != first or not isinstance(records, list):
                     raise ValueError
-                plain = decrypt(blob[1:split], blob[split:], _record_aad(rid, capture_id, kind))
-                data = loads(plain[1:]) if plain[0] == crypto.RAW else loads(zlib.decompress(plain[1:]))
-            except Exception:  # InvalidTag, short blob, bad flag/zlib/JSON: all mean altered bytes
-                raise crypto.tampered(f"record {rid}") from None
-            yield RecordRow(rid, capture_id, kind, data)
+            except (KeyError, TypeError, ValueError):
+                raise crypto.tampered(where) from None
+            for offset, record in enumerate(records):
+                yield RecordRow(first + offset, capture_id, record["kind"], record)
 
     # ----------------------------------------------------------------- documents
 

@@ -141,18 +141,24 @@ class CaptureSession:
 
 
 @contextlib.contextmanager
-def capture_session() -> Iterator[CaptureSession]:
-    """A headless Chromium (no extension) for serializing pages with the extension's capture code."""
-    from playwright.sync_api import sync_playwright
+def capture_session(playwright: Any = None) -> Iterator[CaptureSession]:
+    """A headless Chromium (no extension) for serializing pages with the extension's capture code.
 
-    with sync_playwright() as p:
-        args = ["--disable-quic", "--disable-gpu"]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            args.append("--no-sandbox")
-        browser = p.chromium.launch(executable_path=chromium_executable(), headless=True, args=args)
-        try:
-            context = browser.new_context(java_script_enabled=True)
-            yield CaptureSession(context)
-            context.close()
-        finally:
-            browser.close()
+    Pass a running Playwright (sync API) if the caller already has one: two cannot run in one thread.
+    """
+    if playwright is None:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p, capture_session(p) as session:
+            yield session
+        return
+    args = ["--disable-quic", "--disable-gpu"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")
+    browser = playwright.chromium.launch(executable_path=chromium_executable(), headless=True, args=args)
+    try:
+        context = browser.new_context()
+        yield CaptureSession(context)
+        context.close()
+    finally:
+        browser.close()

@@ -223,8 +223,11 @@ def read_home(root: Node, draft: Draft) -> None:
 def _visit_start(day: str | None, time: str | None, draft: Draft) -> str | None:
     if not day:
         return None
-    text = f"{day} {time}" if time else day
-    return date_field(text, "visit date", draft.warn, with_time=True)
+    if time:
+        # "10:40 AM - 11:20 AM": the visit starts at the first time.
+        time = re.split(r"\s*(?:-|–|—|\bto\b)\s*", time)[0]
+    value = date_field(f"{day} {time}" if time else day, "visit date", lambda _: None, with_time=True)
+    return value or date_field(day, "visit date", draft.warn, with_time=True)
 
 
 def _visit_status(visit: Node) -> str:

@@ -18,7 +18,7 @@ from bridge.records import Component, TestResult
 from ..base import Draft, ParseError
 from ..dates import parse_date
 from ..text import clean, paragraphs_of
-from ..values import make_component
+from ..values import make_component, parse_range
 from .classic_common import (
     Node,
     ancestor,
@@ -182,7 +182,7 @@ def _narrative(study: Node) -> str | None:
 def read_list(root: Node, draft: Draft) -> None:
     for row in unique(root.css("li.SingleResult, li[data-id='testresult']")):
         name_cell = first(row, "td.nameColumn", ".nameColumn")
-        title = visible_text(name_cell) if name_cell is not None else None
+        title = text_or_raw(name_cell)
         if not title:
             draft.warn("a result row has no name and was left out")
             continue
@@ -276,10 +276,10 @@ def _cell(cells: list[Node], columns: dict[str, int], field: str) -> Node | None
 
 def _trend_record(row: Node, name: str, cells: list[Node], columns: dict[str, int], warn: Warn) -> TestResult:
     date_node = row.css_first("div.tr_poc_graph_date") or _cell(cells, columns, "date")
-    occurred = date_field(text_or_raw(date_node), "result date", warn)
+    occurred = date_field(text_or_raw(date_node), "result date", warn, with_time=True)
     value_cell = _cell(cells, columns, "value")
     value, unit = _trend_value(value_cell)
-    ref_range = _strip_unit(text_or_raw(_cell(cells, columns, "range")), unit)
+    ref_range = _strip_unit(_cell(cells, columns, "range"), unit)
     page_flag = text_or_raw(_cell(cells, columns, "flag"))
     comment = text_or_raw(_cell(cells, columns, "comment"))
     component = make_component(name, value, unit, ref_range, page_flag)
@@ -308,10 +308,15 @@ def _trend_value(cell: Node | None) -> tuple[str | None, str | None]:
     return text, None
 
 
-def _strip_unit(text: str | None, unit: str | None) -> str | None:
-    """"<5.7 %" -> "<5.7": the history table appends the unit to the range."""
-    if not text:
+def _strip_unit(cell: Node | None, unit: str | None) -> str | None:
+    """"<5.7&nbsp;%" -> "<5.7": the history table appends a non-breaking space and the unit to the range."""
+    text = text_or_raw(cell)
+    if not text or cell is None:
         return None
     if unit and text.endswith(unit) and len(text) > len(unit):
-        text = text[: -len(unit)]
-    return clean(text)
+        return clean(text[: -len(unit)])
+    raw = cell.text(deep=True).strip()
+    before, nbsp, _ = raw.rpartition("\xa0")
+    if nbsp and parse_range(before) != (None, None):
+        return clean(before)
+    return text

@@ -25,7 +25,7 @@ from selectolax.lexbor import LexborNode
 from ..dates import parse_date
 from ..page import Frame
 from ..text import clean, is_hidden, text_of
-from .px_dom import raw_text
+from .px_dom import descendants, raw_text
 
 CHIP = '[aria-label="Switch patients or choose from other account options"]'
 MENU_ITEMS = '[role="menuitemradio"]'
@@ -161,7 +161,7 @@ def _card_dob(main: LexborNode, patient: str | None) -> tuple[str | None, str | 
     for card in main.css('[aria-label="Patient information"]'):
         name: str | None = None
         dob: str | None = None
-        for child in card.css("p, div, span, dd, h2, h3"):
+        for child in descendants(card, "p, div, span, dd, h2, h3"):
             t = text_of(child)
             if not t:
                 continue

@@ -75,7 +75,7 @@ def leaves(root: LexborNode, include_hidden: bool = True) -> Iterator[tuple[Lexb
 def next_element(node: LexborNode | None) -> LexborNode | None:
     """The next sibling that is an element."""
     sib = node.next if node is not None else None
-    while sib is not None and (sib.tag.startswith("-")):
+    while sib is not None and ((sib.tag or "").startswith("-")):
         sib = sib.next
     return sib
 
@@ -150,13 +150,13 @@ class DocIndex:
         hpos = self.pos(heading)
         tags = HEADING_TAGS[:level]
         stop = min((p for p in (self.pos(h) for h in self.root.css(", ".join(tags))) if p > hpos), default=_FAR)
-        box = within or closest(heading, ("section", "article"), stop=self.root)
+        box = within or self._own_box(heading, tags)
         if box is not None and box.mem_id != heading.mem_id:
             stop = min(stop, self.stop_after(box))
         out: list[LexborNode] = []
         cand = self._after(heading)
         while cand is not None:
-            if cand.tag.startswith("-"):
+            if (cand.tag or "").startswith("-"):
                 if cand.tag == "-text" and clean(cand.text_content):
                     out.append(cand)
                 cand = self._after(cand)
@@ -170,6 +170,19 @@ class DocIndex:
             out.append(cand)
             cand = self._after(cand)
         return out
+
+    def _own_box(self, heading: LexborNode, tags: tuple[str, ...]) -> LexborNode | None:
+        """The largest ancestor (below root) whose only heading of this level or higher is this one: the
+        heading's own card or section, whatever it is made of, so a region never runs past it."""
+        selector = ", ".join(tags)
+        box: LexborNode | None = None
+        cur = heading.parent
+        while cur is not None and cur.mem_id != self.root.mem_id:
+            if len(cur.css(selector)) != 1:
+                break
+            box = cur
+            cur = cur.parent
+        return box
 
     def _after(self, node: LexborNode) -> LexborNode | None:
         cur: LexborNode | None = node
@@ -191,25 +204,23 @@ class DocIndex:
         return best
 
 
+def descendants(node: LexborNode, selector: str) -> list[LexborNode]:
+    """Matches strictly below node (Lexbor's `css` also returns the node itself when it matches)."""
+    return [m for m in node.css(selector) if m.mem_id != node.mem_id]
+
+
 def region_css(nodes: Iterable[LexborNode], selector: str) -> list[LexborNode]:
-    """Every match of selector in a region (the region's own nodes included)."""
+    """Every match of selector in a region (the region's own nodes included), each once."""
     found: list[LexborNode] = []
+    seen: set[int] = set()
     for node in nodes:
-        if node.tag.startswith("-"):
+        if (node.tag or "").startswith("-"):
             continue
-        if _matches(node, selector):
-            found.append(node)
-        found.extend(node.css(selector))
+        for m in node.css(selector):
+            if m.mem_id not in seen:
+                seen.add(m.mem_id)
+                found.append(m)
     return found
-
-
-def _matches(node: LexborNode, selector: str) -> bool:
-    """Whether the node itself (not a descendant) matches the selector."""
-    parts = [p.strip() for p in selector.split(",")]
-    if all(re.fullmatch(r"[a-z][a-z0-9]*", p) for p in parts):
-        return node.tag in parts
-    parent = node.parent
-    return parent is not None and any(m.mem_id == node.mem_id for m in parent.css(selector))
 
 
 def _is_pre(node: LexborNode) -> bool:
@@ -226,7 +237,7 @@ def report_text(nodes: Iterable[LexborNode]) -> str | None:
             if t:
                 paras.append(t)
             continue
-        if node.tag.startswith("-") or node.tag in SKIP_TAGS or is_hidden(node):
+        if (node.tag or "").startswith("-") or node.tag in SKIP_TAGS or is_hidden(node):
             continue
         if _is_pre(node) or any(_is_pre(d) for d in node.css("pre, [style*=pre]")):
             raw = node.text(deep=True)

@@ -70,7 +70,7 @@ def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
             when = parse_datetime(t)
     if sender is None:
         sender = text_of(header.css_first('[data-testid="message-sender"]'))
-    recipients = [t for li in article.css('ul[aria-label="Recipients"] > li') if (t := text_of(li))]
+    recipients = [name for li in article.css('ul[aria-label="Recipients"] > li') if (name := text_of(li))]
     body = _body(article)
     if same_person(sender, ctx.self_name) or same_person(sender, ctx.patient) or behalf:
         direction = "from_patient"
@@ -79,7 +79,7 @@ def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
     else:
         direction = None
     return Message(title=subject, occurred_at=when, thread_subject=subject, sender=sender,
-                   recipients=recipients, body=body, direction=direction)  # type: ignore[arg-type]
+                   recipients=recipients, body=body, direction=direction)
 
 
 def _body(article: LexborNode) -> str | None:

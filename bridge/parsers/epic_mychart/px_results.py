@@ -147,8 +147,8 @@ def _list_row(row: LexborNode, names: list[str]) -> TestResult | None:
     title = strip_subject(title, names)
     if not title:
         return None
-    return TestResult(title=title, occurred_at=when, category=category,  # type: ignore[arg-type]
-                      status=status, ordered_by=ordered_by)  # type: ignore[arg-type]
+    return TestResult(title=title, occurred_at=when, category=category,
+                      status=status, ordered_by=ordered_by)
 
 
 def _bare_ordered_by(text: str) -> bool:
@@ -217,7 +217,7 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
     lab_region = idx.region(lab_h) if lab_h is not None else []
     pairs: dict[str, str] = {}
     for node in lab_region:
-        if not node.tag.startswith("-"):
+        if not (node.tag or "").startswith("-"):
             pairs.update({k: v for k, v in dl_pairs(node).items() if k not in pairs})
     if not pairs:
         pairs = dl_pairs(main)
@@ -267,8 +267,8 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
     if collected is None and resulted is None:
         draft.warn("the result shows no collection or result date")
     draft.records.append(TestResult(
-        title=title, occurred_at=collected or resulted, category=category,  # type: ignore[arg-type]
-        status=status, resulted_at=resulted, ordered_by=ordered_by,  # type: ignore[arg-type]
+        title=title, occurred_at=collected or resulted, category=category,
+        status=status, resulted_at=resulted, ordered_by=ordered_by,
         performing_lab=lab, components=components, narrative=narrative,
         comments="\n\n".join(t for _, t in comments) or None,
     ))
@@ -361,10 +361,7 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
     if unit is None:
         unit = raw_text(card.css_first(TESTID_UNITS))
     if value is None and sr_value:
-        if unit and sr_value.endswith(" " + unit):
-            value = clean(sr_value[: -len(unit)])
-        else:
-            value = sr_value
+        value = clean(sr_value[: -len(unit)]) if unit and sr_value.endswith(" " + unit) else sr_value
     elif value and sr_value and unit is None and sr_value.startswith(value):
         unit = clean(sr_value[len(value):])
     if page_flag is None:
@@ -387,7 +384,7 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
 
 def _visible_flag(card: LexborNode, value: str | None) -> str | None:
     """A flag badge shown beside the value (only when the screen-reader sentence is missing)."""
-    for node, text in leaves(card):
+    for _node, text in leaves(card):
         if text != value and key(text) in {"high", "low", "abnormal", "critical", "critical high",
                                             "critical low", "h", "l", "a"} and normalize_flag(text):
             return text

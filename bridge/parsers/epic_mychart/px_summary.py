@@ -23,7 +23,7 @@ from ..base import Draft
 from ..dates import parse_date
 from ..labels import dl_pairs
 from ..text import clean, text_of
-from .px_dom import DocIndex, has_date, is_inside, key, leaves, region_css
+from .px_dom import DocIndex, descendants, has_date, is_inside, key, leaves, region_css
 
 DOSES = 'ul[aria-label="Dates given"]'
 _LABELLED = re.compile(r"^(?P<label>date noted|noted|diagnosed|onset|given|last given|prescribed|started|"
@@ -40,7 +40,7 @@ def parse_summary(draft: Draft, main: LexborNode) -> None:
         kind = _card_kind(title)
         if kind is None:
             continue
-        current = title.startswith("current") or title.startswith("active")
+        current = title.startswith(("current", "active"))
         for item in _items(idx.region(h2)):
             if kind == "problem":
                 _problem(draft, item, current)
@@ -86,7 +86,7 @@ def _name(item: LexborNode) -> str | None:
         return text_of(h)
     for node in item.css("p, span, div"):
         t = text_of(node)
-        if t and not _LABELLED.match(t) and not node.css_first("p, div"):
+        if t and not _LABELLED.match(t) and not descendants(node, "p, div"):
             return t
     return None
 

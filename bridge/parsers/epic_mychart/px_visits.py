@@ -27,18 +27,16 @@ from ..base import Draft
 from ..dates import parse_date, parse_datetime
 from ..text import clean, paragraphs_of, text_of
 from .px_dom import (
-    HEADING_TAGS,
     DocIndex,
     block_texts,
     closest,
+    descendants,
     has_date,
     is_inside,
     key,
     leaves,
     next_element,
-    own_text,
     raw_text,
-    region_css,
     report_text,
 )
 
@@ -63,24 +61,23 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
     visit_type = text_of(h1)
     when = None
     if h1 is not None and h1.parent is not None:
-        for node in h1.parent.css("p, div, time, span"):
+        for node in descendants(h1.parent, "p, div, time, span"):
             t = text_of(node)
-            if t and has_date(t) and len(t) < 80 and not node.css_first("p, div"):
+            if t and has_date(t) and len(t) < 80 and not descendants(node, "p, div"):
                 when = parse_datetime(t)
                 break
     prov_box = main.css_first('[aria-label="Provider"]')
     provider = text_of(prov_box.css_first("a")) if prov_box is not None else None
     if provider is None and prov_box is not None:
-        provider = text_of(prov_box.css_first("p, span, div"))
+        provider = text_of(next(iter(descendants(prov_box, "p, span, div")), None))
     dept_box = main.css_first('[aria-label="Department"]')
     department = location = None
     if dept_box is not None:
         location = text_of(dept_box.css_first("address"))
-        for node in dept_box.css("p, span, div, a"):
-            if node.css_first("address") is None and not is_inside(node, dept_box.css_first("address") or node):
+        for node in dept_box.iter(include_text=False):
+            if node.tag != "address" and descendants(node, "address") == [] and text_of(node):
                 department = text_of(node)
-                if department:
-                    break
+                break
 
     report = main.css_first(AVS_REPORT) or main.css_first(REPORT)
     reason = summary = None
@@ -138,7 +135,7 @@ def parse_note(draft: Draft, main: LexborNode) -> None:
     if report is not None:
         for node, t in leaves(report):
             m = _NOTE_LABEL.match(t)
-            if not m or node.tag in {"p"} and len(t) > 80:
+            if not m or (node.tag in {"p"} and len(t) > 80):
                 continue
             label = m.group("label").lower()
             value = clean(m.group("rest")) or raw_text(next_element(node))
@@ -164,7 +161,7 @@ def parse_note(draft: Draft, main: LexborNode) -> None:
     author = fields.get("author")
     when = parse_datetime(fields.get("date of service") or fields.get("service date") or fields.get("encounter date"))
     if author is None or when is None:
-        for node, t in leaves(main):
+        for _node, t in leaves(main):
             m = _BYLINE.match(t)
             if m and (has_date(m.group("when")) or re.search(r"\d/\d", m.group("when"))):
                 author = author or clean(m.group("author"))
@@ -187,9 +184,11 @@ def parse_appointments(draft: Draft, main: LexborNode) -> None:
     for h in main.css("h3"):
         if any(is_inside(h, s) for s in main.css("[hidden]")):
             continue
-        card = closest(h, ("li", "article"), stop=main) or h.parent
+        card = closest(h, ("li", "article"), stop=main)
+        if card is None and h.parent is not None and len(h.parent.css("h3")) == 1:
+            card = h.parent  # a card that is not a list item: the heading's own box
         if card is None or card.mem_id in seen or card.mem_id == main.mem_id:
-            continue
+            continue  # a heading among rows (a month heading) is not an appointment
         seen.add(card.mem_id)
         owner = idx.owner(card, sections)
         kind = _section_kind(text_of(owner)) if owner is not None else None
@@ -280,7 +279,7 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
     if when is None and provider is None:
         return None  # a heading that is not an appointment (a month heading, an empty state)
     return Appointment(title=visit_type, occurred_at=when, visit_type=visit_type, provider=provider,
-                       department=department, location=location, status=status,  # type: ignore[arg-type]
+                       department=department, location=location, status=status,
                        instructions=instructions)
 
 

@@ -1,0 +1,461 @@
+"""The family record: members, filing captures under them, portal accounts, one merged timeline.
+
+`Family(vault)` is the one entry point; the modules beside it each own one concern and are pure
+where they can be (tests drive them with plain dicts):
+
+- members.py     members and their vouched-for identities
+- filing.py      which member a capture's patient is (never a silent guess)
+- accounts.py    portal accounts, proxy access and expiry, staleness
+- dedupe.py      natural keys, merging, supersession history
+- index.py       the in-memory index built once per unlock, updated incrementally
+- timeline.py    the one query behind the dashboard and every export
+- trends.py, meds.py, messages.py, appointments.py   the views over the timeline
+
+Privacy: all state is in encrypted vault documents keyed by uuids and hashes; the index and its
+search text live only in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from .accounts import ACCESS_LEVELS, Account, Expiry, Stale, account_id, derive_accounts, host_of
+from .accounts import expiring as _expiring
+from .accounts import stale as _stale
+from .appointments import Clash, Upcoming, upcoming
+from .dedupe import RecordItem
+from .filing import Candidate, Filing, capture_patient_key, decide, patient_of
+from .index import TimelineIndex
+from .meds import MedGroup, MedItem, reconcile
+from .members import Members, UnknownMember, add_identity, identities, member_from_doc
+from .messages import Thread, awaiting_reply
+from .models import Entry, Member, Provenance, ReparseReport, TimelinePage, TimelineQuery, Version
+from .normalize import digest
+from .store import ACCOUNTS, ASSIGNMENTS, PATIENT_KEYS, VaultLike
+from .timeline import query as _query
+from .trends import Series, TrendPoint
+from .trends import trends as _trends
+
+__all__ = [
+    "ACCESS_LEVELS", "Account", "AssignResult", "Candidate", "Clash", "Entry", "Expiry", "Family", "Filing",
+    "MedGroup", "MedItem", "Member", "Provenance", "ReparseReport", "Series", "Stale", "Thread",
+    "TimelinePage", "TimelineQuery", "TrendPoint", "UnassignedCapture", "UnknownMember", "Upcoming", "Version",
+]
+
+SNAPSHOT = "timeline_snapshot"  # 16 documents keyed "0".."f": entry id -> fingerprint (for reparse)
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    capture_id: str
+    member_id: str
+    filed: list[str] = field(default_factory=list)  # other unassigned captures of that patient, now filed
+    moved: list[str] = field(default_factory=list)  # captures of that patient moved from another member
+
+
+@dataclass(frozen=True)
+class UnassignedCapture:
+    capture_id: str
+    patient: dict[str, Any] | None
+    organization: str | None
+    portal_host: str
+    page_kind: str | None
+    captured_at: str | None
+    candidates: list[Candidate]
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _provenance(capture_id: str, record_id: int, meta: dict[str, Any]) -> Provenance:
+    return Provenance(capture_id=capture_id, record_id=record_id, url=_str(meta.get("url")),
+                      vendor=_str(meta.get("vendor")), organization=_str(meta.get("organization")),
+                      parser=_str(meta.get("parser")), parser_version=_str(meta.get("parser_version")),
+                      page_kind=_str(meta.get("page_kind")), captured_at=_str(meta.get("captured_at")))
+
+
+def fingerprint(e: Entry) -> str:
+    body = {"r": e.record, "h": [h.record for h in e.history], "c": sorted({s.capture_id for s in e.sources})}
+    return digest(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str), size=16)
+
+
+class Family:
+    """The family model over one unlocked vault (see the module docstring)."""
+
+    def __init__(self, vault: VaultLike) -> None:
+        self.vault = vault
+        self.members = Members(vault)
+        self._index: TimelineIndex | None = None
+        self._metas: dict[str, dict[str, Any]] = {}
+
+    # ================================================================ members
+
+    def create_member(self, name: str, dob: str | None = None, relationship: str | None = None,
+                      notes: str | None = None) -> Member:
+        """A new member; name + dob become a vouched-for identity (pages showing exactly that name
+        and birth date are filed under this member without asking)."""
+        return self.members.create(name, dob, relationship, notes)
+
+    def rename_member(self, member_id: str, name: str) -> Member:
+        return self.members.update(member_id, name=name)
+
+    def update_member(self, member_id: str, *, name: str | None = None, dob: str | None = None,
+                      relationship: str | None = None, notes: str | None = None) -> Member:
+        return self.members.update(member_id, name=name, dob=dob, relationship=relationship, notes=notes)
+
+    def get_member(self, member_id: str) -> Member | None:
+        try:
+            return self.members.get(member_id)
+        except UnknownMember:
+            return None
+
+    def list_members(self) -> list[Member]:
+        return self.members.list()
+
+    def merge_members(self, keep_id: str, drop_id: str) -> Member:
+        """Merge `drop` into `keep`: every capture, remembered answer, identity and account follows."""
+        keep_id, drop_id = self.members.resolve(keep_id), self.members.resolve(drop_id)
+        self._ensure()
+        moved: list[str] = []
+        with self.vault.transaction():
+            keep = self.members.absorb(keep_id, drop_id)
+            for key, doc in self.vault.list_docs(PATIENT_KEYS).items():
+                if doc.get("member_id") == drop_id:
+                    self.vault.put_doc(PATIENT_KEYS, key, {**doc, "member_id": keep_id})
+            for key, doc in self.vault.list_docs(ASSIGNMENTS).items():
+                if doc.get("member_id") == drop_id:
+                    self.vault.put_doc(ASSIGNMENTS, key, {**doc, "member_id": keep_id})
+            for cid, meta in list(self._metas.items()):
+                if meta.get("member_id") == drop_id:
+                    self._set_meta(cid, {**meta, "member_id": keep_id})
+                    moved.append(cid)
+            for key, doc in self.vault.list_docs(ACCOUNTS).items():
+                if doc.get("member_id") != drop_id:
+                    continue
+                new_id = account_id(keep_id, str(doc.get("portal_host") or ""), _str(doc.get("organization")))
+                target = self.vault.get_doc(ACCOUNTS, new_id) or {}
+                merged = {**doc, **{k: v for k, v in target.items() if v is not None}, "member_id": keep_id}
+                self.vault.put_doc(ACCOUNTS, new_id, merged)
+                self.vault.delete_doc(ACCOUNTS, key)
+        self._reindex(moved)
+        return member_from_doc(keep)
+
+    # ================================================================ filing
+
+    def file_capture(self, capture_id: str) -> Filing:
+        """File one stored capture (called by ingest after its records are stored)."""
+        self._ensure()
+        meta = self.vault.get_capture_meta(capture_id)
+        filing = self._decide(capture_id, meta)
+        if filing.member_id:
+            key = capture_patient_key(meta)
+            if filing.reason == "identity" and key:
+                self.vault.put_doc(PATIENT_KEYS, key, {"member_id": filing.member_id, "confirmed": False,
+                                                       "source": "identity"})
+            self._set_meta(capture_id, {**meta, "member_id": filing.member_id, "status": "filed"}, meta)
+        else:
+            self._set_meta(capture_id, {**meta, "member_id": None, "status": "unassigned"}, meta)
+        self._reindex([capture_id])
+        return filing
+
+    def _decide(self, capture_id: str, meta: dict[str, Any]) -> Filing:
+        docs = self.members.all_docs()
+        alive = {str(d["id"]) for d in docs}
+
+        def live(member_id: Any) -> str | None:
+            if not isinstance(member_id, str):
+                return None
+            mid = self.members.resolve(member_id)
+            return mid if mid in alive else None
+
+        assigned = self.vault.get_doc(ASSIGNMENTS, capture_id)
+        key = capture_patient_key(meta)
+        remembered = self.vault.get_doc(PATIENT_KEYS, key) if key else None
+        filed = meta.get("member_id") if meta.get("status") == "filed" else None
+        return decide(capture_id, meta, docs, live((assigned or {}).get("member_id")),
+                      live((remembered or {}).get("member_id")), live(filed))
+
+    def assign(self, capture_id: str, member_id: str, *, only_this: bool = False) -> AssignResult:
+        """The caregiver says who a capture's patient is. Remembered for that patient key (name + dob
+        + organization): every other unassigned capture of it is filed too, and captures of it filed
+        under another member move (a correction). `only_this` files this one capture only."""
+        member_id = self.members.resolve(member_id)
+        doc = self.members.doc(member_id)  # raises UnknownMember
+        self._ensure()
+        meta = self.vault.get_capture_meta(capture_id)
+        key = capture_patient_key(meta)
+        name, dob = patient_of(meta)
+        filed: list[str] = []
+        moved: list[str] = []
+        with self.vault.transaction():
+            self.vault.put_doc(ASSIGNMENTS, capture_id, {"member_id": member_id, "patient_key": key})
+            self._set_meta(capture_id, {**meta, "member_id": member_id, "status": "filed"}, meta)
+            if key and not only_this:
+                old = self.vault.get_doc(PATIENT_KEYS, key)
+                old_member = self.members.resolve(str(old["member_id"])) if old and old.get("member_id") else None
+                self.vault.put_doc(PATIENT_KEYS, key, {"member_id": member_id, "confirmed": True,
+                                                       "source": "caregiver"})
+                if add_identity(doc, name, dob, "confirmed", key):
+                    self.members.save(doc)
+                if old_member and old_member != member_id:
+                    self._forget_identity(old_member, key)
+                for cid, m in list(self._metas.items()):
+                    if cid == capture_id or capture_patient_key(m) != key:
+                        continue
+                    if m.get("status") != "filed":
+                        self._set_meta(cid, {**m, "member_id": member_id, "status": "filed"})
+                        filed.append(cid)
+                    elif m.get("member_id") != member_id:
+                        a = self.vault.get_doc(ASSIGNMENTS, cid)
+                        if a and a.get("member_id") not in (None, old_member):
+                            continue  # the caregiver filed that one capture individually
+                        if a:
+                            self.vault.put_doc(ASSIGNMENTS, cid, {**a, "member_id": member_id})
+                        self._set_meta(cid, {**m, "member_id": member_id, "status": "filed"})
+                        moved.append(cid)
+        self._reindex([capture_id, *filed, *moved])
+        return AssignResult(capture_id=capture_id, member_id=member_id, filed=filed, moved=moved)
+
+    def _forget_identity(self, member_id: str, key: str) -> None:
+        try:
+            doc = self.members.doc(member_id)
+        except UnknownMember:
+            return
+        ids = identities(doc)
+        kept = [i for i in ids if not (i.get("patient_key") == key and i.get("source") == "confirmed")]
+        if len(kept) != len(ids):
+            doc["identities"] = kept
+            self.members.save(doc)
+
+    def unassigned(self) -> list[UnassignedCapture]:
+        """Captures waiting for "who is this?", oldest first, with their candidates."""
+        self._ensure()
+        out: list[UnassignedCapture] = []
+        for cid, meta in self._metas.items():
+            if meta.get("status") == "filed":
+                continue
+            f = self._decide(cid, meta)
+            out.append(UnassignedCapture(
+                capture_id=cid, patient=meta.get("patient") if isinstance(meta.get("patient"), dict) else None,
+                organization=_str(meta.get("organization")), portal_host=host_of(meta),
+                page_kind=_str(meta.get("page_kind")), captured_at=_str(meta.get("captured_at")),
+                candidates=f.candidates))
+        return out
+
+    # ================================================================ accounts
+
+    def list_accounts(self, today: date | None = None) -> list[Account]:
+        self._ensure()
+        members = {m.id: m for m in self.members.list()}
+        return derive_accounts(self._metas.items(), self.vault.list_docs(ACCOUNTS), members,
+                               today or date.today())
+
+    def get_account(self, account_id_: str, today: date | None = None) -> Account | None:
+        return next((a for a in self.list_accounts(today) if a.id == account_id_), None)
+
+    def set_proxy(self, account_id_: str, relationship: str | None = None, access_level: str | None = None,
+                  expires_on: str | None = None, *, clear_expiry: bool = False) -> Account:
+        """Record the caregiver's proxy relationship, access level (full, partial, none) and expiry."""
+        acc = self.get_account(account_id_)
+        if acc is None:
+            raise KeyError(account_id_)
+        if access_level is not None and access_level not in ACCESS_LEVELS:
+            raise ValueError(f"access level must be one of {', '.join(ACCESS_LEVELS)}")
+        if expires_on is not None:
+            date.fromisoformat(expires_on)
+        doc = self.vault.get_doc(ACCOUNTS, account_id_) or {}
+        doc.update({"member_id": acc.member_id, "portal_host": acc.portal_host,
+                    "organization": acc.organization})
+        if relationship is not None:
+            doc["relationship"] = relationship
+        if access_level is not None:
+            doc["access_level"] = access_level
+        if expires_on is not None:
+            doc["expires_on"] = expires_on
+        if clear_expiry:
+            doc["expires_on"] = None
+        self.vault.put_doc(ACCOUNTS, account_id_, doc)
+        out = self.get_account(account_id_)
+        assert out is not None
+        return out
+
+    def expiring(self, within_days: int = 90, today: date | None = None) -> list[Expiry]:
+        today = today or date.today()
+        return _expiring(self.list_accounts(today), today, within_days)
+
+    def stale(self, today: date | None = None, older_than_days: int = 30) -> list[Stale]:
+        today = today or date.today()
+        return _stale(self.list_accounts(today), today, older_than_days)
+
+    # ================================================================ the timeline and its views
+
+    def timeline(self, q: TimelineQuery | None = None, **kwargs: Any) -> TimelinePage:
+        """The merged timeline: TimelineQuery or its fields as keywords."""
+        return _query(self._ensure(), q or TimelineQuery(**kwargs))
+
+    def iter_entries(self, q: TimelineQuery | None = None) -> Iterator[Entry]:
+        """Every matching entry (exports): the same query without paging."""
+        base = q or TimelineQuery()
+        page = _query(self._ensure(), replace(base, offset=0, limit=None))
+        return iter(page.entries)
+
+    def get_entry(self, entry_id: str) -> Entry | None:
+        return self._ensure().get(entry_id)
+
+    def trends(self, member_id: str, min_points: int = 1) -> list[Series]:
+        member_id = self.members.resolve(member_id)
+        return _trends(self._ensure().member_entries(member_id, ("test_result",)), min_points)
+
+    def reconcile_medications(self, member_id: str) -> list[MedGroup]:
+        member_id = self.members.resolve(member_id)
+        return reconcile(self._ensure().member_entries(member_id, ("medication",)))
+
+    def awaiting_reply(self, member_id: str | None = None, business_days: int = 2, today: date | None = None,
+                       holidays: Collection[date] = ()) -> list[Thread]:
+        mid = self.members.resolve(member_id) if member_id else None
+        return awaiting_reply(self._ensure().member_entries(mid, ("message",)), today or date.today(),
+                              business_days, holidays)
+
+    def upcoming_appointments(self, now: datetime | None = None, member_ids: Collection[str] | None = None,
+                              duration: timedelta = timedelta(minutes=30)) -> list[Upcoming]:
+        entries = self._ensure().member_entries(None, ("appointment",))
+        if member_ids is not None:
+            wanted = {self.members.resolve(m) for m in member_ids}
+            entries = [e for e in entries if e.member_id in wanted]
+        return upcoming(entries, now or datetime.now(), duration)
+
+    # ================================================================ reparse
+
+    def snapshot(self) -> dict[str, str]:
+        """Entry id -> fingerprint of the current timeline (the baseline of a reparse report)."""
+        return {e.id: fingerprint(e) for e in self._ensure().entries()}
+
+    def save_snapshot(self, snap: dict[str, str] | None = None) -> None:
+        snap = self.snapshot() if snap is None else snap
+        buckets: dict[str, dict[str, str]] = {f"{i:x}": {} for i in range(16)}
+        for eid, fp in snap.items():
+            buckets.setdefault(eid[:1], {})[eid] = fp
+        with self.vault.transaction():
+            for k, v in buckets.items():
+                self.vault.put_doc(SNAPSHOT, k, v)
+
+    def stored_snapshot(self) -> dict[str, str] | None:
+        docs = self.vault.list_docs(SNAPSHOT)
+        if not docs:
+            return None
+        out: dict[str, str] = {}
+        for v in docs.values():
+            out.update({str(k): str(x) for k, x in v.items()})
+        return out
+
+    def after_reparse(self, before: dict[str, str] | None = None) -> ReparseReport:
+        """Called once records were rebuilt from the captures: re-file every capture (the caregiver's
+        answers are kept, per capture and per patient), rebuild the index, report the difference with
+        `before` (else the in-memory timeline if one was built, else the snapshot stored by the last
+        reparse), and store the new snapshot for the next time."""
+        if before is None:
+            before = self.snapshot() if self._index is not None else self.stored_snapshot()
+        self._index = None
+        self._ensure()
+        report = ReparseReport()
+        changed_captures: list[str] = []
+        with self.vault.transaction():
+            for cid, meta in list(self._metas.items()):
+                assigned = self.vault.get_doc(ASSIGNMENTS, cid)
+                key = capture_patient_key(meta)
+                if assigned and assigned.get("member_id") and key and assigned.get("patient_key") != key:
+                    # the parser now reads this page's patient differently: the caregiver's answer
+                    # for this capture also answers for the new key
+                    mid = self.members.resolve(str(assigned["member_id"]))
+                    if not self.vault.get_doc(PATIENT_KEYS, key):
+                        self.vault.put_doc(PATIENT_KEYS, key, {"member_id": mid, "confirmed": True,
+                                                               "source": "reparse"})
+                    self.vault.put_doc(ASSIGNMENTS, cid, {**assigned, "patient_key": key})
+                f = self._decide(cid, meta)
+                status = "filed" if f.member_id else "unassigned"
+                if meta.get("member_id") != f.member_id or meta.get("status") != status:
+                    self._set_meta(cid, {**meta, "member_id": f.member_id, "status": status})
+                    changed_captures.append(cid)
+                if f.member_id:
+                    report.captures_filed += 1
+                else:
+                    report.captures_unassigned += 1
+        self._reindex(changed_captures)
+        after = self.snapshot()
+        report.entries_after = len(after)
+        if before is not None:
+            report.entries_before = len(before)
+            report.added_ids = sorted(set(after) - set(before))
+            report.removed_ids = sorted(set(before) - set(after))
+            report.changed_ids = sorted(k for k in set(after) & set(before) if after[k] != before[k])
+        else:
+            report.entries_before = -1
+            report.added_ids = sorted(after)
+        report.added, report.removed, report.changed = (len(report.added_ids), len(report.removed_ids),
+                                                        len(report.changed_ids))
+        self.save_snapshot(after)
+        return report
+
+    def refresh(self) -> None:
+        """Drop the in-memory index; the next read rebuilds it from the vault."""
+        self._index = None
+
+    # ================================================================ the index
+
+    def _ensure(self) -> TimelineIndex:
+        if self._index is None:
+            self._metas = {row.id: dict(row.meta) for row in self.vault.list_captures()}
+            index = TimelineIndex()
+            index.load(self._all_items())
+            self._index = index
+        return self._index
+
+    def _filed_member(self, meta: dict[str, Any]) -> str | None:
+        mid = meta.get("member_id")
+        if meta.get("status") != "filed" or not isinstance(mid, str):
+            return None
+        return mid
+
+    def _all_items(self) -> Iterator[RecordItem]:
+        ordinals: dict[str, int] = {}
+        for row in self.vault.iter_records():
+            meta = self._metas.get(row.capture_id)
+            if meta is None:
+                continue
+            mid = self._filed_member(meta)
+            n = ordinals.get(row.capture_id, 0)
+            ordinals[row.capture_id] = n + 1
+            if mid is None:
+                continue
+            yield RecordItem(record_id=row.id, capture_id=row.capture_id, ordinal=n, member_id=mid,
+                             data=row.data, prov=_provenance(row.capture_id, row.id, meta))
+
+    def _items_for(self, capture_id: str) -> list[RecordItem]:
+        meta = self._metas.get(capture_id, {})
+        mid = self._filed_member(meta)
+        if mid is None:
+            return []
+        return [RecordItem(record_id=r.id, capture_id=capture_id, ordinal=n, member_id=mid, data=r.data,
+                           prov=_provenance(capture_id, r.id, meta))
+                for n, r in enumerate(self.vault.records_for(capture_id))]
+
+    def _set_meta(self, capture_id: str, meta: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+        """Write a capture's meta (only when it changes) and keep the in-memory copy."""
+        old = current if current is not None else self._metas.get(capture_id)
+        self._metas[capture_id] = meta
+        if old != meta:
+            self.vault.set_capture_meta(capture_id, meta)
+
+    def _reindex(self, capture_ids: list[str]) -> None:
+        if self._index is None:
+            return
+        for cid in dict.fromkeys(capture_ids):
+            if cid not in self._metas:
+                self._metas[cid] = self.vault.get_capture_meta(cid)
+            self._index.set_capture(cid, self._items_for(cid))
+

@@ -1,0 +1,231 @@
+"""Typed, null-safe DOM helpers for the athenahealth parser (selectolax Lexbor nodes only).
+
+`data-testid` lookups, `dt`/`dd` label maps, `<time datetime>` values, paragraphs by the reference
+README's rule (a paragraph is a `<p>`; a `<br>` inside one is only a line break), table cells by class
+or by column header, and the enclosing section of a list item.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborNode
+
+from .dates import parse_date, parse_datetime
+from .labels import first_text
+from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden, text_of
+
+_WS = re.compile(r"\s+")
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_ROOT_ONLY = re.compile(r"^/(?:\d[\w-]*/?|[a-z]{2}(?:-[a-z]{2})?/?)?$", re.I)
+
+
+def route_path(url: str) -> str:
+    """The URL path; for a hash-routed capture (`/#/test-results`) the route inside the fragment.
+    A practice-id or locale prefix (`/98213/…`, `/es/…`) is kept: route patterns allow it."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if _ROOT_ONLY.match(path) and parts.fragment.startswith("/"):
+        return path.rstrip("/") + parts.fragment.split("?")[0]
+    return path
+
+
+def is_root_path(path: str) -> bool:
+    """`/`, or only a practice-id or locale prefix."""
+    return bool(_ROOT_ONLY.match(path))
+
+
+def tid(root: LexborNode | None, *names: str) -> LexborNode | None:
+    """The first element with one of these `data-testid`s (in the order given)."""
+    if root is None:
+        return None
+    for name in names:
+        node = root.css_first(f'[data-testid="{name}"]')
+        if node is not None:
+            return node
+    return None
+
+
+def tid_text(root: LexborNode | None, *names: str) -> str | None:
+    if root is None:
+        return None
+    for name in names:
+        for node in root.css(f'[data-testid="{name}"]'):
+            value = text_of(node)
+            if value:
+                return value
+    return None
+
+
+def classes(node: LexborNode) -> set[str]:
+    return set((node.attributes.get("class") or "").split())
+
+
+def label_key(text: str | None) -> str:
+    return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
+
+
+def dd_map(root: LexborNode | None) -> dict[str, LexborNode]:
+    """Every `dt` label below root (lower case, no colon) -> its `dd` node."""
+    found: dict[str, LexborNode] = {}
+    if root is None:
+        return found
+    for dt in root.css("dt"):
+        dd = dt.next
+        while dd is not None and dd.tag not in {"dd", "dt"}:
+            dd = dd.next
+        if dd is None or dd.tag != "dd":
+            continue
+        key = label_key(text_of(dt))
+        if key and key not in found:
+            found[key] = dd
+    return found
+
+
+def pick(pairs: dict[str, LexborNode], labels: Iterable[str]) -> LexborNode | None:
+    for label in labels:
+        if label in pairs:
+            return pairs[label]
+    return None
+
+
+def iso_attr(raw: str | None) -> str | None:
+    """A `<time datetime>` value as the contract's ISO form (offset kept only when present)."""
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            return date.fromisoformat(raw).isoformat()
+        return datetime.fromisoformat(raw.replace(" ", "T")).isoformat(timespec="seconds")
+    except ValueError:
+        return None
+
+
+def when(node: LexborNode | None, date_only: bool = False) -> str | None:
+    """When a node says: its (or its `<time>` child's) `datetime` attribute, else its visible text."""
+    if node is None:
+        return None
+    time_node = node if node.tag == "time" else node.css_first("time")
+    iso = iso_attr(time_node.attributes.get("datetime")) if time_node is not None else None
+    if iso is None:
+        text = text_of(time_node if time_node is not None else node)
+        text = re.sub(r"^\s*[A-Za-z ]*:\s*", "", text or "")  # "DOB: …", "Started: …"
+        iso = parse_date(text) if date_only else parse_datetime(text)
+    if iso and date_only:
+        return iso[:10]
+    return iso
+
+
+def _collect(node: LexborNode, parts: list[str], in_p: bool, drop_headings: bool) -> None:
+    """Like `text.paragraphs_of`, except that a `<br>` inside a `<p>` is a line break, not a new
+    paragraph (the README: paragraphs are the `<p>` elements), and headings can be left out."""
+    tag = node.tag
+    if tag == "-text":
+        parts.append(_WS.sub(" ", node.text_content or ""))  # source line breaks are not paragraphs
+        return
+    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node) or (drop_headings and tag in HEADING_TAGS):
+        return
+    if tag == "br":
+        parts.append(" " if in_p else "\n\n")
+        return
+    block = tag in BLOCK_TAGS
+    if block:
+        parts.append("\n\n")
+    child = node.child
+    while child is not None:
+        _collect(child, parts, in_p or tag == "p", drop_headings)
+        child = child.next
+    parts.append("\n\n" if block else (" " if tag in {"td", "th"} else ""))
+
+
+def paragraphs(node: LexborNode | None, drop_headings: bool = False) -> str | None:
+    """Paragraphs of a node joined by a blank line, empty ones dropped; optionally without headings."""
+    if node is None:
+        return None
+    parts: list[str] = []
+    _collect(node, parts, False, drop_headings)
+    paras = [clean(p) for p in re.split(r"\n\s*\n", "".join(parts))]
+    return "\n\n".join(p for p in paras if p) or None
+
+
+def word(text: str | None, table: dict[str, str]) -> str | None:
+    key = label_key(text)
+    if not key:
+        return None
+    if key in table:
+        return table[key]
+    for word, value in table.items():
+        if re.search(rf"\b{re.escape(word)}\b", key):
+            return value
+    return None
+
+
+def header_index(table: LexborNode | None) -> dict[str, int]:
+    """Column header text (lower case) -> column index, for the cells that lack their class."""
+    found: dict[str, int] = {}
+    if table is None:
+        return found
+    head = table.css_first("thead tr") or table.css_first("tr")
+    if head is None:
+        return found
+    for i, cell in enumerate(c for c in head.iter() if c.tag in {"th", "td"}):
+        key = label_key(text_of(cell))
+        if key:
+            found.setdefault(key, i)
+    return found
+
+
+def cell(row: LexborNode, css: str, headers: dict[str, int], *names: str) -> LexborNode | None:
+    """A row's cell by its class, else by the column whose header is one of `names`."""
+    node = row.css_first(css)
+    if node is not None:
+        return node
+    cells = [c for c in row.iter() if c.tag in {"th", "td"}]
+    for name in names:
+        i = headers.get(name)
+        if i is not None and i < len(cells):
+            return cells[i]
+    return None
+
+
+def section_heading(node: LexborNode, stop: LexborNode) -> str | None:
+    """The heading of the nearest enclosing `section` ("Current medications", "Past appointments")."""
+    parent = node.parent
+    while parent is not None and parent.mem_id != stop.mem_id:
+        if parent.tag == "section":
+            return first_text(parent, "h2", "h3")
+        parent = parent.parent
+    return None
+
+
+def ancestor_testid(node: LexborNode, stop: LexborNode) -> str | None:
+    parent = node.parent
+    while parent is not None and parent.mem_id != stop.mem_id:
+        tid = parent.attributes.get("data-testid")
+        if tid:
+            return tid
+        parent = parent.parent
+    return None
+
+
+def linked_rows(root: LexborNode, pattern: re.Pattern[str]) -> list[tuple[LexborNode, LexborNode]]:
+    """(row, link) for every link to a detail page: the row is the link's nearest `li`/`tr`/card.
+    The fallback for list pages whose row hooks are unknown (the reference shows none of them)."""
+    found: list[tuple[LexborNode, LexborNode]] = []
+    seen: set[int] = set()
+    for link in root.css("a[href]"):
+        if not pattern.search(link.attributes.get("href") or ""):
+            continue
+        row = link.parent
+        while row is not None and row.mem_id != root.mem_id and row.tag not in {"li", "tr", "article"}:
+            row = row.parent
+        row = row if row is not None and row.mem_id != root.mem_id else link
+        if row.mem_id in seen or ancestor_testid(row, root) == "message-thread":
+            continue
+        seen.add(row.mem_id)
+        found.append((row, link))
+    return found

@@ -1,0 +1,165 @@
+"""The extension in a real headless Chromium, without a bridge: loading, status, capture, waiting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from capture_helper import EXTENSION_DIR, capture_session, serialize_function_source
+from conftest import ExtensionBrowser, PortalServer, extension_copy, launch_extension
+
+pytestmark = pytest.mark.browser
+
+TOP = "http://portal.frames.example/record/overview"
+SAME = "http://portal.frames.example/record/panel"
+OTHER = "http://records.frames.example/record/results"
+
+
+def pending(eb: ExtensionBrowser) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = eb.session_storage().get("pending", [])
+    return items
+
+
+def test_loads_with_the_pinned_id(extension: ExtensionBrowser) -> None:
+    assert extension.extension_id == (EXTENSION_DIR / "EXTENSION_ID.txt").read_text().strip()
+    assert extension.worker.url.endswith("/background.js")
+
+
+def test_popup_says_bridge_not_running(extension: ExtensionBrowser) -> None:
+    page, tab_id = extension.open_tab(TOP)
+    popup = extension.open_popup(tab_id)
+    status = popup.locator("#status")
+    assert status.get_attribute("data-state") == "bridge_not_running"
+    assert "not running" in status.inner_text()
+    assert "start Kinchart" in status.inner_text()
+    save = popup.get_by_role("button", name="Save to family record")
+    assert save.is_visible() and save.is_enabled()
+    # Keyboard first: the main action is reachable with Tab.
+    popup.keyboard.press("Tab")
+    assert popup.evaluate("document.activeElement.id") == "save"
+
+
+def test_capture_needs_the_caregivers_click(extension: ExtensionBrowser) -> None:
+    """No blanket access: without the toolbar click (activeTab) the page cannot be read."""
+    _, tab_id = extension.open_tab(TOP)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+    assert result["ok"] is False and result["queued"] is False
+    assert result["code"] == "no_access"
+    assert pending(extension) == []
+
+
+def test_service_worker_capture_top_first_with_same_host_frame(extension: ExtensionBrowser) -> None:
+    page, tab_id = extension.open_tab(TOP)
+    page.frame_locator("#same").locator("#panel").wait_for()
+    extension.click_action(page)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+
+    # The bridge is not running: nothing is reported as saved, the capture waits in memory.
+    assert result["ok"] is False
+    assert result["queued"] is True
+    assert result["code"] == "bridge_not_running"
+    assert "Start Kinchart" in result["message"]
+    assert any("records.frames.example" in n and "could not be read" in n for n in result["notes"])
+
+    [item] = pending(extension)
+    capture = item["capture"]
+    assert capture["url"] == TOP
+    assert capture["title"] == "Frames test: overview"
+    assert capture["extension_version"] == "0.1.0"
+    assert capture["captured_at"].endswith("Z")
+    urls = [f["url"] for f in capture["frames"]]
+    assert urls == [TOP, SAME], "top document first; the frame from another host is skipped"
+    top_html = capture["frames"][0]["html"]
+    assert top_html.startswith("<!DOCTYPE html>\n<html")
+    assert "yes, after load" in top_html, "the DOM as rendered, after the page's scripts ran"
+    assert "Same-host panel content" in capture["frames"][1]["html"]
+
+    # The tests' helper runs the same function source: it gives the same serialization of the same DOM.
+    helper_doc = page.evaluate(f"({serialize_function_source()})()")
+    assert helper_doc["html"] == top_html
+
+    # Medical content never reaches persistent storage.
+    local = extension.local_storage()
+    assert set(local) <= {"port", "token"}
+    badge = extension.badge()
+    assert badge["text"] == "1"
+    assert "waiting" in badge["title"]
+
+
+def test_frame_from_another_host_is_captured_once_allowed(
+        playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer, tmp_path: Path) -> None:
+    """With a host permission for the record host (what "Allow and save again" grants), its frame is included."""
+    ext_dir = extension_copy(tmp_path, extra_host_permissions=["http://records.frames.example/*"])
+    with launch_extension(playwright_driver, chromium_path, ext_dir, portal_server.port) as eb:
+        assert eb.extension_id == (EXTENSION_DIR / "EXTENSION_ID.txt").read_text().strip()
+        page, tab_id = eb.open_tab(TOP)
+        page.frame_locator("#other").locator("#results").wait_for()
+        eb.click_action(page)
+        result = eb.sw("id => self.kinchart.saveTab(id)", tab_id)
+        assert result["queued"] is True
+        assert not any("could not be read" in n for n in result["notes"])
+        [item] = pending(eb)
+        frames = item["capture"]["frames"]
+        assert frames[0]["url"] == TOP
+        assert sorted(f["url"] for f in frames[1:]) == sorted([SAME, OTHER])
+        other = next(f for f in frames if f["url"] == OTHER)
+        assert "Hemoglobin" in other["html"]
+        assert 'data-frame-script="ran"' in other["html"]
+
+
+def test_popup_save_without_bridge_says_so_and_keeps_it_waiting(extension: ExtensionBrowser) -> None:
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)
+    popup = extension.open_popup(tab_id)
+    popup.get_by_role("button", name="Save to family record").click()
+    result = popup.locator("#result")
+    result.wait_for(state="visible")
+    assert result.get_attribute("data-kind") == "waiting"
+    text = result.inner_text()
+    assert text.startswith("Not saved yet: Kinchart is not running")
+    assert "memory" in text and "not on disk" in text
+    assert "Saved" not in text.split("\n")[0]
+    assert popup.locator("#waiting").inner_text() == "1 page is waiting to be sent to Kinchart."
+    assert len(pending(extension)) == 1
+    assert popup.evaluate("document.activeElement.id") == "result"
+
+
+def test_page_too_large_is_refused_before_sending(extension: ExtensionBrowser, portal_server: PortalServer) -> None:
+    page, tab_id = extension.open_tab("http://portal.huge.example/records/everything")
+    extension.click_action(page)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+    assert result["ok"] is False and result["queued"] is False
+    assert result["code"] == "too_large"
+    assert "too large" in result["message"]
+    assert pending(extension) == []
+    assert extension.badge(tab_id)["text"] == "!"
+
+
+def test_options_page_sets_the_port(extension: ExtensionBrowser) -> None:
+    options = extension.open_options()
+    options.get_by_label("Port Kinchart listens on (on 127.0.0.1)").fill("47999")
+    options.get_by_role("button", name="Save port").click()
+    options.locator("#port-ok").wait_for(state="visible")
+    assert extension.local_storage()["port"] == 47999
+    options.get_by_label("Port Kinchart listens on (on 127.0.0.1)").fill("99999")
+    options.get_by_role("button", name="Save port").click()
+    err = options.locator("#port-error")
+    err.wait_for(state="visible")
+    assert extension.local_storage()["port"] == 47999
+    assert json.dumps(extension.local_storage()).count("html") == 0
+
+
+def test_capture_helper_serializes_fixture_pages(playwright_driver: Any) -> None:
+    """capture_helper (what the parser tests use) loads a page and serializes it, frames included."""
+    pages = Path(__file__).resolve().parent / "pages"
+    with capture_session(playwright_driver) as cap:
+        doc = cap.serialize_file(pages / "unknown_portal.html",
+                                 url="http://www.citypharmacy.example/account/prescriptions/history")
+        assert doc["url"] == "http://www.citypharmacy.example/account/prescriptions/history"
+        assert doc["title"] == "Prescription history - City Pharmacy"
+        assert doc["html"].startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+        assert "Atorvastatin 20 mg" in doc["html"]
+        doc = cap.serialize_html("<!DOCTYPE html><title>x</title><p id=a></p><script>a.textContent='set'</script>")
+        assert '<p id="a">set</p>' in doc["html"]
