@@ -38,7 +38,7 @@ class ServerConfig:
     max_body: int = MAX_BODY_BYTES
     # A passphrase to unlock with at start (from KINCHART_PASSPHRASE_FILE); None starts locked.
     passphrase: str | None = None
-    idle_lock_minutes: int = 30
+    idle_lock_minutes: float = 30
 
     @property
     def allowed_hosts(self) -> frozenset[str]:

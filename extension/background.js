@@ -68,6 +68,8 @@ function slimReceipt(r) {
     needs_assignment: !!r.needs_assignment,
     duplicate: !!r.duplicate,
     warnings: Array.isArray(r.warnings) ? r.warnings.slice(0, 5) : [],
+    error: typeof r.error === "string" ? r.error : null,
+    candidates: Array.isArray(r.candidates) ? r.candidates.filter((c) => c && typeof c.id === "string") : [],
   };
 }
 
@@ -114,9 +116,12 @@ const NOT_PORTAL_NOTE =
 function describeReceipt(receipt) {
   const summary = receipt.summary || "Saved.";
   const notes = [];
-  if (receipt.duplicate) notes.push("This page was already in the record; nothing new was added.");
-  if (isDocumentOnly(receipt) && !/document/i.test(summary)) notes.push(NOT_PORTAL_NOTE);
-  if (receipt.needs_assignment) notes.push("Kinchart does not know this patient yet. Choose who it is.");
+  if (receipt.duplicate && !/^already/i.test(summary)) {
+    notes.push("This page was already in the record; nothing new was added.");
+  }
+  if (isDocumentOnly(receipt)) notes.push(NOT_PORTAL_NOTE);
+  if (typeof receipt.error === "string" && receipt.error) notes.push(receipt.error);
+  if (receipt.needs_assignment) notes.push("Kinchart does not know whose page this is yet. Choose who it is below.");
   return { summary, notes };
 }
 

@@ -66,9 +66,23 @@ export async function setToken(token) {
   else await chrome.storage.local.remove("token");
 }
 
+// Before the token or a page leaves the browser, make sure Kinchart (not some other program that
+// took the port) is what answers there. Remembered for a few seconds per port.
+const VERIFY_MS = 5000;
+let verified = { port: 0, until: 0 };
+
+async function verifyBridge(port) {
+  if (verified.port === port && verified.until > Date.now()) return;
+  const { body } = await request("GET", "/api/ping", { auth: false, verify: false });
+  if (!body || body.name !== "kinchart") throw new BridgeError("not_kinchart");
+  verified = { port, until: Date.now() + VERIFY_MS };
+}
+
 // One request to the bridge. Returns {status, body}; throws BridgeError for every failure.
-export async function request(method, path, { body = undefined, auth = true } = {}) {
+export async function request(method, path, { body = undefined, auth = true, verify = true } = {}) {
   const { port, token } = await getSettings();
+  const sendsSomething = (auth && token) || body !== undefined;
+  if (verify && sendsSomething) await verifyBridge(port);
   const headers = { "X-Kinchart-Client": CLIENT_HEADER, Accept: "application/json" };
   if (auth && token) headers.Authorization = "Bearer " + token;
   let payload;
@@ -90,11 +104,13 @@ export async function request(method, path, { body = undefined, auth = true } = 
       signal: controller.signal,
     });
   } catch (_e) {
+    verified = { port: 0, until: 0 };
     throw new BridgeError("bridge_not_running");
   } finally {
     clearTimeout(timer);
   }
   if (!resp.headers.get("X-Kinchart-Bridge")) {
+    verified = { port: 0, until: 0 };
     throw new BridgeError("not_kinchart", undefined, resp.status);
   }
   let data = null;
@@ -102,6 +118,9 @@ export async function request(method, path, { body = undefined, auth = true } = 
     data = await resp.json();
   } catch (_e) {
     data = null;
+  }
+  if (resp.ok && path === "/api/ping" && data && data.name === "kinchart") {
+    verified = { port, until: Date.now() + VERIFY_MS };
   }
   if (resp.ok) return { status: resp.status, body: data };
   const code = (data && typeof data.error === "string" && data.error) || codeForStatus(resp.status);
@@ -126,8 +145,9 @@ function codeForStatus(status) {
 export async function status() {
   const { token } = await getSettings();
   try {
-    const { body } = await request("GET", "/api/ping");
+    let { body } = await request("GET", "/api/ping", { auth: false });
     if (!body || body.name !== "kinchart") return { state: "not_kinchart", version: null };
+    if (token) ({ body } = await request("GET", "/api/ping"));
     if (!token || body.paired === false) {
       if (token && body.paired === false) await setToken(null);
       return { state: "not_paired", version: body.version || null };

@@ -95,10 +95,11 @@ async function showAssign(unassigned) {
   const item = unassigned[unassigned.length - 1];
   if (currentUnassigned && currentUnassigned.capture_id === item.capture_id && !section.hidden) return;
   currentUnassigned = item;
-  const who = item.patient && item.patient.name ? item.patient.name : "an unnamed patient";
   const where = item.organization ? " at " + item.organization : "";
-  $("assign-patient").textContent =
-    "This page is about " + who + where + ", whom Kinchart does not know yet. Choose the family member, or add them.";
+  $("assign-patient").textContent = item.patient && item.patient.name
+    ? "This page is about " + item.patient.name + where +
+      ", whom Kinchart does not know yet. Choose the family member, or add them."
+    : "Kinchart could not tell whose page this is. Choose the family member it belongs to, or add them.";
   $("new-name").value = item.patient && item.patient.name ? item.patient.name : "";
   $("new-dob").value = item.patient && /^\d{4}-\d{2}-\d{2}$/.test(item.patient.dob || "") ? item.patient.dob : "";
   const list = $("assign-members");
@@ -123,7 +124,10 @@ async function showAssign(unassigned) {
       list.appendChild(row);
     });
   }
-  if (!reply.ok || !reply.members.length) $("member-new").checked = true;
+  const suggested = (item.candidates || []).map((c) => c.id);
+  const match = [...list.querySelectorAll('input[name="member"]')].find((i) => suggested.includes(i.value));
+  if (match) match.checked = true;
+  else if (!reply.ok || !reply.members.length) $("member-new").checked = true;
   $("new-member").hidden = !$("member-new").checked;
   section.hidden = false;
 }

@@ -39,6 +39,7 @@ class FakeVault:
     def __init__(self) -> None:
         self.captures: dict[str, CaptureRow] = {}
         self.records: dict[int, RecordRow] = {}
+        self.by_capture: dict[str, list[int]] = {}
         self.docs: dict[str, dict[str, dict[str, Any]]] = {}
         self._next = 1
         self.meta_writes = 0
@@ -62,21 +63,25 @@ class FakeVault:
         return cid
 
     def replace_records(self, capture_id: str, records: list[dict[str, Any]]) -> list[int]:
-        for rid in [r.id for r in self.records.values() if r.capture_id == capture_id]:
+        for rid in self.by_capture.pop(capture_id, []):
             del self.records[rid]
         ids = []
         for rec in records:
             self.records[self._next] = RecordRow(self._next, capture_id, rec["kind"], copy.deepcopy(rec))
             ids.append(self._next)
             self._next += 1
+        self.by_capture[capture_id] = ids
         return ids
 
     # records
     def iter_records(self) -> Iterator[RecordRow]:
-        return iter([copy.deepcopy(r) for _, r in sorted(self.records.items())])
+        # a real vault decrypts fresh dicts: hand out copies (JSON round trip, as cheap as it gets)
+        return (RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
+                for _, r in sorted(self.records.items()))
 
     def records_for(self, capture_id: str) -> list[RecordRow]:
-        return [copy.deepcopy(r) for _, r in sorted(self.records.items()) if r.capture_id == capture_id]
+        return [RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
+                for r in (self.records[i] for i in self.by_capture.get(capture_id, []))]
 
     # docs
     def put_doc(self, collection: str, key: str, value: dict[str, Any]) -> None:

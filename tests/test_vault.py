@@ -78,7 +78,10 @@ def test_round_trip(vault_dir: Path) -> None:
     assert (dup1, dup2) == (False, False)
     assert id1 == Vault.capture_hash(c1) and len(id1) == 64
     v.set_capture_meta(id1, {"vendor": "epic_mychart", "page_kind": "test_result", "warnings": ["x"]})
-    recs = [{"kind": "lab_result", "name": "Hemoglobin", "value": 13.7}, {"kind": "medication", "name": "X"}]
+    recs: list[dict[str, Any]] = [
+        {"kind": "lab_result", "name": "Hemoglobin", "value": 13.7},
+        {"kind": "medication", "name": "X"},
+    ]
     ids = v.replace_records(id1, recs)
     v.put_doc("members", "3f1c0e9a-member", {"name": "Grandma", "born": "1941-02-03"})
     v.put_doc("settings", "ui", {"theme": "dark"})
@@ -95,7 +98,9 @@ def test_round_trip(vault_dir: Path) -> None:
     assert rows[1].meta == {} and rows[0].stored_at.endswith("Z") and rows[0].size > 0
     assert v.get_capture_meta(id1)["warnings"] == ["x"]
     assert [(r.id, r.capture_id, r.kind, r.data) for r in v.iter_records()] == [
-        (ids[0], id1, "lab_result", recs[0]), (ids[1], id1, "medication", recs[1])]
+        (ids[0], id1, "lab_result", recs[0]),
+        (ids[1], id1, "medication", recs[1]),
+    ]
     assert [r.data for r in v.records_for(id1)] == recs and v.records_for(id2) == []
     assert v.get_doc("members", "3f1c0e9a-member") == {"name": "Grandma", "born": "1941-02-03"}
     assert v.get_doc("members", "nobody") is None
@@ -123,10 +128,17 @@ def test_locked_vault_refuses_encrypted_operations(vault: Vault) -> None:
     cid, _ = vault.put_capture(make_capture())
     vault.lock()
     assert not vault.unlocked
-    for call in (lambda: vault.get_capture(cid), lambda: vault.put_capture(make_capture(9)),
-                 vault.list_captures, vault.iter_records, lambda: vault.records_for(cid),
-                 lambda: vault.get_doc("members", "a"), lambda: vault.put_doc("members", "a", {}),
-                 lambda: vault.get_capture_meta(cid), lambda: vault.replace_records(cid, [])):
+    for call in (
+        lambda: vault.get_capture(cid),
+        lambda: vault.put_capture(make_capture(9)),
+        vault.list_captures,
+        vault.iter_records,
+        lambda: vault.records_for(cid),
+        lambda: vault.get_doc("members", "a"),
+        lambda: vault.put_doc("members", "a", {}),
+        lambda: vault.get_capture_meta(cid),
+        lambda: vault.replace_records(cid, []),
+    ):
         with pytest.raises(VaultLocked):
             call()
     assert vault.has_capture(cid)  # the id is not secret
@@ -217,17 +229,27 @@ def _edit_kdf(vault_dir: Path, **changes: Any) -> None:
     db = raw(vault_dir)
     (stored,) = db.execute("SELECT kdf FROM vault").fetchone()
     params, salt = load_stored(stored)
-    fields = {"algorithm": params.algorithm, "memory_cost": params.memory_cost,
-              "iterations": params.iterations, "lanes": params.lanes}
+    fields: dict[str, Any] = {
+        "algorithm": params.algorithm,
+        "memory_cost": params.memory_cost,
+        "iterations": params.iterations,
+        "lanes": params.lanes,
+    }
     new_salt = changes.pop("salt", salt)
     fields.update(changes)
     db.execute("UPDATE vault SET kdf = ?", (dump_stored(KdfParams(**fields), new_salt),))
     db.close()
 
 
-@pytest.mark.parametrize("edit", [
-    {"iterations": 2}, {"memory_cost": 16 * 1024}, {"lanes": 2}, {"salt": b"\x00" * 16},
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"iterations": 2},
+        {"memory_cost": 16 * 1024},
+        {"lanes": 2},
+        {"salt": b"\x00" * 16},
+    ],
+)
 def test_edited_kdf_parameters_are_detected(vault: Vault, vault_dir: Path, edit: dict[str, Any]) -> None:
     vault.close()
     _edit_kdf(vault_dir, **edit)
@@ -251,13 +273,16 @@ def test_kdf_json_edit_without_changing_the_key_is_detected(vault: Vault, vault_
     v.close()
 
 
-@pytest.mark.parametrize("stored", [
-    "not json",
-    '{"v":1,"algorithm":"argon2id","memory_cost":999999999,"iterations":1,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
-    '{"v":1,"algorithm":"argon2id","memory_cost":8192,"iterations":100000,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
-    '{"v":1,"algorithm":"md5","memory_cost":8192,"iterations":1,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
-    '{"v":1,"algorithm":"argon2id","memory_cost":8192,"iterations":1,"lanes":1,"salt":""}',
-])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "not json",
+        '{"v":1,"algorithm":"argon2id","memory_cost":999999999,"iterations":1,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
+        '{"v":1,"algorithm":"argon2id","memory_cost":8192,"iterations":100000,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
+        '{"v":1,"algorithm":"md5","memory_cost":8192,"iterations":1,"lanes":1,"salt":"AAAAAAAAAAAAAAAAAAAAAA=="}',
+        '{"v":1,"algorithm":"argon2id","memory_cost":8192,"iterations":1,"lanes":1,"salt":""}',
+    ],
+)
 def test_absurd_kdf_parameters_are_tampering(vault: Vault, vault_dir: Path, stored: str) -> None:
     vault.close()
     db = raw(vault_dir)
@@ -322,7 +347,8 @@ def test_plaintext_record_index_cannot_change_what_is_read(vault: Vault, vault_d
     db.execute("UPDATE records SET kind = 'medication'")
     db.close()
     assert [(r.id, r.kind, r.data) for r in vault.iter_records()] == [
-        (rid, "lab_result", {"kind": "lab_result", "v": 1})]
+        (rid, "lab_result", {"kind": "lab_result", "v": 1})
+    ]
 
 
 def test_capture_blobs_swapped_between_rows_fail(vault: Vault, vault_dir: Path) -> None:
@@ -382,10 +408,13 @@ def test_tampered_byte_fails(vault: Vault, vault_dir: Path, where: str) -> None:
         if where == "empty":
             return b""
         i = {"first": 0, "nonce": 5, "middle": len(blob) // 2, "last": len(blob) - 1}[where]
-        return blob[:i] + bytes([blob[i] ^ 0x40]) + blob[i + 1:]
+        return blob[:i] + bytes([blob[i] ^ 0x40]) + blob[i + 1 :]
 
-    for table, column, key, value in (("captures", "body", "id", cid), ("record_sets", "data", "first_id", rid),
-                                      ("docs", "value", "key", "m1")):
+    for table, column, key, value in (
+        ("captures", "body", "id", cid),
+        ("record_sets", "data", "first_id", rid),
+        ("docs", "value", "key", "m1"),
+    ):
         (blob,) = db.execute(f"SELECT {column} FROM {table} WHERE {key} = ?", (value,)).fetchone()
         db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (damage(blob), value))
     db.close()
@@ -428,10 +457,19 @@ def test_capture_hash_is_canonical() -> None:
     assert Vault.capture_hash(two_frames) != Vault.capture_hash(swapped)
 
 
-@pytest.mark.parametrize("bad", [
-    None, [], {}, {"url": "u"}, {"url": "u", "frames": []}, {"url": 1, "frames": [{"html": ""}]},
-    {"url": "u", "frames": [{"url": "u"}]}, {"url": "u", "frames": ["<p>"]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        [],
+        {},
+        {"url": "u"},
+        {"url": "u", "frames": []},
+        {"url": 1, "frames": [{"html": ""}]},
+        {"url": "u", "frames": [{"url": "u"}]},
+        {"url": "u", "frames": ["<p>"]},
+    ],
+)
 def test_malformed_capture_refused(vault: Vault, bad: Any) -> None:
     with pytest.raises(InvalidInput):
         vault.put_capture(bad)
@@ -439,9 +477,13 @@ def test_malformed_capture_refused(vault: Vault, bad: Any) -> None:
 
 
 def test_unknown_capture(vault: Vault) -> None:
-    for call in (lambda: vault.get_capture("0" * 64), lambda: vault.get_capture("nope"),
-                 lambda: vault.get_capture_meta("0" * 64), lambda: vault.set_capture_meta("0" * 64, {}),
-                 lambda: vault.replace_records("0" * 64, [{"kind": "lab_result"}])):
+    for call in (
+        lambda: vault.get_capture("0" * 64),
+        lambda: vault.get_capture("nope"),
+        lambda: vault.get_capture_meta("0" * 64),
+        lambda: vault.set_capture_meta("0" * 64, {}),
+        lambda: vault.replace_records("0" * 64, [{"kind": "lab_result"}]),
+    ):
         with pytest.raises(UnknownCapture):
             call()
 
@@ -450,7 +492,10 @@ def test_update_capture_meta_merges(vault: Vault) -> None:
     cid, _ = vault.put_capture(make_capture())
     vault.set_capture_meta(cid, {"status": "parsed", "vendor": "nextgen"})
     assert vault.update_capture_meta(cid, {"status": "assigned", "member_id": "m1"}) == {
-        "status": "assigned", "vendor": "nextgen", "member_id": "m1"}
+        "status": "assigned",
+        "vendor": "nextgen",
+        "member_id": "m1",
+    }
     assert vault.get_capture_meta(cid)["member_id"] == "m1"
 
 
@@ -478,8 +523,10 @@ def test_replace_records_replaces_and_never_reuses_ids(vault: Vault) -> None:
     assert [r.capture_id for r in vault.iter_records()] == [c2]
 
 
-@pytest.mark.parametrize("record", [{"v": 1}, {"kind": "Lab Result"}, {"kind": "Zyxwandria Quillfeather"},
-                                    {"kind": 3}, "not a dict"])
+@pytest.mark.parametrize(
+    "record",
+    [{"v": 1}, {"kind": "Lab Result"}, {"kind": "Zyxwandria Quillfeather"}, {"kind": 3}, "not a dict"],
+)
 def test_record_kind_must_be_a_category(vault: Vault, record: Any) -> None:
     cid, _ = vault.put_capture(make_capture())
     vault.replace_records(cid, [{"kind": "lab_result"}])
@@ -488,8 +535,16 @@ def test_record_kind_must_be_a_category(vault: Vault, record: Any) -> None:
     assert len(vault.records_for(cid)) == 1  # nothing changed
 
 
-@pytest.mark.parametrize(("collection", "key"), [("members", "Zyxwandria Quillfeather"), ("Members", "m1"),
-                                                  ("members", ""), ("members", "a\0b"), ("a b", "m1")])
+@pytest.mark.parametrize(
+    ("collection", "key"),
+    [
+        ("members", "Zyxwandria Quillfeather"),
+        ("Members", "m1"),
+        ("members", ""),
+        ("members", "a\0b"),
+        ("a b", "m1"),
+    ],
+)
 def test_doc_identifiers_must_be_opaque(vault: Vault, collection: str, key: str) -> None:
     with pytest.raises(InvalidInput):
         vault.put_doc(collection, key, {"x": 1})
@@ -547,9 +602,12 @@ def _fill(v: Vault) -> None:
 
 def _snapshot(v: Vault) -> Any:
     caps = v.list_captures()
-    return ([(c.id, c.seq, c.stored_at, c.size, c.meta, v.get_capture(c.id)) for c in caps],
-            [(r.id, r.capture_id, r.kind, r.data) for r in v.iter_records()],
-            v.list_docs("members"), v.list_docs("portal_accounts"))
+    return (
+        [(c.id, c.seq, c.stored_at, c.size, c.meta, v.get_capture(c.id)) for c in caps],
+        [(r.id, r.capture_id, r.kind, r.data) for r in v.iter_records()],
+        v.list_docs("members"),
+        v.list_docs("portal_accounts"),
+    )
 
 
 @pytest.mark.parametrize("into_dir", [True, False])
@@ -608,8 +666,9 @@ def _corruptions(good: bytes) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("kind", ["empty", "garbage", "truncated", "zeroed_pages", "scrambled"])
-def test_corrupted_vault_raises_and_is_never_replaced(vault: Vault, vault_dir: Path, kind: str,
-                                                      tmp_path: Path) -> None:
+def test_corrupted_vault_raises_and_is_never_replaced(
+    vault: Vault, vault_dir: Path, kind: str, tmp_path: Path
+) -> None:
     _fill(vault)
     vault.close()
     db = vault_dir / DB_NAME
@@ -674,8 +733,10 @@ def test_migrations_run_on_an_older_schema(tmp_path: Path, stop_before: str) -> 
 def test_a_newer_schema_is_refused(vault: Vault, vault_dir: Path) -> None:
     vault.close()
     db = raw(vault_dir)
-    db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
-                "VALUES ('kinchart.vault', 'm999_future', '2030-01-01')")
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('kinchart.vault', 'm999_future', '2030-01-01')"
+    )
     db.close()
     with pytest.raises(VaultError, match="newer version"):
         Vault.open(vault_dir)
@@ -688,3 +749,43 @@ def test_default_vault_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     d = default_vault_dir()
     assert d.name == "vault" and "kinchart" in str(d).lower()
     assert not d.exists() or d.is_dir()
+
+
+def test_open_or_create(tmp_path: Path) -> None:
+    v, created = Vault.open_or_create(tmp_path / "v", PASS, FAST)
+    assert created and v.unlocked
+    cid, _ = v.put_capture(make_capture())
+    v.close()
+    v, created = Vault.open_or_create(tmp_path / "v", PASS, FAST)
+    assert not created and v.get_capture(cid) == make_capture()
+    v.close()
+    with pytest.raises(WrongPassphrase):
+        Vault.open_or_create(tmp_path / "v", "wrong", FAST)
+    (tmp_path / "v" / DB_NAME).write_bytes(b"garbage" * 100)
+    with pytest.raises(VaultError):
+        Vault.open_or_create(tmp_path / "v", PASS, FAST)
+    assert (tmp_path / "v" / DB_NAME).read_bytes() == b"garbage" * 100
+
+
+def test_restore_from_a_live_vault_directory(vault: Vault, vault_dir: Path, tmp_path: Path) -> None:
+    _fill(vault)  # still open: the -wal holds recent commits, which the copy must include
+    restored = Vault.restore(vault_dir, tmp_path / "copy")
+    restored.unlock(PASS)
+    assert _snapshot(restored) == _snapshot(vault)
+    restored.close()
+
+
+def test_create_where_a_file_is_in_the_way(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(VaultError):
+        Vault.create(tmp_path / "file", PASS, FAST)
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_unlock_twice_and_wrong_passphrase_while_unlocked(vault: Vault) -> None:
+    cid, _ = vault.put_capture(make_capture())
+    with pytest.raises(WrongPassphrase):
+        vault.unlock("nope")
+    assert vault.unlocked  # a failed attempt changes nothing, not even the unlocked state
+    vault.unlock(PASS)
+    assert vault.get_capture(cid) == make_capture()

@@ -27,7 +27,7 @@ from .accounts import ACCESS_LEVELS, Account, Expiry, Stale, account_id, derive_
 from .accounts import expiring as _expiring
 from .accounts import stale as _stale
 from .appointments import Clash, Upcoming, upcoming
-from .dedupe import RecordItem
+from .dedupe import RecordItem, make_item
 from .filing import Candidate, Filing, capture_patient_key, decide, patient_of
 from .index import TimelineIndex
 from .meds import MedGroup, MedItem, reconcile
@@ -432,7 +432,7 @@ class Family:
             ordinals[row.capture_id] = n + 1
             if mid is None:
                 continue
-            yield RecordItem(record_id=row.id, capture_id=row.capture_id, ordinal=n, member_id=mid,
+            yield make_item(record_id=row.id, capture_id=row.capture_id, ordinal=n, member_id=mid,
                              data=row.data, prov=_provenance(row.capture_id, row.id, meta))
 
     def _items_for(self, capture_id: str) -> list[RecordItem]:
@@ -440,7 +440,7 @@ class Family:
         mid = self._filed_member(meta)
         if mid is None:
             return []
-        return [RecordItem(record_id=r.id, capture_id=capture_id, ordinal=n, member_id=mid, data=r.data,
+        return [make_item(record_id=r.id, capture_id=capture_id, ordinal=n, member_id=mid, data=r.data,
                            prov=_provenance(capture_id, r.id, meta))
                 for n, r in enumerate(self.vault.records_for(capture_id))]
 

@@ -43,6 +43,7 @@ date-only row of a list page, and reparsing the same captures gives the same ids
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,9 +55,10 @@ from .models import Entry, Provenance, Version
 from .normalize import day_of, digest, minute_of, norm_org, norm_text, person_name, wall
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordItem:
-    """One stored record, filed under a member, with its provenance."""
+    """One stored record, filed under a member, with its provenance. `order` (capture time in UTC,
+    capture id, position) is the processing order of dedupe: use `make_item` to build one."""
 
     record_id: int
     capture_id: str
@@ -64,16 +66,19 @@ class RecordItem:
     member_id: str
     data: dict[str, Any]
     prov: Provenance
-
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("kind") or "document")
-
-    @property
-    def order(self) -> tuple[str, str, int]:
-        return (instant(self.prov.captured_at), self.capture_id, self.ordinal)
+    kind: str
+    order: tuple[str, str, int]
 
 
+def make_item(record_id: int, capture_id: str, ordinal: int, member_id: str, data: dict[str, Any],
+              prov: Provenance) -> RecordItem:
+    kind = data.get("kind")
+    return RecordItem(record_id=record_id, capture_id=capture_id, ordinal=ordinal, member_id=member_id,
+                      data=data, prov=prov, kind=kind if isinstance(kind, str) and kind else "document",
+                      order=(instant(prov.captured_at), capture_id, ordinal))
+
+
+@functools.lru_cache(maxsize=1 << 14)
 def instant(captured_at: str | None) -> str:
     """A sortable UTC form of a capture time (captures carry offsets)."""
     if not captured_at:
@@ -375,6 +380,13 @@ def _sources(items: Iterable[RecordItem]) -> tuple[Provenance, ...]:
 
 def build_group(key: tuple[str, ...], items: Sequence[RecordItem]) -> list[Entry]:
     """All entries of one natural-key group (see the module docstring)."""
+    if len(items) == 1:  # the common case: a fact seen once
+        it = items[0]
+        rec = dict(it.data)
+        org = it.prov.organization
+        return [Entry(id=digest("entry", *key), kind=key[1], member_id=key[0], occurred_at=_s(rec, "occurred_at"),
+                      title=_s(rec, "title"), organization=org, organizations=(org,) if org else (),
+                      record=rec, sources=(it.prov,))]
     clusters = _cluster(items)
     base = digest("entry", *key)
     ids: list[str]

@@ -44,18 +44,21 @@ def _strings(value: Any, out: list[str]) -> None:
             _strings(v, out)
 
 
-@dataclass
+@dataclass(slots=True)
 class Indexed:
+    """An entry with what the query filters on, precomputed (the folded search text included)."""
+
     entry: Entry
     key: tuple[int, str, str]
+    member_id: str
+    kind: str
     orgs: frozenset[str]
-    _blob: str | None = None
+    blob: str
 
-    @property
-    def blob(self) -> str:
-        if self._blob is None:
-            self._blob = _blob(self.entry)
-        return self._blob
+
+def indexed(e: Entry) -> Indexed:
+    return Indexed(entry=e, key=sort_key(e), member_id=e.member_id, kind=e.kind,
+                   orgs=frozenset(norm_org(o) for o in e.organizations), blob=_blob(e))
 
 
 class TimelineIndex:
@@ -83,6 +86,12 @@ class TimelineIndex:
     def indexed(self) -> list[Indexed]:
         """The sorted internal list (oldest first); read-only for the query."""
         return self._sorted
+
+    def span(self, since: str, until: str) -> tuple[int, int]:
+        """[lo, hi) of the dated entries whose wall time w has since <= w <= until ('' = open)."""
+        lo = bisect.bisect_left(self._keys, (1, since, "")) if since else bisect.bisect_left(self._keys, (1, "", ""))
+        hi = bisect.bisect_right(self._keys, (1, until, "\uffff")) if until else len(self._keys)
+        return lo, max(lo, hi)
 
     def member_entries(self, member_id: str | None, kinds: Iterable[str] | None = None) -> list[Entry]:
         ks = set(kinds) if kinds is not None else None
@@ -161,7 +170,7 @@ class TimelineIndex:
         out: list[Indexed] = []
         ids: list[str] = []
         for e in build_group(key, self._groups[key]):
-            ix = Indexed(entry=e, key=sort_key(e), orgs=frozenset(norm_org(o) for o in e.organizations))
+            ix = indexed(e)
             self._entries[e.id] = ix
             ids.append(e.id)
             out.append(ix)

@@ -6,6 +6,7 @@ the analyte and drug names all rest on these functions, so a change here changes
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -29,6 +30,20 @@ def fold(text: str | None) -> str:
     """Casefolded, accent-free, punctuation to single spaces: 'Đỗ Thị  Hoa' -> 'do thi hoa'."""
     if not text:
         return ""
+    if len(text) <= 200:
+        return _fold_short(text)
+    return _fold(text)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _fold_short(text: str) -> str:
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        text = text.casefold().replace("'", "")
+        return _WS.sub(" ", _NON_WORD.sub(" ", text).replace("_", " ")).strip()
     text = text.translate(_FOLD)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))

@@ -20,6 +20,8 @@ from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden, text_of
 
 _WS = re.compile(r"\s+")
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_LABEL_PREFIX = re.compile(r"^\s*[A-Za-z ]*:\s*")
+_US_DATE = re.compile(r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})")
 _ROOT_ONLY = re.compile(r"^/(?:\d[\w-]*/?|[a-z]{2}(?:-[a-z]{2})?/?)?$", re.I)
 
 
@@ -113,8 +115,15 @@ def when(node: LexborNode | None, date_only: bool = False) -> str | None:
     iso = iso_attr(time_node.attributes.get("datetime")) if time_node is not None else None
     if iso is None:
         text = text_of(time_node if time_node is not None else node)
-        text = re.sub(r"^\s*[A-Za-z ]*:\s*", "", text or "")  # "DOB: …", "Started: …"
-        iso = parse_date(text) if date_only else parse_datetime(text)
+        text = _LABEL_PREFIX.sub("", text or "")  # "DOB: …", "Started: …"
+        us = _US_DATE.fullmatch(text)
+        if us:  # the portal's MM/DD/YYYY, without a time: no need for dateutil
+            try:
+                iso = date(int(us["y"]), int(us["m"]), int(us["d"])).isoformat()
+            except ValueError:
+                iso = None
+        else:
+            iso = parse_date(text) if date_only else parse_datetime(text)
     if iso and date_only:
         return iso[:10]
     return iso

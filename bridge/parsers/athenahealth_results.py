@@ -35,6 +35,7 @@ from .values import make_component
 
 CLS_RESULT_NAME = ".pp-result-table__name"
 CLS_RESULT_VALUE = ".pp-result-table__value"
+CLS_VALUE_TEXT = ".pp-result-value"
 CLS_RESULT_UNITS = ".pp-result-table__units"
 CLS_RESULT_RANGE = ".pp-result-table__range"
 CLS_RESULT_FLAG = ".pp-result-table__flag"
@@ -83,7 +84,10 @@ def _components(root: LexborNode, draft: Draft) -> list[Component]:
         name = text_of(cell(row, CLS_RESULT_NAME, headers, "test", "component", "name"))
         if name is None:
             name = text_of(row.css_first("th"))
-        value = text_of(cell(row, CLS_RESULT_VALUE, headers, "result", "value", "your value"))
+        value_cell = cell(row, CLS_RESULT_VALUE, headers, "result", "value", "your value")
+        # The value's own span when there is one: a cell may add screen-reader text beside it.
+        value = text_of(value_cell.css_first(CLS_VALUE_TEXT) if value_cell is not None else None) or text_of(
+            value_cell)
         if name is None:
             draft.warn("a result row without a test name was skipped")
             continue

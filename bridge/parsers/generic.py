@@ -1,48 +1,544 @@
 """The last resort: any page no vendor parser claims.
 
-Order of extraction: lab-style tables found by what their headers mean (test, result, units, range,
-flag) become `test_result` records; otherwise the page's readable main text becomes one `document`
-record, so that nothing captured is ever unreadable.
+Order of extraction:
+
+1. Lab-style tables, found anywhere on the page (every frame) by what their headers mean: a test
+   name column (test, component, analyte, name) and a result column (result, value), plus at least
+   one of units, reference range or flag. The header row may be `th` cells or a first row of `td`.
+   Each such table becomes one `test_result` (category `lab`) titled by its caption or the nearest
+   heading before it; a value with its unit in one cell is split; flags are taken from the page or
+   derived from the range. Dates, ordering provider, lab and status come only from clearly labelled
+   text near the table ("Collected: ...").
+2. Otherwise the page's readable main text (no navigation, menus, scripts, styles, footers, hidden
+   templates) becomes one `document` record, so that nothing captured is ever unreadable.
+
+The patient and organization are filled only from explicit labels ("Patient: X", or "Name:" together
+with "DOB:"), never guessed. The parser never raises: every step is iterative (deeply nested garbage
+cannot exhaust the stack) and a failing step becomes a warning.
 """
 
 from __future__ import annotations
 
-from bridge.records import Document, ParseResult
+import re
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+from selectolax.lexbor import LexborNode
+
+from bridge.records import Component, Document, ParseResult, Patient, TestResult
 
 from .base import Draft
-from .page import Page
-from .text import clean, paragraphs_of
+from .dates import parse_date, parse_datetime
+from .page import Frame, Page
+from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
+from .values import make_component, split_value_unit, value_num
 
 NAME = "generic"
-VERSION = "1"
-# Regions that are chrome, not content.
-CHROME = "nav, header, footer, aside, [role=navigation], [role=banner], [role=contentinfo], script, style, noscript, template"
+VERSION = "2"
+
+Column = Literal["name", "value", "unit", "range", "flag"]
+
+# --- what table headers mean --------------------------------------------------------------------
+HEADER_EXACT: dict[str, Column] = {
+    "test": "name", "tests": "name", "test name": "name", "component": "name", "components": "name",
+    "component name": "name", "analyte": "name", "analyte name": "name", "name": "name", "lab test": "name",
+    "test/component": "name", "test component": "name", "parameter": "name", "description": "name",
+    "test description": "name", "investigation": "name", "item": "name", "procedure": "name",
+    "result": "value", "results": "value", "value": "value", "your value": "value", "result value": "value",
+    "observed value": "value", "observation": "value", "measured value": "value", "reading": "value",
+    "test result": "value", "your result": "value",
+    "unit": "unit", "units": "unit", "uom": "unit", "unit of measure": "unit", "units of measure": "unit",
+    "flag": "flag", "flags": "flag", "abnormal flag": "flag", "abn": "flag", "abnormal": "flag", "h/l": "flag",
+    "hi/lo": "flag", "interpretation": "flag", "indicator": "flag", "abnormal indicator": "flag",
+}
+# Headers that carry dates, people or state: never a lab column even when they say "result".
+HEADER_NOT: re.Pattern[str] = re.compile(
+    r"\b(date|time|collected|resulted|ordered|provider|physician|doctor|status|comment|notes?|"
+    r"performed|location|specimen)\b")
+
+# Containers of page chrome, and of nothing a record needs.
+CHROME_TAGS = frozenset({"nav", "aside", "iframe", "dialog"}) | SKIP_TAGS
+PAGE_CHROME_TAGS = frozenset({"header", "footer"})  # chrome unless inside the main region
+CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "menu", "menubar", "search",
+                          "dialog", "alertdialog", "complementary", "toolbar", "tablist"})
+CHROME_CLASS = re.compile(
+    r"(?:^|[-_])(?:nav|navbar|navigation|menu|menubar|breadcrumbs?|footer|sidebar|cookies?|"
+    r"skip-?link|sr-only|visually-hidden|screen-reader-text|offscreen)(?:$|[-_])", re.I)
+MAIN_REGION = ("main", "[role=main]", "#main", "#main-content", "#content", "article")
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "legend"})
+
+# --- labels -------------------------------------------------------------------------------------
+_SEP = r"\s*(?::|\t)\s*"
+L_PATIENT = re.compile(rf"^(?:patient(?:\s+name)?|patient's\s+name){_SEP}(?P<v>.+)$", re.I)
+L_NAME = re.compile(r"^(?:name|full\s+name)\s*:\s*(?P<v>.+)$", re.I)  # a colon: never a table header
+L_DOB = re.compile(rf"(?:^|\b)(?:dob|d\.o\.b\.|date\s+of\s+birth|birth\s*date)(?:{_SEP}|\s+)(?P<v>.+)$", re.I)
+L_ORG = re.compile(rf"^(?:organization|organisation|health\s+system|practice|clinic){_SEP}(?P<v>.+)$", re.I)
+# Another label after a value on the same line ends the value ("Patient: Jane Doe  DOB: ...").
+_NEXT_LABEL = re.compile(r"\s+(?:dob|d\.o\.b\.|date of birth|birth ?date|mrn|age|sex|gender|id|"
+                         r"patient id|account|phone|address)\b.*$", re.I)
+_DATE_TOKEN = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|"
+                         r"\d{1,2} [A-Za-z]{3,9}\.? \d{4}")
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "collected": ("collected", "collection date", "collection date/time", "date collected", "specimen collected",
+                  "collected on", "collection time", "drawn", "date drawn", "specimen date"),
+    "resulted": ("resulted", "result date", "result date/time", "date resulted", "reported", "date reported",
+                 "reported on", "resulted on", "final date", "date received"),
+    "ordered_by": ("ordered by", "ordering provider", "ordering physician", "ordering clinician",
+                   "ordering doctor", "requested by"),
+    "performing_lab": ("performing lab", "performing laboratory", "performed at", "performed by", "laboratory",
+                       "testing lab"),
+    "status": ("status", "result status", "report status", "order status"),
+}
+STATUS_WORDS: dict[str, Literal["final", "preliminary", "pending", "corrected"]] = {
+    "final": "final", "finalized": "final", "preliminary": "preliminary", "prelim": "preliminary",
+    "partial": "preliminary", "pending": "pending", "in progress": "pending", "corrected": "corrected",
+    "amended": "corrected", "revised": "corrected",
+}
+_INLINE_FLAG = re.compile(
+    r"^(?P<v>.*?)\s*(?:[(\[](?P<f1>hh|ll|h|l|a|c|high|low|abn|abnormal|critical)[)\]]|"
+    r"\b(?P<f2>high|low|abnormal|critical|hh|ll)|(?P<f3>[*!]+))\s*$", re.I)
+_BARE_FLAG = re.compile(r"^(?P<v>(?:<=|>=|<|>|≤|≥)?\s*[-+]?[\d.,]+)\s+(?P<f>hh|ll|h|l|a)$", re.I)
 
 
 def can_parse(page: Page) -> bool:
     return True
 
 
+# --- iterative text collection --------------------------------------------------------------------
+
+def _children(node: LexborNode) -> Iterator[LexborNode]:
+    child = node.child
+    while child is not None:
+        yield child
+        child = child.next
+
+
+def _collect(root: LexborNode, skip: Callable[[LexborNode], bool], lines: bool) -> str:
+    """The visible text below root, without recursion. Paragraph mode: blocks and `<br><br>` make
+    paragraphs (a blank line), a single `<br>` is a space. Line mode: blocks, rows and `<br>` end a
+    line; cells are separated by a tab; `<dt>label</dt><dd>value</dd>` is one line."""
+    parts: list[str] = []
+    stack: list[tuple[LexborNode, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        tag = node.tag or ""
+        if leaving:
+            parts.append(_closing(tag, lines))
+            continue
+        if tag == "-text":
+            parts.append(re.sub(r"\s+", " ", node.text_content or ""))
+            continue
+        if tag == "br":
+            parts.append("\n")
+            continue
+        if tag == "-comment" or (node is not root and skip(node)):
+            continue
+        parts.append(_opening(tag, lines))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(list(_children(node))))
+    text = "".join(parts)
+    if lines:
+        return "\n".join(line for line in (_clean_line(x) for x in text.split("\n")) if line)
+    paras = [clean(p) for p in re.split(r"\n[ \t]*\n", text)]
+    return "\n\n".join(p for p in paras if p)
+
+
+def _opening(tag: str, lines: bool) -> str:
+    if lines:
+        return "\n" if tag != "dd" and (tag == "dt" or tag in BLOCK_TAGS) else ""
+    return "\n\n" if tag in BLOCK_TAGS else ""
+
+
+def _closing(tag: str, lines: bool) -> str:
+    if tag in {"td", "th"} or (lines and tag == "dt"):
+        return "\t"
+    if tag in BLOCK_TAGS:
+        return "\n" if lines else "\n\n"
+    return ""
+
+
+def _clean_line(line: str) -> str:
+    cells = [clean(c) for c in line.split("\t")]
+    return "\t".join(c for c in cells if c)
+
+
+def _hidden(node: LexborNode) -> bool:
+    return node.tag in SKIP_TAGS or is_hidden(node)
+
+
+def _text(node: LexborNode | None) -> str | None:
+    """A node's visible text on one line (iterative, unlike text.text_of)."""
+    if node is None:
+        return None
+    return clean(_collect(node, _hidden, lines=False).replace("\n", " "))
+
+
+def _is_chrome(node: LexborNode, keep_page_chrome: bool) -> bool:
+    tag = node.tag
+    if tag in CHROME_TAGS or (tag in PAGE_CHROME_TAGS and not keep_page_chrome) or is_hidden(node):
+        return True
+    attrs = node.attributes
+    if (attrs.get("role") or "").lower() in CHROME_ROLES:
+        return True
+    tokens = f"{attrs.get('class') or ''} {attrs.get('id') or ''}".split()
+    return any(CHROME_CLASS.search(token) for token in tokens)
+
+
+def _main_region(frame: Frame) -> tuple[LexborNode | None, bool]:
+    """The main region and whether it is a real one (so header/footer inside it are content)."""
+    for selector in MAIN_REGION:
+        node = frame.css_first(selector)
+        if node is not None and not is_hidden(node) and _text(node):
+            return node, True
+    return frame.body, False
+
+
 def main_text(page: Page) -> str | None:
     texts: list[str] = []
     for frame in page.frames:
-        root = frame.css_first("main, [role=main], #main, #content, article") or frame.body
+        root, real = _main_region(frame)
         if root is None:
             continue
-        for node in root.css(CHROME):
-            node.decompose()
-        text = paragraphs_of(root)
+
+        def skip(node: LexborNode, real: bool = real) -> bool:
+            return _is_chrome(node, real)
+
+        text = _collect(root, skip, lines=False)
         if text:
             texts.append(text)
     return "\n\n".join(texts) or None
 
 
+# --- lab tables -----------------------------------------------------------------------------------
+
+def classify_header(text: str | None) -> Column | None:
+    """What a column header means, or None."""
+    key = re.sub(r"[\s:*#.]+", " ", (text or "").lower()).strip()
+    if not key or len(key) > 40:
+        return None
+    if key in HEADER_EXACT:
+        return HEADER_EXACT[key]
+    if HEADER_NOT.search(key):
+        return None
+    if "flag" in key:
+        return "flag"
+    if re.search(r"\b(range|reference|ref|normal|interval|expected|standard)\b", key):
+        return "range"
+    if re.search(r"\bunits?\b", key):
+        return "unit"
+    if re.search(r"\b(result|value)s?\b", key):
+        return "value"
+    if re.search(r"\b(test|component|analyte|name)s?\b", key):
+        return "name"
+    return None
+
+
+def _cells(row: LexborNode) -> list[LexborNode]:
+    """A row's cells, each repeated by its colspan (bounded)."""
+    out: list[LexborNode] = []
+    for cell in _children(row):
+        if cell.tag not in {"td", "th"}:
+            continue
+        try:
+            span = int(cell.attributes.get("colspan") or 1)
+        except ValueError:
+            span = 1
+        out.extend([cell] * max(1, min(span, 20)))
+    return out
+
+
+def _rows(table: LexborNode) -> list[LexborNode]:
+    """The table's own rows (not those of nested tables)."""
+    rows: list[LexborNode] = []
+    for child in _children(table):
+        if child.tag == "tr":
+            rows.append(child)
+        elif child.tag in {"thead", "tbody", "tfoot"}:
+            rows.extend(r for r in _children(child) if r.tag == "tr")
+    return rows
+
+
+class LabTable:
+    """A table whose header row says it is a lab table: the column index of each meaning."""
+
+    def __init__(self, table: LexborNode, rows: list[LexborNode], columns: dict[Column, int]) -> None:
+        self.table = table
+        self.rows = rows
+        self.columns = columns
+
+
+def find_lab_table(table: LexborNode) -> LabTable | None:
+    rows = _rows(table)
+    for i, row in enumerate(rows[:4]):
+        cells = _cells(row)
+        if len(cells) < 2:
+            continue
+        columns: dict[Column, int] = {}
+        for j, cell in enumerate(cells):
+            meaning = classify_header(_text(cell))
+            if meaning is not None and meaning not in columns:
+                columns[meaning] = j
+        if "name" in columns and "value" in columns and len(columns) >= 3:
+            return LabTable(table, rows[i + 1:], columns)
+    return None
+
+
+def _split_flag(value: str | None, allow_bare: bool) -> tuple[str | None, str | None]:
+    """A flag written into the value cell: "11.8 (H)", "11.8 High", "11.8 *", or "11.8 H"."""
+    if not value:
+        return value, None
+    m = _INLINE_FLAG.match(value)
+    if m and m["v"]:
+        return m["v"], m["f1"] or m["f2"] or m["f3"]
+    if allow_bare:
+        m = _BARE_FLAG.match(value)
+        if m:
+            return m["v"], m["f"]
+    return value, None
+
+
+def read_components(lab: LabTable, draft: Draft) -> list[Component]:
+    cols = lab.columns
+    out: list[Component] = []
+    for row in lab.rows:
+        cells = _cells(row)
+        if not cells:
+            continue
+
+        def cell(meaning: Column, cells: list[LexborNode] = cells) -> str | None:
+            j = cols.get(meaning)
+            return _text(cells[j]) if j is not None and j < len(cells) else None
+
+        if len(cells) > 1 and all(c is cells[0] for c in cells):
+            continue  # one cell spanning the row: a section label
+        name = cell("name")
+        value = cell("value")
+        unit = cell("unit")
+        rng = cell("range")
+        flag = cell("flag")
+        if not name or (value is None and rng is None and unit is None):
+            continue  # an empty row or a section label ("CHEMISTRY")
+        value, inline_flag = _split_flag(value, allow_bare="unit" in cols)
+        if value and not unit:
+            value, unit = split_value_unit(value)
+            if unit:
+                unit, unit_flag = _split_flag(unit, allow_bare=False)
+                inline_flag = inline_flag or unit_flag
+        comp = make_component(name, value, unit, rng, flag or inline_flag)
+        if comp.value is None:
+            draft.warn(f"component {name!r} has no value")
+        elif comp.unit is None and value_num(comp.value) is not None:
+            draft.warn(f"component {name!r} has no unit")
+        if comp.ref_range is None:
+            draft.warn(f"component {name!r} has no reference range")
+        out.append(comp)
+    return out
+
+
+def _heading_text(node: LexborNode) -> str | None:
+    tag = node.tag
+    if tag in HEADING_TAGS or node.attributes.get("role") == "heading":
+        text = _text(node)
+        return text if text and len(text) <= 150 else None
+    return None
+
+
+def _last_heading_in(node: LexborNode) -> str | None:
+    found = None
+    for candidate in node.css("h1, h2, h3, h4, h5, h6, [role=heading], legend"):
+        if not is_hidden(candidate):
+            found = _heading_text(candidate) or found
+    return found
+
+
+def heading_for(table: LexborNode, limit: int = 400) -> tuple[str | None, list[LexborNode]]:
+    """The table's caption or nearest preceding heading, and the nodes between that heading and the
+    table (where its labelled dates and provider are written)."""
+    context: list[LexborNode] = []
+    caption = next((c for c in _children(table) if c.tag == "caption"), None)
+    if caption is not None and _text(caption):
+        return _text(caption), context
+    node: LexborNode | None = table
+    steps = 0
+    while node is not None and node.tag not in {"body", "html"} and steps < limit:
+        prev = node.prev
+        while prev is not None and steps < limit:
+            steps += 1
+            if prev.tag not in {"-text", "-comment"}:
+                text = _heading_text(prev) or (_last_heading_in(prev) if prev.tag != "table" else None)
+                if text:
+                    return text, context
+                context.append(prev)
+            prev = prev.prev
+        node = node.parent
+    return None, context
+
+
+def _label_lines(nodes: list[LexborNode], skip_tables: set[int]) -> list[str]:
+    def skip(n: LexborNode) -> bool:
+        return _hidden(n) or n.mem_id in skip_tables
+
+    lines: list[str] = []
+    for node in nodes:
+        if node.mem_id in skip_tables:
+            continue
+        lines.extend(_collect(node, skip, lines=True).split("\n"))
+    return [line for line in lines if line]
+
+
+def _labelled(lines: list[str], labels: tuple[str, ...]) -> str | None:
+    pattern = re.compile(r"^(?:" + "|".join(re.escape(x) for x in labels) + rf"){_SEP}(?P<v>.+)$", re.I)
+    for line in lines:
+        # a line may hold several "label<TAB>value" cells: try from each cell
+        cells = line.split("\t")
+        for k in range(len(cells)):
+            m = pattern.match("\t".join(cells[k:]))
+            if m:
+                return clean(m["v"].split("\t")[0])
+    return None
+
+
+def _table_record(lab: LabTable, title: str | None, lines: list[str], draft: Draft) -> TestResult:
+    if not title:
+        draft.warn("a lab table has no heading or caption")
+    components = read_components(lab, draft)
+    collected = parse_datetime(_labelled(lines, FIELD_LABELS["collected"]))
+    resulted = parse_datetime(_labelled(lines, FIELD_LABELS["resulted"]))
+    status_text = _labelled(lines, FIELD_LABELS["status"])
+    status = STATUS_WORDS.get((status_text or "").lower())
+    if collected is None and resulted is None:
+        draft.warn(f"lab table {title!r} shows no collection or result date")
+    return TestResult(title=title, occurred_at=collected or resulted, category="lab", status=status,
+                      resulted_at=resulted, ordered_by=_labelled(lines, FIELD_LABELS["ordered_by"]),
+                      performing_lab=_labelled(lines, FIELD_LABELS["performing_lab"]), components=components)
+
+
+def lab_records(page: Page, draft: Draft) -> list[TestResult]:
+    found: list[tuple[LabTable, str | None, list[LexborNode]]] = []
+    for frame in page.frames:
+        for table in frame.css("table"):
+            if is_hidden(table):
+                continue
+            lab = find_lab_table(table)
+            if lab is not None:
+                title, context = heading_for(table)
+                found.append((lab, title or _text(frame.css_first("title")), context))
+    skip = {lab.table.mem_id for lab, _, _ in found}
+    page_lines: list[str] | None = None
+    records: list[TestResult] = []
+    for lab, title, context in found:
+        lines = _label_lines(context[::-1], skip)
+        if len(found) == 1:  # one table: the page's labels are its labels
+            if page_lines is None:
+                page_lines = _label_lines([f.body for f in page.frames if f.body is not None], skip)
+            lines = lines + page_lines
+        record = _table_record(lab, title, lines, draft)
+        if record.components:
+            records.append(record)
+    return records
+
+
+# --- patient and organization ---------------------------------------------------------------------
+
+def _name_value(raw: str | None) -> str | None:
+    """A person's name as labelled, or None when the text does not look like one."""
+    if not raw:
+        return None
+    value = clean(_NEXT_LABEL.sub("", raw.split("\t")[0]))
+    if not value:
+        return None
+    value = value.strip(" ,;|-")
+    words = value.split()
+    if not 1 < len(words) <= 6 or len(value) > 80 or re.search(r"[\d@<>{}=]", value):
+        return None
+    return value
+
+
+def _dob(lines: list[str]) -> str | None:
+    for line in lines:
+        m = L_DOB.search(line)
+        if m:
+            token = _DATE_TOKEN.search(m["v"])
+            if token:
+                return parse_date(token.group(0))
+    return None
+
+
+def patient_and_org(page: Page, draft: Draft) -> tuple[Patient | None, str | None]:
+    lines: list[str] = []
+    for frame in page.frames:
+        if frame.body is not None:
+            lines.extend(_label_lines([frame.body], set()))
+    name = None
+    for line in lines:
+        m = L_PATIENT.match(line)
+        if m and (name := _name_value(m["v"])):
+            break
+    dob = _dob(lines)
+    if name is None and dob is not None:
+        for line in lines:
+            m = L_NAME.match(line)
+            if m and (name := _name_value(m["v"])):
+                break
+    org = None
+    for line in lines:
+        m = L_ORG.match(line)
+        if m:
+            org = clean(m["v"].split("\t")[0])
+            break
+    patient = Patient(name=name, dob=dob) if name else None
+    if patient is None:
+        draft.warn("the page does not label whose record it is")
+    return patient, org
+
+
+# --- the parse -----------------------------------------------------------------------------------
+
+def _document_title(page: Page) -> str | None:
+    for frame in page.frames:
+        root, _ = _main_region(frame)
+        if root is None:
+            continue
+        for h in root.css("h1"):
+            text = _text(h)
+            if text and not is_hidden(h):
+                return text
+    title = clean(page.title)
+    if title:
+        return title
+    for frame in page.frames:
+        text = _text(frame.css_first("title"))
+        if text:
+            return text
+    return None
+
+
 def parse(page: Page) -> ParseResult:
-    draft = Draft(vendor="generic", page_kind="unknown")
-    text = main_text(page)
-    title = clean(page.title) or clean(page.top.css_first("title").text() if page.top.css_first("title") else None)
-    if text:
-        draft.records.append(Document(title=title or "Saved page", occurred_at=None, text=text))
-    else:
-        draft.warn("the page has no readable text")
+    draft = Draft(vendor=NAME, page_kind="unknown")
+    try:
+        draft.patient, draft.organization = patient_and_org(page, draft)
+    except Exception as exc:  # a label we could not read never loses the page
+        draft.warn(f"the patient could not be read ({type(exc).__name__})")
+    try:
+        records = lab_records(page, draft)
+        if records:
+            draft.page_kind = "test_result"
+            draft.records.extend(records)
+    except Exception as exc:
+        draft.warn(f"the lab tables could not be read ({type(exc).__name__})")
+    if not draft.records:
+        try:
+            text = main_text(page)
+        except Exception as exc:
+            text = None
+            draft.warn(f"the page text could not be read ({type(exc).__name__})")
+        if text:
+            title = None
+            try:
+                title = _document_title(page)
+            except Exception as exc:
+                draft.warn(f"the page title could not be read ({type(exc).__name__})")
+            draft.records.append(Document(title=title, occurred_at=None, text=text))
+        else:
+            draft.warn("the page has no readable text")
     return draft.result()

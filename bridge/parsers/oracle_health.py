@@ -133,7 +133,8 @@ def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
         # A section this parser has no reader for (procedures, health content): keep its text.
         text = paragraphs_of(root)
         if text:
-            title = clean(text_of(frame.css_first("h1"))) or clean(text_of(frame.css_first("title")))
+            head_title = frame.css_first("title")
+            title = text_of(frame.css_first("h1")) or clean(head_title.text() if head_title else None)
             draft.records.append(Document(title=title or "Saved page", text=text))
     return explained
 

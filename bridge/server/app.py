@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bridge.config import BIND_HOST, ServerConfig
 
-from . import api, dashboard
+from . import api, pages_auth, pages_captures, pages_export, pages_family, pages_records, pages_settings
 from .guards import api_guard, host_guard, security_headers
 from .sessions import SESSIONS, Sessions
 from .state import STATE, BridgeState
@@ -33,12 +33,12 @@ async def _idle_lock(app: web.Application) -> AsyncIterator[None]:
 
     async def watch() -> None:
         while True:
-            await asyncio.sleep(5)
+            await asyncio.sleep(1)
             idle = time.monotonic() - state.last_activity
-            if state.unlocked and idle > state.config.idle_lock_minutes * 60:
+            if state.unlocked and idle > state.idle_lock_minutes * 60:
                 state.lock()
                 app[SESSIONS].end_all()
-                log.info("vault locked after %d idle minutes", state.config.idle_lock_minutes)
+                log.info("vault locked after %d idle minutes", state.idle_lock_minutes)
 
     task = asyncio.create_task(watch())
     yield
@@ -59,7 +59,8 @@ def init_app(config: ServerConfig) -> web.Application:
     app[STATE] = BridgeState(config)
     app[SESSIONS] = Sessions()
     app.add_routes(api.routes)
-    app.add_routes(dashboard.routes)
+    for module in (pages_auth, pages_family, pages_records, pages_captures, pages_settings, pages_export):
+        app.add_routes(module.routes)
     app.router.add_static("/static", STATIC, append_version=False)
     app.cleanup_ctx.append(_idle_lock)
     app.cleanup_ctx.append(_close_vault)

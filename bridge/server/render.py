@@ -10,6 +10,8 @@ from aiohttp import web
 
 from bridge import __version__
 
+from .present import FILTERS
+
 TEMPLATES = Path(__file__).parent / "templates"
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -18,6 +20,9 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+ENV.filters.update(FILTERS)
 
 
 def render(name: str, status: int = 200, **context: Any) -> web.Response:

@@ -24,10 +24,12 @@ class BridgeState:
         self.vault: Vault | None = Vault.open(config.vault_dir) if Vault.exists(config.vault_dir) else None
         self._family: Family | None = None
         self.last_activity = time.monotonic()
+        self.idle_lock_minutes: float = config.idle_lock_minutes
         # SQLite and the family index are used from one thread; captures are ingested one at a time.
         self.write_lock = asyncio.Lock()
         if self.vault is not None and config.passphrase is not None:
             self.vault.unlock(config.passphrase)
+            self._load_settings()
 
     @property
     def exists(self) -> bool:
@@ -47,6 +49,15 @@ class BridgeState:
             raise VaultError("There is no vault yet: create one first.")
         self.vault.unlock(passphrase)
         self.touch()
+        self._load_settings()
+
+    def _load_settings(self) -> None:
+        """The caregiver's saved dashboard settings (idle-lock time), read once the vault is open."""
+        if self.vault is None or not self.vault.unlocked:
+            return
+        saved = self.vault.get_doc("settings", "dashboard") or {}
+        if isinstance(saved.get("idle_lock_minutes"), int):
+            self.idle_lock_minutes = saved["idle_lock_minutes"]
 
     def lock(self) -> None:
         self._family = None

@@ -8,13 +8,17 @@ starts with one flag byte: ``0x00`` raw, ``0x01`` zlib-compressed.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import zlib
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import TamperedData, WrongPassphrase
 
@@ -36,6 +40,18 @@ def aad(table: str, column: str, *identity: str | int) -> bytes:
     return "\0".join((_PREFIX, table, column, *map(str, identity))).encode("utf-8")
 
 
+def derive_subkey(data_key: bytes, purpose: str) -> bytes:
+    """A separate 256-bit key for another use of the data key (HKDF-SHA256, ``purpose`` as info)."""
+    info = f"{_PREFIX} {purpose}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(data_key)
+
+
+def keyed_id(mac_key: bytes, *parts: str) -> str:
+    """A keyed hash (HMAC-SHA256, 128 bits, hex) standing in for an identifier stored in plaintext."""
+    message = "\0".join(parts).encode("utf-8")
+    return hmac.new(mac_key, message, hashlib.sha256).hexdigest()[:32]
+
+
 def new_data_key() -> bytes:
     return os.urandom(DATA_KEY_LENGTH)
 
@@ -46,15 +62,17 @@ def seal(cipher: AESGCM, plaintext: bytes, associated: bytes) -> bytes:
 
 
 def tampered(where: str) -> TamperedData:
-    return TamperedData(f"Stored data ({where}) failed its integrity check: the vault file has been "
-                        "altered or damaged. Nothing was read from it.")
+    return TamperedData(
+        f"Stored data ({where}) failed its integrity check: the vault file has been "
+        "altered or damaged. Nothing was read from it."
+    )
 
 
 def unseal(cipher: AESGCM, blob: bytes, associated: bytes, where: str) -> bytes:
     if not isinstance(blob, bytes) or len(blob) < 1 + NONCE_LENGTH + TAG_LENGTH or blob[0] != VERSION:
         raise tampered(where)
     try:
-        return cipher.decrypt(blob[1:1 + NONCE_LENGTH], blob[1 + NONCE_LENGTH:], associated)
+        return cipher.decrypt(blob[1 : 1 + NONCE_LENGTH], blob[1 + NONCE_LENGTH :], associated)
     except InvalidTag:
         raise tampered(where) from None
 

@@ -72,7 +72,9 @@ class KdfParams:
         if ok and self.algorithm == "scrypt":
             ok = self.memory_cost & (self.memory_cost - 1) == 0
         if not ok:
-            raise TamperedData("The vault's key parameters are out of range: the vault file has been altered.")
+            raise TamperedData(
+                "The vault's key parameters are out of range: the vault file has been altered."
+            )
 
 
 def argon2_available() -> bool:
@@ -81,8 +83,9 @@ def argon2_available() -> bool:
         try:
             from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-            Argon2id(salt=b"\0" * SALT_LENGTH, length=KEY_LENGTH, iterations=1, lanes=1,
-                     memory_cost=8).derive(b"probe")
+            Argon2id(
+                salt=b"\0" * SALT_LENGTH, length=KEY_LENGTH, iterations=1, lanes=1, memory_cost=8
+            ).derive(b"probe")
             _ARGON2 = True
         except (ImportError, UnsupportedAlgorithm):
             _ARGON2 = False
@@ -110,8 +113,13 @@ def _derive_raw(secret: bytes, salt: bytes, params: KdfParams) -> bytes:
     if params.algorithm == "argon2id":
         from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-        return Argon2id(salt=salt, length=KEY_LENGTH, iterations=params.iterations, lanes=params.lanes,
-                        memory_cost=params.memory_cost).derive(secret)
+        return Argon2id(
+            salt=salt,
+            length=KEY_LENGTH,
+            iterations=params.iterations,
+            lanes=params.lanes,
+            memory_cost=params.memory_cost,
+        ).derive(secret)
     return Scrypt(salt=salt, length=KEY_LENGTH, n=params.memory_cost, r=8, p=params.lanes).derive(secret)
 
 
@@ -166,10 +174,17 @@ def new_salt() -> bytes:
 def dump_stored(params: KdfParams, salt: bytes) -> str:
     """The canonical stored form of parameters and salt (authenticated when wrapping the data key)."""
     return json.dumps(
-        {"v": 1, "algorithm": params.algorithm, "memory_cost": params.memory_cost,
-         "iterations": params.iterations, "lanes": params.lanes,
-         "salt": base64.b64encode(salt).decode("ascii")},
-        sort_keys=True, separators=(",", ":"))
+        {
+            "v": 1,
+            "algorithm": params.algorithm,
+            "memory_cost": params.memory_cost,
+            "iterations": params.iterations,
+            "lanes": params.lanes,
+            "salt": base64.b64encode(salt).decode("ascii"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def load_stored(text: str) -> tuple[KdfParams, bytes]:
@@ -179,8 +194,12 @@ def load_stored(text: str) -> tuple[KdfParams, bytes]:
         raw: Any = json.loads(text)
         if not isinstance(raw, dict) or raw.get("v") != 1:
             raise bad
-        params = KdfParams(algorithm=raw["algorithm"], memory_cost=int(raw["memory_cost"]),
-                           iterations=int(raw["iterations"]), lanes=int(raw["lanes"]))
+        params = KdfParams(
+            algorithm=raw["algorithm"],
+            memory_cost=int(raw["memory_cost"]),
+            iterations=int(raw["iterations"]),
+            lanes=int(raw["lanes"]),
+        )
         salt = base64.b64decode(raw["salt"], validate=True)
     except (ValueError, KeyError, TypeError) as exc:
         raise bad from exc

@@ -1,8 +1,8 @@
 """The vault's SQLite schema, as ``sqlite_utils.Migrations`` (applied on every open).
 
 Plaintext columns hold only: random or content-hash identifiers, a record's ``kind`` (a category
-from the record contract such as ``lab_result``), opaque document keys, encrypted blobs, the KDF
-parameters and the wrapped key. No names, values, dates of care or free text. (sqlite-utils' own
+from the record contract such as ``lab_result``), document collection names, keyed hashes of
+document keys, encrypted blobs, the KDF parameters and the wrapped key. No names, values, dates of care or free text. (sqlite-utils' own
 ``_sqlite_migrations`` table records when each migration ran: a date of software upgrade, not care.)
 
 Append new migrations at the end; never edit or reorder applied ones. A migration here may only
@@ -67,10 +67,10 @@ def m002_records_by_capture(db: Database) -> None:
 def m003_docs(db: Database) -> None:
     db.execute("""
         CREATE TABLE docs (
-            collection TEXT NOT NULL,      -- e.g. members, portal_accounts, settings
-            key TEXT NOT NULL,             -- an opaque id chosen by the caller, never a name
-            value BLOB NOT NULL,           -- sealed JSON
-            PRIMARY KEY (collection, key)
+            collection TEXT NOT NULL,      -- e.g. members, accounts, settings
+            key_mac TEXT NOT NULL,         -- HMAC of the caller's key (the key itself is sealed)
+            value BLOB NOT NULL,           -- sealed JSON {"key": ..., "value": {...}}
+            PRIMARY KEY (collection, key_mac)
         ) WITHOUT ROWID""")
 
 

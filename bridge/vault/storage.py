@@ -17,8 +17,10 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 def damaged(db: Path, detail: str = "") -> VaultError:
     extra = f" ({detail})" if detail else ""
-    return VaultError(f"The vault file {db} is damaged or is not a Kinchart vault{extra}. "
-                      "It was left exactly as it is; restore it from a backup.")
+    return VaultError(
+        f"The vault file {db} is damaged or is not a Kinchart vault{extra}. "
+        "It was left exactly as it is; restore it from a backup."
+    )
 
 
 def check_header(db: Path) -> None:

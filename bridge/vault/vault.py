@@ -51,8 +51,6 @@ _T = TypeVar("_T")
 
 #: A record's plaintext ``kind`` and a document collection: a short category name, never free text.
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
-#: A document key: an opaque identifier (uuid, hash, slug). No spaces, so no sentences or full names.
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}\Z")
 _CAPTURE_ID = re.compile(r"[0-9a-f]{64}\Z")
 CAPTURE_ZLIB_LEVEL = 9
 
@@ -63,10 +61,10 @@ class CaptureRow:
 
     id: str
     seq: int
-    stored_at: str          # ISO 8601 UTC, when the vault stored it (encrypted at rest)
-    size: int               # bytes of the capture's canonical JSON (uncompressed)
-    meta: dict[str, Any]    # decrypted, as last set by set_capture_meta ({} before)
-    stored_size: int = 0    # bytes on disk (compressed + encrypted)
+    stored_at: str  # ISO 8601 UTC, when the vault stored it (encrypted at rest)
+    size: int  # bytes of the capture's canonical JSON (uncompressed)
+    meta: dict[str, Any]  # decrypted, as last set by set_capture_meta ({} before)
+    stored_size: int = 0  # bytes on disk (compressed + encrypted)
 
 
 @dataclass(slots=True)
@@ -87,6 +85,9 @@ def _db_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
             return method(*args, **kwargs)
         except sqlite3.DatabaseError as exc:
             raise VaultError(f"The vault database could not be read or written ({exc}).") from exc
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise VaultError(f"The vault could not use{where}: {exc.strerror or exc}.") from exc
 
     wrapper.__name__ = method.__name__
     wrapper.__doc__ = method.__doc__
@@ -100,20 +101,20 @@ def _now() -> str:
 
 def _category(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _CATEGORY.match(value):
-        raise InvalidInput(f"A {what} must be a short lowercase name like 'lab_result', got {value!r}.")
+        # The value is not echoed: it might be a name, and error messages end up in logs.
+        raise InvalidInput(f"A {what} must be a short lowercase name like 'lab_result'.")
     return value
 
 
 def _doc_key(value: Any) -> str:
-    if not isinstance(value, str) or not _KEY.match(value):
-        raise InvalidInput("A document key must be an opaque identifier (letters, digits, . _ : -), "
-                           "never a name or free text.")
+    if not isinstance(value, str) or not 0 < len(value) <= 1000 or "\0" in value:
+        raise InvalidInput("A document key must be non-empty text (at most 1,000 characters).")
     return value
 
 
 def _capture_id(value: Any) -> str:
     if not isinstance(value, str) or not _CAPTURE_ID.match(value):
-        raise UnknownCapture(f"No capture {value!r} is stored.")
+        raise UnknownCapture("No such capture is stored.")
     return value
 
 
@@ -136,6 +137,7 @@ class Vault:
         self._conn_: sqlite3.Connection | None = conn
         self._header = header
         self._cipher: AESGCM | None = None
+        self._mac_key: bytes | None = None
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -151,8 +153,10 @@ class Vault:
         return db_file(self.path)
 
     @classmethod
-    def create(cls, path: Path, passphrase: str, kdf: KdfParams | None = None, *,
-               _stop_before: str | None = None) -> Vault:
+    @_db_errors
+    def create(
+        cls, path: Path, passphrase: str, kdf: KdfParams | None = None, *, _stop_before: str | None = None
+    ) -> Vault:
         """Make a new vault at ``path`` (created with mode 0700 if needed) and return it unlocked.
 
         Refuses (:class:`VaultExists`) if a vault file is already there. ``kdf`` defaults to
@@ -184,8 +188,10 @@ class Vault:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             storage.configure(conn)
             migrate(conn, stop_before=_stop_before)
-            conn.execute("INSERT INTO vault (id, vault_id, kdf, wrapped_key) VALUES (1, ?, ?, ?)",
-                         (vault_id, stored, wrapped))
+            conn.execute(
+                "INSERT INTO vault (id, vault_id, kdf, wrapped_key) VALUES (1, ?, ?, ?)",
+                (vault_id, stored, wrapped),
+            )
         finally:
             conn.close()  # last connection: checkpoints and removes -wal/-shm
         storage.fsync_file(temp)
@@ -195,10 +201,11 @@ class Vault:
         os.replace(temp, target)
         storage.fsync_dir(path)
         vault = cls._open_file(path, migrate_schema=_stop_before is None)
-        vault._cipher = AESGCM(data_key)
+        vault._set_data_key(data_key)
         return vault
 
     @classmethod
+    @_db_errors
     def open(cls, path: Path) -> Vault:
         """Open the vault at ``path``, locked. Applies pending schema migrations.
 
@@ -233,6 +240,25 @@ class Vault:
             raise
         return cls(path, conn, header)
 
+    @classmethod
+    def open_or_create(cls, path: Path, passphrase: str, kdf: KdfParams | None = None) -> tuple[Vault, bool]:
+        """First use made easy: open and unlock the vault at ``path``, or create it if there is no
+        vault file there. Returns ``(vault, created)``. A vault file that exists but is damaged
+        raises (it is never replaced by a new, empty vault); a wrong passphrase raises
+        :class:`WrongPassphrase`."""
+        if not cls.exists(path):
+            try:
+                return cls.create(path, passphrase, kdf), True
+            except VaultExists:  # created meanwhile by another process: open it
+                pass
+        vault = cls.open(path)
+        try:
+            vault.unlock(passphrase)
+        except BaseException:
+            vault.close()
+            raise
+        return vault, False
+
     @_db_errors
     def unlock(self, passphrase: str) -> None:
         """Derive the key from ``passphrase`` and unwrap the data key.
@@ -245,12 +271,13 @@ class Vault:
             kek = kdf.derive(passphrase, salt, params)
             data_key = crypto.unwrap_data_key(kek, header.wrapped_key, header.vault_id, header.kdf)
             self._header = header
-            self._cipher = AESGCM(data_key)
+            self._set_data_key(data_key)
 
     def lock(self) -> None:
         """Forget the data key. Reading or writing encrypted data then raises :class:`VaultLocked`."""
         with self._lock:
             self._cipher = None
+            self._mac_key = None
 
     @property
     def unlocked(self) -> bool:
@@ -275,22 +302,31 @@ class Vault:
         with self._lock:
             header = storage.read_header(self._conn(), self.db_path)
             old_params, old_salt = kdf.load_stored(header.kdf)
-            data_key = crypto.unwrap_data_key(kdf.derive(old, old_salt, old_params), header.wrapped_key,
-                                              header.vault_id, header.kdf)
+            data_key = crypto.unwrap_data_key(
+                kdf.derive(old, old_salt, old_params), header.wrapped_key, header.vault_id, header.kdf
+            )
             salt = _new_salt()
             stored = _dump_stored(params, salt)
-            wrapped = crypto.wrap_data_key(_derive(new_bytes, salt, params), data_key, header.vault_id,
-                                           stored)
+            wrapped = crypto.wrap_data_key(
+                _derive(new_bytes, salt, params), data_key, header.vault_id, stored
+            )
             with self._write():
-                self._conn().execute("UPDATE vault SET kdf = ?, wrapped_key = ? WHERE id = 1",
-                                     (stored, wrapped))
+                cur = self._conn().execute(
+                    "UPDATE vault SET kdf = ?, wrapped_key = ? WHERE id = 1 AND wrapped_key = ?",
+                    (stored, wrapped, header.wrapped_key),
+                )
+                if cur.rowcount != 1:  # another process changed the passphrase meanwhile
+                    raise VaultError(
+                        "The passphrase was changed elsewhere meanwhile; nothing was changed here."
+                    )
             self._header = storage.Header(header.vault_id, stored, wrapped)
-            self._cipher = AESGCM(data_key)
+            self._set_data_key(data_key)
 
     def close(self) -> None:
         """Lock and close the database (idempotent)."""
         with self._lock:
             self._cipher = None
+            self._mac_key = None
             if self._conn_ is not None:
                 self._conn_.close()
                 self._conn_ = None
@@ -298,8 +334,9 @@ class Vault:
     def __enter__(self) -> Vault:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -312,6 +349,16 @@ class Vault:
         if self._conn_ is None:
             raise VaultError("The vault is closed.")
         return self._conn_
+
+    def _set_data_key(self, data_key: bytes) -> None:
+        self._mac_key = crypto.derive_subkey(data_key, "document keys")
+        self._cipher = AESGCM(data_key)
+
+    def _keys(self) -> tuple[AESGCM, bytes]:
+        with self._lock:
+            cipher, mac_key = self._key(), self._mac_key
+        assert mac_key is not None  # always set together with the cipher
+        return cipher, mac_key
 
     def _key(self) -> AESGCM:
         cipher = self._cipher
@@ -393,14 +440,18 @@ class Vault:
         if self.has_capture(capture_id):
             return capture_id, True
         body = canonical_json(capture)
-        sealed_body = crypto.seal(cipher, crypto.pack(body, compress=True, level=CAPTURE_ZLIB_LEVEL),
-                                  crypto.aad("captures", "body", capture_id))
+        sealed_body = crypto.seal(
+            cipher,
+            crypto.pack(body, compress=True, level=CAPTURE_ZLIB_LEVEL),
+            crypto.aad("captures", "body", capture_id),
+        )
         info = {"stored_at": _now(), "size": len(body), "meta": {}}
         sealed_info = crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id))
         with self._write():
             cur = self._conn().execute(
                 "INSERT INTO captures (id, body, info) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
-                (capture_id, sealed_body, sealed_info))
+                (capture_id, sealed_body, sealed_info),
+            )
             duplicate = cur.rowcount == 0
         return capture_id, duplicate
 
@@ -421,8 +472,9 @@ class Vault:
         if row is None:
             raise UnknownCapture(f"No capture {capture_id} is stored.")
         where = f"capture {capture_id[:12]}"
-        raw = crypto.unpack(crypto.unseal(cipher, row[0], crypto.aad("captures", "body", capture_id), where),
-                            where)
+        raw = crypto.unpack(
+            crypto.unseal(cipher, row[0], crypto.aad("captures", "body", capture_id), where), where
+        )
         try:
             capture: dict[str, Any] = json.loads(raw)
             same = capture_hash(capture) == capture_id
@@ -436,8 +488,9 @@ class Vault:
         row = self._conn().execute("SELECT info FROM captures WHERE id = ?", (capture_id,)).fetchone()
         if row is None:
             raise UnknownCapture(f"No capture {capture_id} is stored.")
-        info: dict[str, Any] = crypto.unseal_json(cipher, row[0], crypto.aad("captures", "info", capture_id),
-                                                  f"capture {capture_id[:12]} meta")
+        info: dict[str, Any] = crypto.unseal_json(
+            cipher, row[0], crypto.aad("captures", "info", capture_id), f"capture {capture_id[:12]} meta"
+        )
         return info
 
     @_db_errors
@@ -458,8 +511,10 @@ class Vault:
         with self._write():
             info = self._info(cipher, capture_id)
             info["meta"] = meta
-            self._conn().execute("UPDATE captures SET info = ? WHERE id = ?", (
-                crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id)), capture_id))
+            self._conn().execute(
+                "UPDATE captures SET info = ? WHERE id = ?",
+                (crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id)), capture_id),
+            )
 
     def update_capture_meta(self, capture_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge ``changes`` into the capture's metadata (one transaction); return the new metadata."""
@@ -474,15 +529,26 @@ class Vault:
         """Every capture, oldest first (ordered by ``seq``), with decrypted metadata."""
         cipher = self._key()
         with self._lock:
-            rows = self._conn().execute(
-                "SELECT seq, id, info, length(body) FROM captures ORDER BY seq").fetchall()
+            rows = (
+                self._conn()
+                .execute("SELECT seq, id, info, length(body) FROM captures ORDER BY seq")
+                .fetchall()
+            )
         out = []
         for seq, capture_id, blob, stored_size in rows:
-            info = crypto.unseal_json(cipher, blob, crypto.aad("captures", "info", capture_id),
-                                      f"capture {capture_id[:12]} meta")
-            out.append(CaptureRow(id=capture_id, seq=seq, stored_at=info.get("stored_at", ""),
-                                  size=info.get("size", 0), meta=info.get("meta", {}),
-                                  stored_size=stored_size))
+            info = crypto.unseal_json(
+                cipher, blob, crypto.aad("captures", "info", capture_id), f"capture {capture_id[:12]} meta"
+            )
+            out.append(
+                CaptureRow(
+                    id=capture_id,
+                    seq=seq,
+                    stored_at=info.get("stored_at", ""),
+                    size=info.get("size", 0),
+                    meta=info.get("meta", {}),
+                    stored_size=stored_size,
+                )
+            )
         return out
 
     def capture_count(self) -> int:
@@ -520,12 +586,16 @@ class Vault:
             (highest,) = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
             first = max(int(row[0]) if row else 0, int(highest)) + 1
             ids = list(range(first, first + len(records)))
-            conn.executemany("INSERT INTO records (id, capture_seq, kind) VALUES (?, ?, ?)",
-                             zip(ids, itertools.repeat(seq), kinds, strict=False))
-            blob = crypto.seal_json(cipher, {"first": first, "records": records},
-                                    _record_set_aad(capture_id, first))
-            conn.execute("INSERT INTO record_sets (capture_seq, first_id, data) VALUES (?, ?, ?)",
-                         (seq, first, blob))
+            conn.executemany(
+                "INSERT INTO records (id, capture_seq, kind) VALUES (?, ?, ?)",
+                zip(ids, itertools.repeat(seq), kinds, strict=False),
+            )
+            blob = crypto.seal_json(
+                cipher, {"first": first, "records": records}, _record_set_aad(capture_id, first)
+            )
+            conn.execute(
+                "INSERT INTO record_sets (capture_seq, first_id, data) VALUES (?, ?, ?)", (seq, first, blob)
+            )
         return ids
 
     def _capture_seq(self, capture_id: str) -> int:
@@ -543,9 +613,14 @@ class Vault:
         """
         cipher = self._key()
         with self._lock:
-            rows = self._conn().execute(
-                "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
-                "ORDER BY s.first_id").fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                    "ORDER BY s.first_id"
+                )
+                .fetchall()
+            )
         return self._decrypt_sets(cipher, rows)
 
     @_db_errors
@@ -553,9 +628,15 @@ class Vault:
         """The records derived from one capture, in id order ([] if none or unknown capture)."""
         cipher = self._key()
         with self._lock:
-            rows = self._conn().execute(
-                "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
-                "WHERE c.id = ?", (capture_id,)).fetchall()
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                    "WHERE c.id = ?",
+                    (capture_id,),
+                )
+                .fetchall()
+            )
         return list(self._decrypt_sets(cipher, rows))
 
     @_db_errors
@@ -565,8 +646,9 @@ class Vault:
             if kind is None:
                 (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
             else:
-                (count,) = self._conn().execute("SELECT count(*) FROM records WHERE kind = ?",
-                                                (kind,)).fetchone()
+                (count,) = (
+                    self._conn().execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()
+                )
         return int(count)
 
     @staticmethod
@@ -585,55 +667,95 @@ class Vault:
 
     # ----------------------------------------------------------------- documents
 
-    @_db_errors
-    def put_doc(self, collection: str, key: str, value: dict[str, Any]) -> None:
-        """Store (insert or replace) an encrypted JSON document.
-
-        ``collection`` (e.g. ``members``) and ``key`` are stored in **plaintext**: pass opaque ids
-        (uuids, hashes, fixed setting names), never a person's name, email, or any free text. Keys
-        with spaces are refused. Everything identifying goes in ``value``, which is encrypted.
-        """
-        cipher = self._key()
+    def _doc_row(self, collection: str, key: str) -> tuple[AESGCM, str, bytes]:
+        """The cipher, the row's keyed key hash and the AAD for a document."""
+        cipher, mac_key = self._keys()
         _category(collection, "collection")
         _doc_key(key)
+        key_mac = crypto.keyed_id(mac_key, collection, key)
+        return cipher, key_mac, crypto.aad("docs", "value", collection, key_mac)
+
+    @_db_errors
+    def put_doc(self, collection: str, key: str, value: dict[str, Any]) -> None:
+        """Store (insert or replace) an encrypted JSON document under ``(collection, key)``.
+
+        ``collection`` (a short lowercase name such as ``members``) is stored in plaintext. ``key``
+        is not: the file holds only a keyed hash of it (HMAC under a key derived from the data key),
+        and the key itself is encrypted with the value. So even a key derived from a name and a birth
+        date cannot be confirmed by hashing guesses without the passphrase. Still, prefer opaque ids
+        (uuids, hashes). Keys are non-empty text without NUL, at most 1,000 characters.
+        """
+        cipher, key_mac, associated = self._doc_row(collection, key)
         if not isinstance(value, dict):
             raise InvalidInput("A document must be a JSON object.")
-        blob = crypto.seal_json(cipher, value, crypto.aad("docs", "value", collection, key))
+        blob = crypto.seal_json(cipher, {"key": key, "value": value}, associated)
         with self._write():
             self._conn().execute(
-                "INSERT INTO docs (collection, key, value) VALUES (?, ?, ?) "
-                "ON CONFLICT(collection, key) DO UPDATE SET value = excluded.value",
-                (collection, key, blob))
+                "INSERT INTO docs (collection, key_mac, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(collection, key_mac) DO UPDATE SET value = excluded.value",
+                (collection, key_mac, blob),
+            )
+
+    @staticmethod
+    def _open_doc(
+        cipher: AESGCM, blob: bytes, associated: bytes, collection: str
+    ) -> tuple[str, dict[str, Any]]:
+        where = f"{collection} document"
+        doc = crypto.unseal_json(cipher, blob, associated, where)
+        if (
+            not isinstance(doc, dict)
+            or not isinstance(doc.get("key"), str)
+            or not isinstance(doc.get("value"), dict)
+        ):
+            raise crypto.tampered(where)
+        return doc["key"], doc["value"]
 
     @_db_errors
     def get_doc(self, collection: str, key: str) -> dict[str, Any] | None:
         """The document, or None if there is none."""
-        cipher = self._key()
+        cipher, key_mac, associated = self._doc_row(collection, key)
         with self._lock:
-            row = self._conn().execute("SELECT value FROM docs WHERE collection = ? AND key = ?",
-                                       (collection, key)).fetchone()
+            row = (
+                self._conn()
+                .execute("SELECT value FROM docs WHERE collection = ? AND key_mac = ?", (collection, key_mac))
+                .fetchone()
+            )
         if row is None:
             return None
-        doc: dict[str, Any] = crypto.unseal_json(cipher, row[0], crypto.aad("docs", "value", collection, key),
-                                                 f"{collection} document")
-        return doc
+        stored_key, value = self._open_doc(cipher, row[0], associated, collection)
+        if stored_key != key:
+            raise crypto.tampered(f"{collection} document")
+        return value
 
     @_db_errors
     def list_docs(self, collection: str) -> dict[str, dict[str, Any]]:
-        """Every document of a collection, by key (in key order)."""
-        cipher = self._key()
+        """Every document of a collection, by key (sorted by key)."""
+        cipher, mac_key = self._keys()
+        _category(collection, "collection")
         with self._lock:
-            rows = self._conn().execute("SELECT key, value FROM docs WHERE collection = ? ORDER BY key",
-                                        (collection,)).fetchall()
-        return {key: crypto.unseal_json(cipher, blob, crypto.aad("docs", "value", collection, key),
-                                        f"{collection} document") for key, blob in rows}
+            rows = (
+                self._conn()
+                .execute("SELECT key_mac, value FROM docs WHERE collection = ?", (collection,))
+                .fetchall()
+            )
+        docs = {}
+        for key_mac, blob in rows:
+            key, value = self._open_doc(
+                cipher, blob, crypto.aad("docs", "value", collection, key_mac), collection
+            )
+            if crypto.keyed_id(mac_key, collection, key) != key_mac:
+                raise crypto.tampered(f"{collection} document")
+            docs[key] = value
+        return dict(sorted(docs.items()))
 
     @_db_errors
     def delete_doc(self, collection: str, key: str) -> None:
         """Delete a document (no error if absent)."""
-        self._key()
+        _, key_mac, _ = self._doc_row(collection, key)
         with self._write():
-            self._conn().execute("DELETE FROM docs WHERE collection = ? AND key = ?", (collection, key))
+            self._conn().execute(
+                "DELETE FROM docs WHERE collection = ? AND key_mac = ?", (collection, key_mac)
+            )
 
     # ----------------------------------------------------------------- backup
 
@@ -655,6 +777,7 @@ class Vault:
             return backup_to(self._conn(), Path(dest))
 
     @classmethod
+    @_db_errors
     def restore(cls, backup: Path, path: Path) -> Vault:
         """Restore a backup (a file, or a directory holding ``kinchart.db``) into a new vault at
         ``path`` and return it, locked. Refuses (:class:`VaultExists`) if ``path`` has a vault; the

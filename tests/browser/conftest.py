@@ -42,7 +42,6 @@ from capture_helper import EXTENSION_DIR, REPO, chromium_available, chromium_exe
 
 FIXTURES = REPO / "fixtures" / "portal_pages"
 PAGES = Path(__file__).resolve().parent / "pages"
-VENV_BIN = Path(sys.executable).parent
 PASSPHRASE = "correct horse battery staple, browser tests"
 
 
@@ -228,6 +227,7 @@ class PortalServer:
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], bytes] = {}
+        self.requests: list[tuple[str, str, str]] = []  # (method, Host, path) of every request
         self.httpd: http.server.ThreadingHTTPServer | None = None
         self.port = 0
 
@@ -245,9 +245,17 @@ class PortalServer:
 
     def start(self) -> None:
         routes = self.routes
+        seen = self.requests
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                seen.append(("POST", self.headers.get("Host") or "", self.path))
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self) -> None:
+                seen.append(("GET", self.headers.get("Host") or "", self.path))
                 host = (self.headers.get("Host") or "").split(":")[0]
                 body = routes.get((host, self.path))
                 if body is None:
@@ -298,12 +306,10 @@ def portal_server() -> Iterator[PortalServer]:
 
 
 def bridge_available() -> tuple[bool, str]:
-    kinchart = VENV_BIN / "kinchart"
-    if not kinchart.exists():
-        return False, f"{kinchart} is not installed (pip install -e .)"
     if not (REPO / "bridge" / "server" / "app.py").exists():
         return False, "bridge/server/app.py does not exist yet"
-    out = subprocess.run([str(kinchart), "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True, text=True,
+                         timeout=60, cwd=str(REPO), env={**os.environ, "COLUMNS": "200"})
     for command in ("serve", "init", "pair-code"):
         if not re.search(rf"\b{command}\b", out.stdout):
             return False, f"`kinchart {command}` does not exist yet"
@@ -311,7 +317,7 @@ def bridge_available() -> tuple[bool, str]:
 
 
 class Bridge:
-    """`kinchart serve` on a temp vault, as a subprocess."""
+    """`kinchart serve` on a temp vault, as a subprocess (`python -m bridge`, the same CLI)."""
 
     def __init__(self, folder: Path) -> None:
         self.vault = folder / "vault"
@@ -325,13 +331,15 @@ class Bridge:
     def env(self, unlocked: bool = True) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KINCHART_")}
         env.update({"KINCHART_VAULT": str(self.vault), "KINCHART_KDF": "fast"})
+        # Run this checkout's bridge (python -m bridge from the repo), whatever is installed.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
         if unlocked:
             env["KINCHART_PASSPHRASE_FILE"] = str(self.passphrase_file)
         return env
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([str(VENV_BIN / "kinchart"), *args], env=self.env(), capture_output=True,
-                             text=True, timeout=120)
+        out = subprocess.run([sys.executable, "-m", "bridge", *args], env=self.env(), capture_output=True,
+                             text=True, timeout=120, cwd=str(REPO))
         if out.returncode != 0:
             raise AssertionError(f"kinchart {' '.join(args)} failed: {out.stdout}\n{out.stderr}")
         return out.stdout
@@ -343,7 +351,7 @@ class Bridge:
         assert self.proc is None, "already running"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "kinchart"), "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "bridge", "serve", "--port", str(self.port)],
                 env=self.env(unlocked), stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -367,8 +375,12 @@ class Bridge:
             self.proc.wait(timeout=10)
         self.proc = None
 
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
+                origin: str | None = None) -> Any:
+        """A request as the extension makes it (a token works only with the Origin it was paired from)."""
         headers = {"X-Kinchart-Client": "browser-tests/1"}
+        if origin:
+            headers["Origin"] = origin
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -60,13 +60,39 @@ ROUTE_KINDS: dict[str, tuple[str, Reader]] = {
     "clinical_healthissues": ("problem_list", classic_lists.read_problems),
     "billing_summary": ("billing", classic_lists.read_billing),
 }
-_BODY_CLASS = re.compile(r"^md_(?!px_)([a-z0-9]+)_([a-z0-9]+)(?:_([a-z0-9]+))?$")
+# Hooks distinctive enough to count as a fingerprint (not `#HomePage` or `.printheader`, which any site
+# might use).
+_EPIC_HOOKS = ", ".join(
+    ["a.proxySubjectLink", "span.proxySelectorDropDownNameEllipsis"]
+    + [s for s, _, _ in KIND_HOOKS if s not in {"#HomePage"}]
+)
+_BODY_CLASS = re.compile(r"^md_(?!px_)(?P<route>[a-z0-9]+(?:_[a-z0-9]+)+)$")
 # First path segments (after any prefix) of classic routes, lower-cased.
-CLASSIC_ROUTES = frozenset({
-    "inside.asp", "home", "clinical", "billing", "visits", "messaging", "healthsummary", "healthadvisories",
-    "documents", "personalinformation", "preferences", "insurance", "friendsandfamily", "shareeverywhere",
-    "security", "letters", "questionnaires", "scheduling", "default.asp", "careteam", "medicaladvice",
-})
+CLASSIC_ROUTES = frozenset(
+    {
+        "inside.asp",
+        "home",
+        "clinical",
+        "billing",
+        "visits",
+        "messaging",
+        "healthsummary",
+        "healthadvisories",
+        "documents",
+        "personalinformation",
+        "preferences",
+        "insurance",
+        "friendsandfamily",
+        "shareeverywhere",
+        "security",
+        "letters",
+        "questionnaires",
+        "scheduling",
+        "default.asp",
+        "careteam",
+        "medicaladvice",
+    }
+)
 _PROXY_CURRENT = "a.proxySubjectLink.currentContext, a.proxySubjectLink[aria-current='true']"
 _PRINT_FIELD_END = r"(?=\||\bDOB:|\bMRN:|\bPCP:|$)"
 _PRINT_NAME = re.compile(rf"\bName:\s*(?P<v>.+?)\s*{_PRINT_FIELD_END}", re.I)
@@ -84,7 +110,7 @@ def _segments(path: str) -> list[str]:
 
 
 def _is_px_path(segments: list[str]) -> bool:
-    return "app" in segments[:-1] or (bool(segments) and segments[-1] == "app")
+    return "app" in segments
 
 
 def _route_shape(segments: list[str]) -> bool:
@@ -100,7 +126,7 @@ def _body_route(frame: Frame) -> str | None:
     for name in classes(body):
         m = _BODY_CLASS.match(name)
         if m:
-            return "_".join(g for g in m.groups() if g)
+            return m["route"]
     return None
 
 
@@ -114,7 +140,7 @@ def _fingerprint(frame: Frame) -> int:
         score += 1
     if "$$WP" in frame.html:
         score += 1
-    if frame.css_first("a.proxySubjectLink, div.printheader, " + ", ".join(s for s, _, _ in KIND_HOOKS)):
+    if frame.css_first(_EPIC_HOOKS):
         score += 1
     return score
 
@@ -146,11 +172,19 @@ def patient_of(tree_root: Root) -> Patient | None:
         name = _PRINT_NAME.search(text)
         if name:
             dob = _PRINT_DOB.search(text)
-            return Patient(name=clean(name["v"]), dob=date_field(dob["v"] if dob else None, "DOB", lambda _: None))
+            return Patient(
+                name=clean(name["v"]), dob=date_field(dob["v"] if dob else None, "DOB", lambda _: None)
+            )
     current = tree_root.css_first(_PROXY_CURRENT)
     if current is None:
-        current = next((a for a in tree_root.css("a.proxySubjectLink")
-                        if (a.attributes.get("title") or "").lower().startswith("currently accessing")), None)
+        current = next(
+            (
+                a
+                for a in tree_root.css("a.proxySubjectLink")
+                if (a.attributes.get("title") or "").lower().startswith("currently accessing")
+            ),
+            None,
+        )
     if current is not None:
         name_text = raw_text(current.css_first("span.proxySelectorDropDownNameEllipsis"))
         if name_text:

@@ -155,7 +155,9 @@ def pick(pairs: dict[str, str], *labels: str) -> str | None:
     return None
 
 
-def date_field(text: str | None, what: str, warn: Callable[[str], None], with_time: bool = False) -> str | None:
+def date_field(
+    text: str | None, what: str, warn: Callable[[str], None], with_time: bool = False
+) -> str | None:
     """A date (or date-time) from text; unreadable text is a warning, never an exception."""
     if not text:
         return None

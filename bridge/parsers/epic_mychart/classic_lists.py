@@ -25,8 +25,9 @@ _MONEY = re.compile(r"(?P<neg>[-(−])?\s*\$?\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\
 
 def _section_heading(card: Node) -> str | None:
     """The heading of the section a card is listed under ("Current Medications")."""
-    section = ancestor(card, lambda n: has_class(n, "section") or n.tag == "section"
-                       or has_class(n, "medicationcontainer"))
+    section = ancestor(
+        card, lambda n: has_class(n, "section") or n.tag == "section" or has_class(n, "medicationcontainer")
+    )
     if section is None:
         return None
     return first_value(section, "h2.sectionheader", ".sectionheader", "h2")
@@ -47,16 +48,18 @@ def read_medications(root: Node, draft: Draft) -> None:
             draft.warn("a medication card has no name and was left out")
             continue
         pairs = pairs_in(card)
-        draft.records.append(Medication(
-            title=title,
-            occurred_at=date_field(pick(pairs, *PRESCRIBED), "prescribed date", draft.warn),
-            instructions=first_value(card, "div.sig", ".sigtop", ".sig"),
-            prescriber=pick(pairs, *PRESCRIBER),
-            status=_medication_status(card),
-            quantity=pick(pairs, *QUANTITY),
-            refills_remaining=_refills(first_value(card, "div.refillremaining", ".refillremaining")),
-            pharmacy=first_value(card, "span[id^='pharmacyname-']", ".pharmacyname"),
-        ))
+        draft.records.append(
+            Medication(
+                title=title,
+                occurred_at=date_field(pick(pairs, *PRESCRIBED), "prescribed date", draft.warn),
+                instructions=first_value(card, "div.sig", ".sigtop", ".sig"),
+                prescriber=pick(pairs, *PRESCRIBER),
+                status=_medication_status(card),
+                quantity=pick(pairs, *QUANTITY),
+                refills_remaining=_refills(first_value(card, "div.refillremaining", ".refillremaining")),
+                pharmacy=first_value(card, "span[id^='pharmacyname-']", ".pharmacyname"),
+            )
+        )
 
 
 def _medication_status(card: Node) -> str | None:
@@ -88,7 +91,7 @@ def read_immunizations(root: Node, draft: Draft) -> None:
         if not title:
             draft.warn("an immunization has no vaccine name and was left out")
             continue
-        doses = card.css("span.doseDate, .doseDate")
+        doses = card.css("span.doseDate, .doseDate") or card.css("li.dose")
         if not doses:
             draft.warn(f"the immunization '{title}' shows no date given")
             draft.records.append(Immunization(title=title))
@@ -107,13 +110,19 @@ def read_allergies(root: Node, draft: Draft) -> None:
             draft.warn("an allergy has no name and was left out")
             continue
         pairs = pairs_in(card)
-        draft.records.append(Allergy(
-            title=title,
-            occurred_at=date_field(pick(pairs, "noted", "noted on", "date noted", "onset")
-                                   or first_value(card, ".allergyNoted"), "noted date", draft.warn),
-            reaction=pick(pairs, "reactions", "reaction") or first_value(card, ".allergyReaction"),
-            severity=pick(pairs, "severity") or first_value(card, ".allergySeverity"),
-        ))
+        draft.records.append(
+            Allergy(
+                title=title,
+                occurred_at=date_field(
+                    pick(pairs, "noted", "noted on", "date noted", "onset")
+                    or first_value(card, ".allergyNoted"),
+                    "noted date",
+                    draft.warn,
+                ),
+                reaction=pick(pairs, "reactions", "reaction") or first_value(card, ".allergyReaction"),
+                severity=pick(pairs, "severity") or first_value(card, ".allergySeverity"),
+            )
+        )
 
 
 # --- health issues ------------------------------------------------------------------------------
@@ -126,11 +135,13 @@ def read_problems(root: Node, draft: Draft) -> None:
             draft.warn("a health issue has no name and was left out")
             continue
         noted = first_value(card, "span.healthIssueDate", ".healthIssueDate")
-        draft.records.append(Problem(
-            title=title,
-            occurred_at=date_field(noted, "noted date", draft.warn),
-            status=_problem_status(card),
-        ))
+        draft.records.append(
+            Problem(
+                title=title,
+                occurred_at=date_field(noted, "noted date", draft.warn),
+                status=_problem_status(card),
+            )
+        )
 
 
 def _problem_status(card: Node) -> str | None:
@@ -147,24 +158,28 @@ def _problem_status(card: Node) -> str | None:
 def read_billing(root: Node, draft: Draft) -> None:
     for card in unique(root.css(".ba_card")):
         title = first_value(card, "span.ba_card_header_saLabel_saName", ".ba_card_header_saLabel")
-        account_text = first_value(card, "p.ba_card_header_account_idAndType", ".ba_card_header_account_idAndType")
+        account_text = first_value(
+            card, "p.ba_card_header_account_idAndType", ".ba_card_header_account_idAndType"
+        )
         account = _account(account_text)
         amount = _money(first_value(card, "p.ba_card_status_due_amount", ".ba_card_status_due_amount"))
         if amount is None:
             draft.warn(f"the account '{title or account}' shows no amount due")
         due_text = first_value(card, "p.ba_card_status_due_date", ".ba_card_status_due_date")
         statement = first_value(card, "a.lastStatement", ".lastStatement")
-        draft.records.append(Bill(
-            title=title,
-            occurred_at=_date_in(statement, "statement date", draft),
-            amount_due=amount,
-            account=account,
-            due_on=_date_in(due_text, "due date", draft),
-        ))
+        draft.records.append(
+            Bill(
+                title=title,
+                occurred_at=_date_in(statement, "statement date", draft),
+                amount_due=amount,
+                account=account,
+                due_on=_date_in(due_text, "due date", draft),
+            )
+        )
 
 
 def _account(text: str | None) -> str | None:
-    """"Guarantor #10483327 (Francis X. O'Brien)" -> "10483327"."""
+    """ "Guarantor #10483327 (Francis X. O'Brien)" -> "10483327"."""
     if not text:
         return None
     m = re.search(r"#\s*(\d+)", text)
@@ -208,16 +223,18 @@ def read_home(root: Node, draft: Draft) -> None:
         start = _visit_start(day, time, draft)
         if not visit_type and not start:
             continue
-        draft.records.append(Appointment(
-            title=visit_type,
-            occurred_at=start,
-            visit_type=visit_type,
-            provider=first_value(visit, "span.visitProvider", ".visitProvider"),
-            department=first_value(visit, "p.visitDepartment", ".visitDepartment"),
-            location=first_value(visit, "p.visitLocation", ".visitLocation"),
-            status=_visit_status(visit),
-            instructions=first_value(visit, "span.instructionText", ".instructionText"),
-        ))
+        draft.records.append(
+            Appointment(
+                title=visit_type,
+                occurred_at=start,
+                visit_type=visit_type,
+                provider=first_value(visit, "span.visitProvider", ".visitProvider"),
+                department=first_value(visit, "p.visitDepartment", ".visitDepartment"),
+                location=first_value(visit, "p.visitLocation", ".visitLocation"),
+                status=_visit_status(visit),
+                instructions=first_value(visit, "span.instructionText", ".instructionText"),
+            )
+        )
 
 
 def _visit_start(day: str | None, time: str | None, draft: Draft) -> str | None:

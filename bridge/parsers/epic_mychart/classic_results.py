@@ -37,26 +37,71 @@ from .classic_common import (
 Warn = Callable[[str], None]
 
 # Labels of `dl.orderDetails`, lower-cased, without the colon.
-COLLECTED = ("collected on", "collected", "collection date", "date collected", "specimen collected",
-             "collection date/time", "collected date")
-EXAM_DATE = ("exam date", "exam date/time", "exam date and time", "study date", "performed on", "exam performed",
-             "procedure date")
-RESULTED = ("resulted on", "resulted", "result date", "date resulted", "reported on", "reported",
-            "result date/time", "last updated")
+COLLECTED = (
+    "collected on",
+    "collected",
+    "collection date",
+    "date collected",
+    "specimen collected",
+    "collection date/time",
+    "collected date",
+)
+EXAM_DATE = (
+    "exam date",
+    "exam date/time",
+    "exam date and time",
+    "study date",
+    "performed on",
+    "exam performed",
+    "procedure date",
+)
+RESULTED = (
+    "resulted on",
+    "resulted",
+    "result date",
+    "date resulted",
+    "reported on",
+    "reported",
+    "result date/time",
+    "last updated",
+)
 STATUS = ("result status", "status")
-ORDERED_BY = ("ordered by", "ordering provider", "authorizing provider", "authorized by", "ordered by provider")
+ORDERED_BY = (
+    "ordered by",
+    "ordering provider",
+    "authorizing provider",
+    "authorized by",
+    "ordered by provider",
+)
 
 # Status words, most specific first ("Edited Result - FINAL" is corrected, not final).
 _STATUS_WORDS: tuple[tuple[str, str], ...] = (
-    ("edited", "corrected"), ("corrected", "corrected"), ("amended", "corrected"), ("revised", "corrected"),
-    ("preliminary", "preliminary"), ("prelim", "preliminary"),
-    ("in process", "pending"), ("in progress", "pending"), ("pending", "pending"), ("incomplete", "pending"),
-    ("in lab", "pending"), ("collected", "pending"), ("ordered", "pending"),
-    ("final", "final"), ("complete", "final"),
+    ("edited", "corrected"),
+    ("corrected", "corrected"),
+    ("amended", "corrected"),
+    ("revised", "corrected"),
+    ("preliminary", "preliminary"),
+    ("prelim", "preliminary"),
+    ("in process", "pending"),
+    ("in progress", "pending"),
+    ("pending", "pending"),
+    ("incomplete", "pending"),
+    ("in lab", "pending"),
+    ("collected", "pending"),
+    ("ordered", "pending"),
+    ("final", "final"),
+    ("complete", "final"),
 )
 _UPDATED = re.compile(r"^\s*updated\b[\s\xa0:-]*", re.I)
-_LIST_CATEGORY = {"lab": "lab", "laboratory": "lab", "imaging": "imaging", "radiology": "imaging",
-                  "pathology": "pathology", "procedure": "other", "other": "other"}
+_LIST_CATEGORY = {
+    "lab": "lab",
+    "laboratory": "lab",
+    "imaging": "imaging",
+    "radiology": "imaging",
+    "pathology": "pathology",
+    "procedure": "other",
+    "other": "other",
+}
 _ICON_PREFIX = re.compile(r"/(lab|imaging|procedure|pathology|default)_[a-z]*\.\w+$", re.I)
 
 
@@ -99,18 +144,22 @@ def read_detail(root: Node, draft: Draft) -> None:
         category = None
         warn("the result's category is not shown")
     narrative = _narrative(study) if study is not None else None
-    draft.records.append(TestResult(
-        title=title,
-        occurred_at=collected or resulted,
-        category=category,
-        status=status,
-        resulted_at=resulted,
-        ordered_by=pick(pairs, *ORDERED_BY),
-        performing_lab=first_value(lab_block, ".labName", ".resultingLab > div") if lab_block is not None else None,
-        components=components,
-        narrative=narrative,
-        comments=_comments(page),
-    ))
+    draft.records.append(
+        TestResult(
+            title=title,
+            occurred_at=collected or resulted,
+            category=category,
+            status=status,
+            resulted_at=resulted,
+            ordered_by=pick(pairs, *ORDERED_BY),
+            performing_lab=first_value(lab_block, ".labName", ".resultingLab > div")
+            if lab_block is not None
+            else None,
+            components=components,
+            narrative=narrative,
+            comments=_comments(page),
+        )
+    )
 
 
 def _component(card: Node, warn: Warn) -> Component | None:
@@ -171,8 +220,11 @@ def _narrative(study: Node) -> str | None:
     blocks = study.css("div.reportContent, .reportContent")
     paras = [paragraphs_of(block) for block in unique(blocks)]
     if not blocks:
-        paras = [paragraphs_of(child) for child in study.iter()
-                 if child.tag not in {"h2", "h3", "h4"} and not has_class(child, "signedBy")]
+        paras = [
+            paragraphs_of(child)
+            for child in study.iter()
+            if child.tag not in {"h2", "h3", "h4"} and not has_class(child, "signedBy")
+        ]
     return "\n\n".join(p for p in paras if p) or None
 
 
@@ -194,10 +246,14 @@ def read_list(root: Node, draft: Draft) -> None:
         occurred = _group_date(block, draft.warn) if block is not None else None
         if occurred is None:
             draft.warn(f"the result '{title}' has no date")
-        draft.records.append(TestResult(
-            title=title, occurred_at=occurred, category=_row_category(row),
-            status=status,
-        ))
+        draft.records.append(
+            TestResult(
+                title=title,
+                occurred_at=occurred,
+                category=_row_category(row),
+                status=status,
+            )
+        )
 
 
 def _group_date(block: Node, warn: Warn) -> str | None:
@@ -285,7 +341,9 @@ def _trend_record(row: Node, name: str, cells: list[Node], columns: dict[str, in
     component = make_component(name, value, unit, ref_range, page_flag)
     if ref_range is None:
         warn(f"component '{name}' has no reference range")
-    return TestResult(title=name, occurred_at=occurred, category="lab", components=[component], comments=comment)
+    return TestResult(
+        title=name, occurred_at=occurred, category="lab", components=[component], comments=comment
+    )
 
 
 def _trend_value(cell: Node | None) -> tuple[str | None, str | None]:
@@ -309,7 +367,7 @@ def _trend_value(cell: Node | None) -> tuple[str | None, str | None]:
 
 
 def _strip_unit(cell: Node | None, unit: str | None) -> str | None:
-    """"<5.7&nbsp;%" -> "<5.7": the history table appends a non-breaking space and the unit to the range."""
+    """ "<5.7&nbsp;%" -> "<5.7": the history table appends a non-breaking space and the unit to the range."""
     text = text_or_raw(cell)
     if not text or cell is None:
         return None

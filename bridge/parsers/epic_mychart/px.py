@@ -41,7 +41,7 @@ from .px_context import read_context
 
 VENDOR = "epic_mychart"
 _APP_PATH = re.compile(r"(?:^|/)app/(?P<activity>[^?#]*)", re.I)
-FINGERPRINTS: tuple[str, ...] = ("epic.px.client", "EpicPx", "webpackChunk_epic_px", "data-px-activity")
+FINGERPRINTS: tuple[str, ...] = ("epic.px.client", "/pxbuild/", "EpicPx", "webpackChunk_epic_px", "data-px-activity")
 MAIN = "main, [role=main], #main"
 
 

@@ -6,9 +6,10 @@ Order of extraction for the patient (right or null, never a guess):
    its visible, not aria-hidden, name, else the name in its `title` ("Currently accessing X's record");
    "Currently accessing your record" means the logged-in person's own record;
 2. the checked entry of the patient menu (`role="menuitemradio"`, `aria-checked="true"`);
-3. the bootstrap script's `proxySubjects.push({...isSelected...})` (an unverified flag: last).
+3. the bootstrap script's `proxySubjects.push({...isSelected...})` (an unverified flag: last);
+4. an account with a single subject, its own: that subject.
 
-The date of birth is read only where the page prints it next to a name that is the patient's: the
+The print-only banner's name is the last resort for the patient. The date of birth is read only where the page prints it next to a name that is the patient's: the
 print-only banner (`Name: … | DOB: …`) or the health summary's patient card (`Date of birth:`).
 The organization is the header logo's `alt`, else its link's "<Org> MyChart home" label, else the
 bootstrap script's `brand.orgName`.
@@ -142,7 +143,8 @@ def _chip_patient(frame: Frame, self_name: str | None) -> str | None:
     return visible
 
 
-def _banner_dob(frame: Frame, patient: str | None) -> str | None:
+def _banner(frame: Frame, patient: str | None) -> tuple[str | None, str | None]:
+    """The print-only banner's (name, dob) when its name is the patient's (or no patient is known)."""
     nodes = list(frame.css(PRINT_BANNER))
     if not nodes:
         body = frame.body
@@ -152,8 +154,8 @@ def _banner_dob(frame: Frame, patient: str | None) -> str | None:
     for node in nodes:
         m = _BANNER.search(raw_text(node) or "")
         if m and (patient is None or same_person(m.group("name"), patient)):
-            return parse_date(m.group("dob"))
-    return None
+            return clean(m.group("name")), parse_date(m.group("dob"))
+    return None, None
 
 
 def _card_dob(main: LexborNode, patient: str | None) -> tuple[str | None, str | None]:
@@ -211,10 +213,13 @@ def read_context(frame: Frame, main: LexborNode) -> Context:
         patient = next((s.name for s in menu if s.selected), None)
     if patient is None:
         patient = next((s.name for s in scripted if s.selected), None)
+    if patient is None and len(ctx.subjects) == 1 and ctx.subjects[0].is_self:
+        patient = ctx.subjects[0].name  # an account without proxy access: only one record to show
     card_name, card_dob = _card_dob(main, patient)
     if patient is None and card_name:
         patient = card_name
-    ctx.patient = patient
-    ctx.dob = card_dob or _banner_dob(frame, patient)
+    banner_name, banner_dob = _banner(frame, patient)
+    ctx.patient = patient or banner_name
+    ctx.dob = card_dob or banner_dob
     ctx.organization = organization(frame)
     return ctx

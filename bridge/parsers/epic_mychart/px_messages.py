@@ -58,6 +58,8 @@ def parse_thread(draft: Draft, main: LexborNode, ctx: Context) -> None:
 def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
     label = clean(article.attributes.get("aria-label")) or ""
     sender = clean(label[len("Message from "):]) if label.startswith("Message from ") else None
+    if sender:
+        sender = clean(re.sub(r"\s+on behalf of\s+.*$", "", sender, flags=re.I))
     header = article.css_first("header") or article
     when = None
     behalf = None

@@ -25,7 +25,7 @@ from ..base import Draft
 from ..dates import parse_date, parse_datetime
 from ..labels import dl_pairs
 from ..text import clean, paragraphs_of, text_of
-from ..values import make_component, normalize_flag
+from ..values import make_component, normalize_flag, split_value_unit, value_num
 from .px_dom import (
     DocIndex,
     closest,
@@ -60,10 +60,11 @@ BADGES = frozenset({"abnormal", "new", "new result", "critical", "messages from 
 _RANGE_LABEL = re.compile(r"^(?:normal|reference|standard) (?:range|value)s?\s*:?\s*(?P<rest>.*)$", re.I)
 _COLLECTED = re.compile(r"^(?:collected|specimen collected)(?: on)?\s*:?\s+(?P<when>.+)$", re.I)
 _RESULTED = re.compile(r"^(?:resulted|result date|last updated)(?: on)?\s*:?\s+(?P<when>.+)$", re.I)
+_RANGE_UNIT = re.compile(r"^(?P<rng>(?:<=|>=|<|>|≤|≥)?\s*[\d.,]+(?:\s*[-–]\s*[\d.,]+)?)\s+(?P<unit>[^\d\s-].*)$")
 _YOUR_VALUE = re.compile(r"^your value is\s*:?\s*(?P<v>.*)$", re.I)
 _THIS_VALUE = re.compile(r"^this value is\s*:?\s*(?P<f>.+?)\.?$", re.I)
 _ORDERED_BY = re.compile(r"^ordered by\s*:?\s*(?P<who>.*)$", re.I)
-_DATE_ONLY = re.compile(r"^[A-Za-z]{3,9}\.? \d{1,2},? \d{4}$|^\d{1,2}/\d{1,2}/\d{2,4}$")
+_DATE_ONLY = re.compile(r"^(?:[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})(?:,? \d{1,2}:\d{2}\s*[AP]M)?$", re.I)
 
 
 def status_of(text: str | None) -> str | None:
@@ -330,7 +331,8 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
     if not name:
         return None
     ref_range = unit = value = sr_value = page_flag = None
-    for node, text in leaves(card):
+    card_leaves = list(leaves(card))
+    for node, text in card_leaves:
         if node.tag in {"h3", "h4", "h5", "a"}:
             continue
         m = _RANGE_LABEL.match(text)
@@ -360,12 +362,17 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
         ref_range = raw_text(card.css_first(TESTID_RANGE))
     if unit is None:
         unit = raw_text(card.css_first(TESTID_UNITS))
+    if ref_range and unit is None:
+        m = _RANGE_UNIT.match(ref_range)  # "Normal range: 4.0 - 5.6 %" in one piece
+        if m:
+            ref_range, unit = clean(m.group("rng")), clean(m.group("unit"))
     if value is None and sr_value:
-        value = clean(sr_value[: -len(unit)]) if unit and sr_value.endswith(" " + unit) else sr_value
+        value = sr_value
     elif value and sr_value and unit is None and sr_value.startswith(value):
         unit = clean(sr_value[len(value):])
+    value, unit = _unit_off_value(value, unit)
     if page_flag is None:
-        page_flag = _visible_flag(card, value)
+        page_flag = _visible_flag(card_leaves, value)
     if ref_range and unit and ref_range.endswith(" " + unit):
         ref_range = clean(ref_range[: -len(unit)])
     for h4 in card.css("h4, h5"):
@@ -382,9 +389,22 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
     return make_component(name, value, unit, ref_range, page_flag)
 
 
-def _visible_flag(card: LexborNode, value: str | None) -> str | None:
+def _unit_off_value(value: str | None, unit: str | None) -> tuple[str | None, str | None]:
+    """A value shown with its unit ("7.9 %"): the unit is not part of the value."""
+    if not value:
+        return value, unit
+    if unit and value.endswith(" " + unit):
+        return clean(value[: -len(unit)]), unit
+    if unit is None and value_num(value) is None:
+        head, tail = split_value_unit(value)
+        if tail and value_num(head) is not None:
+            return head, tail
+    return value, unit
+
+
+def _visible_flag(card_leaves: list[tuple[LexborNode, str]], value: str | None) -> str | None:
     """A flag badge shown beside the value (only when the screen-reader sentence is missing)."""
-    for _node, text in leaves(card):
+    for _node, text in card_leaves:
         if text != value and key(text) in {"high", "low", "abnormal", "critical", "critical high",
                                             "critical low", "h", "l", "a"} and normalize_flag(text):
             return text

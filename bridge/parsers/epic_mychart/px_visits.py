@@ -48,7 +48,10 @@ _FROM = re.compile(r"^from\s+\S", re.I)
 _NOTE_LABEL = re.compile(r"^(?P<label>author|author type|department|date of service|service date|filed|status|"
                          r"encounter date|specialty|provider)\s*:\s*(?P<rest>.*)$", re.I)
 _TYPE_DATE = re.compile(r"^(?P<type>.+?)\s*[-–—]\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})$")
+_TIME = re.compile(r"\d{1,2}:\d{2}\s*(?:[AP]\.?M\.?)?(?:\s+[A-Z]{2,4})?", re.I)
 _WITH = re.compile(r"^with\s+(?P<rest>.+)$", re.I)
+_UI_WORDS = frozenset({"not yet viewed", "viewed", "new", "details", "echeck-in", "add to calendar", "video visit",
+                       "in person", "telehealth"})
 _CANCELLED = frozenset({"canceled", "cancelled", "appointment canceled", "appointment cancelled", "visit canceled"})
 _REQUESTED = frozenset({"requested", "request pending", "pending request", "appointment requested"})
 
@@ -59,13 +62,8 @@ _REQUESTED = frozenset({"requested", "request pending", "pending request", "appo
 def parse_visit(draft: Draft, main: LexborNode) -> None:
     h1 = main.css_first("h1")
     visit_type = text_of(h1)
-    when = None
-    if h1 is not None and h1.parent is not None:
-        for node in descendants(h1.parent, "p, div, time, span"):
-            t = text_of(node)
-            if t and has_date(t) and len(t) < 80 and not descendants(node, "p, div"):
-                when = parse_datetime(t)
-                break
+    report = main.css_first(AVS_REPORT) or main.css_first(REPORT)
+    when = _visit_when(h1, main, report)
     prov_box = main.css_first('[aria-label="Provider"]')
     provider = text_of(prov_box.css_first("a")) if prov_box is not None else None
     if provider is None and prov_box is not None:
@@ -75,11 +73,12 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
     if dept_box is not None:
         location = text_of(dept_box.css_first("address"))
         for node in dept_box.iter(include_text=False):
-            if node.tag != "address" and descendants(node, "address") == [] and text_of(node):
-                department = text_of(node)
+            t = text_of(node)
+            if node.tag != "address" and not descendants(node, "address") and t \
+                    and key(t) not in {"department", "location", "where"}:
+                department = t
                 break
 
-    report = main.css_first(AVS_REPORT) or main.css_first(REPORT)
     reason = summary = None
     diagnoses: list[str] = []
     if report is not None:
@@ -106,6 +105,25 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
     draft.records.append(Visit(title=visit_type, occurred_at=when, visit_type=visit_type, provider=provider,
                                department=department, location=location, reason=reason,
                                diagnoses=diagnoses, summary_text=summary))
+
+
+def _visit_when(h1: LexborNode | None, main: LexborNode, report: LexborNode | None) -> str | None:
+    """The date line under the `h1` ("Tuesday April 14, 2026 9:40 AM"), looked for in the h1's own
+    header box first, then one or two wrappers up, never inside the AVS fragment."""
+    box = h1.parent if h1 is not None else None
+    for _ in range(3):
+        if box is None:
+            return None
+        for node in descendants(box, "p, div, time, span"):
+            if report is not None and (node.mem_id == report.mem_id or is_inside(node, report)):
+                continue
+            t = text_of(node)
+            if t and has_date(t) and len(t) < 80 and not descendants(node, "p, div"):
+                return parse_datetime(t)
+        if box.mem_id == main.mem_id:
+            return None
+        box = box.parent
+    return None
 
 
 def _instructions(region: list[LexborNode]) -> str | None:
@@ -261,10 +279,16 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
             continue
         if when is None and has_date(t):
             line = closest(node, ("p", "div", "time"), stop=card) or node
-            when = parse_datetime(raw_text(line) or t)
+            text = raw_text(line) or t
+            if not _TIME.search(text):  # the time on a line of its own
+                after = raw_text(next_element(line))
+                if after and _TIME.fullmatch(after):
+                    text = f"{text} {after}"
+            when = parse_datetime(text)
             continue
-        if with_node is not None and department is None and not t.endswith((".", "!", "?")) and provider != t:
-            department = t
+        if kind != "past" and with_node is not None and department is None and provider != t \
+                and not t.endswith((".", "!", "?")) and not _TIME.search(t) and k not in _UI_WORDS:
+            department = t  # the first plain line after "with <provider>" (an upcoming card's place)
     if kind == "past":
         status = "cancelled" if badge == "cancelled" else "completed"
         location = location if address is not None else None

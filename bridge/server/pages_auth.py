@@ -1,4 +1,4 @@
-"""The dashboard's pages: first run, unlock and lock, pairing, the list of captures.
+"""The dashboard's doors: first run (create the passphrase), unlock and lock.
 
 Every POST checks the session, the CSRF token, the exact Origin and Sec-Fetch-Site.
 """
@@ -63,7 +63,7 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
         session = sessions.get(request)
         return render("setup.html", status=400, csrf=session.csrf if session else "", error=error)
     state.create(passphrase)
-    response = redirect("/")
+    response = redirect("/members")  # first run goes on to adding the family
     sessions.set_cookie(response, sessions.begin()[0])
     return response
 
@@ -104,40 +104,3 @@ async def lock_submit(request: web.Request) -> web.StreamResponse:
     state.lock()
     request.app[SESSIONS].end_all()
     raise web.HTTPSeeOther("/unlock")
-
-
-@routes.get("/")
-async def overview(request: web.Request) -> web.StreamResponse:
-    session = session_or_redirect(request)
-    vault = request.app[STATE].require_vault()
-    captures = [
-        {"id": row.id, "stored_at": row.stored_at, "host": row.meta.get("portal_host") or "",
-         "vendor": row.meta.get("vendor") or "", "page_kind": row.meta.get("page_kind") or "",
-         "status": row.meta.get("status") or ("error" if row.meta.get("error") else "parsed")}
-        for row in reversed(vault.list_captures())
-    ]
-    return render("captures.html", csrf=session.csrf, captures=captures)
-
-
-@routes.get("/settings")
-async def settings_page(request: web.Request) -> web.StreamResponse:
-    session = session_or_redirect(request)
-    state = request.app[STATE]
-    return render("settings.html", csrf=session.csrf, code=None, clients=state.pairing.clients())
-
-
-@routes.post("/settings/pair")
-async def new_pair_code(request: web.Request) -> web.StreamResponse:
-    session = session_or_redirect(request)
-    await checked_form(request, session)
-    state = request.app[STATE]
-    code = state.pairing.new_code()
-    return render("settings.html", csrf=session.csrf, code=code, clients=state.pairing.clients())
-
-
-@routes.post("/settings/clients/{client_id}/revoke")
-async def revoke_client(request: web.Request) -> web.StreamResponse:
-    session = session_or_redirect(request)
-    await checked_form(request, session)
-    request.app[STATE].pairing.revoke(request.match_info["client_id"])
-    raise web.HTTPSeeOther("/settings")

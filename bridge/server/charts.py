@@ -1,0 +1,104 @@
+"""Lab trend charts as server-rendered SVG: no script, prints as it shows, and hover works through each
+point's <title>. Each point is marked with its source health system; reference bands are shaded."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+
+from markupsafe import Markup, escape
+
+from bridge.family import Series, TrendPoint
+
+from .present import nice_date
+
+WIDTH, HEIGHT = 640, 240
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 56
+# Colour-blind-safe colours, each with its own marker shape, one per health system.
+MARKERS = [("#1f5f8b", "circle"), ("#b35806", "square"), ("#4d7c0f", "diamond"), ("#7b3294", "triangle")]
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value[:19]).date() if len(value) > 10 else date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _marker(shape: str, x: float, y: float, colour: str) -> str:
+    if shape == "square":
+        return f'<rect x="{x - 4.5:.1f}" y="{y - 4.5:.1f}" width="9" height="9" fill="{colour}"/>'
+    if shape == "diamond":
+        return f'<path d="M{x:.1f} {y - 6:.1f} L{x + 6:.1f} {y:.1f} L{x:.1f} {y + 6:.1f} L{x - 6:.1f} {y:.1f} Z" fill="{colour}"/>'
+    if shape == "triangle":
+        return f'<path d="M{x:.1f} {y - 6:.1f} L{x + 6:.1f} {y + 5:.1f} L{x - 6:.1f} {y + 5:.1f} Z" fill="{colour}"/>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}"/>'
+
+
+def _band(points: list[TrendPoint]) -> tuple[float | None, float | None]:
+    """The reference range most sources gave (bands differ between labs; the commonest is drawn)."""
+    common = Counter((p.ref_low, p.ref_high) for p in points if p.ref_low is not None or p.ref_high is not None)
+    return common.most_common(1)[0][0] if common else (None, None)
+
+
+def trend_svg(series: Series, link_prefix: str = "/entries/") -> Markup:
+    points = [(d, p) for p in series.points if (d := _day(p.occurred_at)) is not None and p.series_value is not None]
+    unit = series.unit or ""
+    if not points:
+        return Markup('<p class="empty">No numeric values to chart yet.</p>')
+    points.sort(key=lambda dp: dp[0])
+    low, high = _band([p for _, p in points])
+    values = [p.series_value for _, p in points if p.series_value is not None]
+    lo_v = min([*values, *(v for v in (low, high) if v is not None)])
+    hi_v = max([*values, *(v for v in (low, high) if v is not None)])
+    if hi_v == lo_v:
+        hi_v, lo_v = hi_v + 1, lo_v - 1
+    pad = (hi_v - lo_v) * 0.08
+    lo_v, hi_v = lo_v - pad, hi_v + pad
+    d0, d1 = points[0][0], points[-1][0]
+    span = max((d1 - d0).days, 1)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(d: date) -> float:
+        return LEFT + plot_w * ((d - d0).days / span if len(points) > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return TOP + plot_h * (1 - (v - lo_v) / (hi_v - lo_v))
+
+    orgs = list(dict.fromkeys(p.organization or "Unknown source" for _, p in points))
+    style = {org: MARKERS[i % len(MARKERS)] for i, org in enumerate(orgs)}
+    title = f"{series.name} over time" + (f", in {unit}" if unit else "")
+    parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT + 18 * ((len(orgs) + 1) // 2)}" role="img" '
+             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
+    if low is not None or high is not None:
+        band_top = y(high) if high is not None else TOP
+        band_bottom = y(low) if low is not None else TOP + plot_h
+        label = f"Reference range {low if low is not None else ''}–{high if high is not None else ''} {unit}".strip()
+        parts.append(f'<rect class="band" x="{LEFT}" y="{band_top:.1f}" width="{plot_w}" '
+                     f'height="{max(band_bottom - band_top, 1):.1f}" fill="#dfeee0"><title>{escape(label)}</title></rect>')
+    parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" stroke="#8b95a1"/>')
+    parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="#8b95a1"/>')
+    for v in (lo_v + pad, hi_v - pad):
+        parts.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{escape(f"{v:g}")}</text>')
+    parts.append(f'<text x="{LEFT}" y="{TOP + plot_h + 16}" font-size="11">{escape(nice_date(d0.isoformat()))}</text>')
+    if d1 != d0:
+        parts.append(f'<text x="{LEFT + plot_w}" y="{TOP + plot_h + 16}" text-anchor="end" font-size="11">'
+                     f"{escape(nice_date(d1.isoformat()))}</text>")
+    path = " ".join(f"{'M' if i == 0 else 'L'}{x(d):.1f} {y(p.series_value or 0):.1f}" for i, (d, p) in enumerate(points))
+    parts.append(f'<path d="{path}" fill="none" stroke="#8b95a1" stroke-width="1.2"/>')
+    for d, p in points:
+        colour, shape = style[p.organization or "Unknown source"]
+        shown = f"{p.value} {p.unit or ''}".strip()
+        flag = f" ({p.flag})" if p.flag else ""
+        tip = f"{shown}{flag} on {nice_date(d.isoformat())}, {p.organization or 'unknown source'}"
+        parts.append(f'<a href="{escape(link_prefix + p.entry_id)}"><g class="point">'
+                     f"{_marker(shape, x(d), y(p.series_value or 0), colour)}<title>{escape(tip)}</title></g></a>")
+    for i, org in enumerate(orgs):
+        colour, shape = style[org]
+        lx, ly = LEFT + (i % 2) * 300, HEIGHT - 18 + 18 * (i // 2)
+        parts.append(_marker(shape, lx, ly, colour))
+        parts.append(f'<text x="{lx + 10}" y="{ly + 4}" font-size="12">{escape(org)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

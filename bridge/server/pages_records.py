@@ -1,0 +1,49 @@
+"""One fact on its own page (every kind, with its sources and history), lab trends, reconciled medicines."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.family import TimelineQuery
+
+from .charts import trend_svg
+from .render import render
+from .views import view
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/entries/{entry_id}")
+async def entry_page(request: web.Request) -> web.StreamResponse:
+    v = view(request)
+    entry = v.family.get_entry(request.match_info["entry_id"])
+    if entry is None:
+        raise web.HTTPNotFound(text="That record is not in the vault (a reparse may have replaced it).")
+    member = v.family.get_member(entry.member_id)
+    thread = []
+    if entry.kind == "message":
+        subject = entry.record.get("thread_subject") or entry.title
+        thread = [e for e in v.family.iter_entries(TimelineQuery(member_ids=[entry.member_id], kinds=["message"],
+                                                                 limit=None, newest_first=False))
+                  if (e.record.get("thread_subject") or e.title) == subject
+                  and e.organization == entry.organization]
+    return render("entry.html", csrf=v.csrf, entry=entry, member=member, r=entry.record, thread=thread)
+
+
+@routes.get("/members/{member_id}/results")
+async def results_page(request: web.Request) -> web.StreamResponse:
+    v = view(request)
+    member = v.member(request.match_info["member_id"])
+    series = v.family.trends(member.id)
+    charts = [(s, trend_svg(s)) for s in sorted(series, key=lambda s: (-len(s.points), s.name))]
+    recent = v.family.timeline(TimelineQuery(member_ids=[member.id], kinds=["test_result"], limit=20))
+    return render("results.html", csrf=v.csrf, member=member, charts=charts, recent=recent.entries)
+
+
+@routes.get("/members/{member_id}/medications")
+async def medications_page(request: web.Request) -> web.StreamResponse:
+    v = view(request)
+    member = v.member(request.match_info["member_id"])
+    groups = v.family.reconcile_medications(member.id)
+    return render("medications.html", csrf=v.csrf, member=member,
+                  active=[g for g in groups if g.active], inactive=[g for g in groups if not g.active])
