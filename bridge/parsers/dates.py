@@ -20,6 +20,8 @@ _TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in ZONES.items()}
 _MILITARY = re.compile(r"^(?P<d>.*\d{1,2}/\d{1,2}/\d{2,4})\s+(?P<h>[01]\d|2[0-3])(?P<m>[0-5]\d)$")
 _NOISE = re.compile(r"\b(at|on|collected|resulted|received|date|time|of)\b\.?:?", re.I)
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\.?\b", re.I)
+# "10:40 AM - 11:20 AM": a visit's time range; its start is the time.
+_TIME_RANGE_END = re.compile(r"\s*(?:-|–|—|to)\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}T?)?\s*$", re.I)
 _DEFAULT = datetime(2000, 1, 1)
 
 
@@ -28,6 +30,7 @@ def _prepare(text: str) -> str:
     m = _MILITARY.match(text)
     if m:
         text = f"{m['d']} {m['h']}:{m['m']}"
+    text = _TIME_RANGE_END.sub("", text)
     text = _NOISE.sub(" ", text)
     text = re.sub(r"(\d)\s*([ap])\.m\.?", r"\1 \2m", text, flags=re.I)
     return re.sub(r"\s+", " ", text).strip(" ,;-")

@@ -30,7 +30,8 @@ DASHBOARD_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; fo
                  "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on our own form posts.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
@@ -88,12 +89,14 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
 
 
 def _apply_headers(request: web.Request, headers: MutableHeaders[str]) -> None:
+    # The same headers on every answer, API included: the bare 404 for an API call without the client
+    # header must be indistinguishable from any unknown path's 404 (no fingerprint), and API answers
+    # should never be cached or framed either.
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
-    if not request.path.startswith("/api/"):
-        headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cache-Control", "no-store")
 
 
 @web.middleware
