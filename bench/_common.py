@@ -23,5 +23,8 @@ def fixture_pages() -> list[tuple[str, str]]:
 
 def figure(name: str, value: float, unit: str, target: str = "") -> None:
     """`name: value unit (target ...)`, the one format every benchmark prints."""
-    shown = f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 10):
+        shown = f"{int(value):,}"
+    else:
+        shown = f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
     print(f"{name}: {shown} {unit}" + (f" (target {target})" if target else ""), flush=True)

@@ -140,34 +140,48 @@ def _input_files(paths: list[Path]) -> list[Path]:
     return files
 
 
+class _Skipped(Exception):
+    def __init__(self, file: Path, why: str) -> None:
+        super().__init__(why)
+        self.file, self.why = file, why
+
+
 @app.command("import")
 def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .html pages or capture .json files, or folders"),
             url: str = typer.Option(None, "--url", help="The portal address of a single saved page"),
             vault: Path | None = VaultOpt) -> None:
     """Import saved pages and captures through the same path as the extension."""
     from bridge.capture import BadCapture, capture_from_html_file, validate_capture
-    from bridge.ingest import ingest
+    from bridge.ingest import ingest_many
 
     files = _input_files(paths)
     store = _open_unlocked(_vault_dir(vault))
     family = _family(store)
     stored = duplicates = 0
     bad: list[tuple[Path, str]] = []
+
+    def read(file: Path) -> dict[str, Any] | Exception:
+        try:
+            if file.suffix.lower() == ".json":
+                return validate_capture(json.loads(file.read_text(encoding="utf-8")))
+            return capture_from_html_file(file, url if len(files) == 1 else None)
+        except (BadCapture, ValueError, OSError) as exc:
+            return _Skipped(file, str(exc))
+
     with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True) as progress:
         task = progress.add_task("import", total=len(files))
-        for file in files:
-            try:
-                if file.suffix.lower() == ".json":
-                    capture = validate_capture(json.loads(file.read_text(encoding="utf-8")))
-                else:
-                    capture = capture_from_html_file(file, url if len(files) == 1 else None)
-                receipt = ingest(store, capture, family)
-                duplicates += receipt.duplicate
-                stored += not receipt.duplicate
-            except (BadCapture, ValueError, OSError) as exc:
-                bad.append((file, str(exc)))
+
+        def done(result: Any) -> None:
+            nonlocal stored, duplicates
+            if isinstance(result, _Skipped):
+                bad.append((result.file, result.why))
+            else:
+                duplicates += result.duplicate
+                stored += not result.duplicate
             progress.advance(task)
+
+        ingest_many(store, (read(f) for f in files), family, on_result=done)
     store.close()
     out.print(f"Imported {stored} new capture(s); {duplicates} already in the vault; {len(bad)} skipped.")
     for file, why in bad:

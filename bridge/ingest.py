@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -69,15 +70,53 @@ def store_parse(vault: Vault, capture_id: str, capture: dict[str, Any], keep: di
 
 
 def ingest(vault: Vault, capture: dict[str, Any], family: Family | None = None) -> Receipt:
-    """Store, parse, file; the receipt says what happened. `capture` must be validated already."""
+    """Store, parse, file; the receipt says what happened. `capture` must be validated already.
+
+    Two commits: the raw capture alone first (durable before anything can fail), then everything
+    derived from it (records, meta, filing) in one transaction, before the receipt is returned.
+    """
     capture_id, duplicate = vault.put_capture(capture)
-    if duplicate:
-        meta = vault.get_capture_meta(capture_id)
-        if not meta or "parser" not in meta:  # stored, but the parse never finished (e.g. a crash)
-            meta = store_parse(vault, capture_id, capture)
-    else:
-        meta = store_parse(vault, capture_id, capture)
-    return file_and_receipt(vault, capture_id, duplicate, family)
+    try:
+        with vault.transaction():
+            if not duplicate:
+                store_parse(vault, capture_id, capture)
+            else:
+                meta = vault.get_capture_meta(capture_id)
+                if not meta or "parser" not in meta:  # stored, but its parse never committed (a crash)
+                    store_parse(vault, capture_id, capture)
+            return file_and_receipt(vault, capture_id, duplicate, family)
+    except BaseException:
+        if family is not None:
+            family.refresh()  # the in-memory index may hold what was just rolled back
+        raise
+
+
+IMPORT_BATCH = 50
+
+
+def ingest_many(vault: Vault, captures: Iterable[dict[str, Any] | Exception], family: Family | None = None,
+                batch: int = IMPORT_BATCH, on_result: Callable[[Receipt | Exception], None] | None = None) -> None:
+    """Bulk ingest (`kinchart import`): the same path, committed every `batch` captures instead of twice
+    per capture. A batch is acknowledged (reported through `on_result`) only once it is committed; an
+    interrupted import loses at most the batch in flight, and running it again makes no duplicates.
+    Items that are exceptions (a file that could not be read) are passed through to `on_result`."""
+    pending: list[Receipt | Exception] = []
+
+    def flush() -> None:
+        for item in pending:
+            if on_result is not None:
+                on_result(item)
+        pending.clear()
+
+    items = iter(captures)
+    while True:
+        chunk = [c for _, c in zip(range(batch), items, strict=False)]
+        if not chunk:
+            break
+        with vault.transaction():
+            for capture in chunk:
+                pending.append(capture if isinstance(capture, Exception) else ingest(vault, capture, family))
+        flush()
 
 
 def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Family | None) -> Receipt:

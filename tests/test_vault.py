@@ -376,15 +376,20 @@ def test_capture_body_moved_into_info_column_fails(vault: Vault, vault_dir: Path
         vault.get_capture_meta(c1)
 
 
+def _doc_mac(v: Vault, collection: str, key: str) -> str:
+    return v._doc_row(collection, key)[1]
+
+
 def test_doc_swapped_between_keys_fails(vault: Vault, vault_dir: Path) -> None:
     vault.put_doc("members", "m1", {"name": "A"})
     vault.put_doc("members", "m2", {"name": "B"})
     vault.put_doc("settings", "m1", {"x": 1})
+    m1, m2 = _doc_mac(vault, "members", "m1"), _doc_mac(vault, "members", "m2")
     db = raw(vault_dir)
-    (v2,) = db.execute("SELECT value FROM docs WHERE key = 'm2'").fetchone()
+    (v2,) = db.execute("SELECT value FROM docs WHERE key_mac = ?", (m2,)).fetchone()
     (s1,) = db.execute("SELECT value FROM docs WHERE collection = 'settings'").fetchone()
-    db.execute("UPDATE docs SET value = ? WHERE collection = 'members' AND key = 'm1'", (v2,))
-    db.execute("UPDATE docs SET value = ? WHERE collection = 'members' AND key = 'm2'", (s1,))
+    db.execute("UPDATE docs SET value = ? WHERE collection = 'members' AND key_mac = ?", (v2, m1))
+    db.execute("UPDATE docs SET value = ? WHERE collection = 'members' AND key_mac = ?", (s1, m2))
     db.close()
     with pytest.raises(TamperedData):
         vault.get_doc("members", "m1")
@@ -393,6 +398,27 @@ def test_doc_swapped_between_keys_fails(vault: Vault, vault_dir: Path) -> None:
     with pytest.raises(TamperedData):
         vault.list_docs("members")
     assert vault.get_doc("settings", "m1") == {"x": 1}
+
+
+def test_doc_keys_are_not_stored_in_plaintext(vault: Vault, vault_dir: Path) -> None:
+    key = "patient:zyxwandria quillfeather|1941-02-03"
+    vault.put_doc("patient_keys", key, {"member_id": "m1"})
+    vault.put_doc("patient_keys", "other", {"member_id": "m2"})
+    (stored,) = (
+        raw(vault_dir)
+        .execute("SELECT key_mac FROM docs WHERE collection = 'patient_keys' LIMIT 1")
+        .fetchone()
+    )
+    assert len(stored) == 32 and "zyx" not in stored
+    assert vault.list_docs("patient_keys") == {key: {"member_id": "m1"}, "other": {"member_id": "m2"}}
+    assert vault.get_doc("patient_keys", key) == {"member_id": "m1"}
+    vault.close()
+    v = Vault.open(vault_dir)  # the keyed hash is stable across unlocks (and passphrase changes)
+    v.change_passphrase(PASS, "new", FAST)
+    assert v.get_doc("patient_keys", key) == {"member_id": "m1"}
+    v.delete_doc("patient_keys", key)
+    assert list(v.list_docs("patient_keys")) == ["other"]
+    v.close()
 
 
 @pytest.mark.parametrize("where", ["first", "nonce", "middle", "last", "truncate", "empty"])
@@ -413,7 +439,7 @@ def test_tampered_byte_fails(vault: Vault, vault_dir: Path, where: str) -> None:
     for table, column, key, value in (
         ("captures", "body", "id", cid),
         ("record_sets", "data", "first_id", rid),
-        ("docs", "value", "key", "m1"),
+        ("docs", "value", "key_mac", _doc_mac(vault, "members", "m1")),
     ):
         (blob,) = db.execute(f"SELECT {column} FROM {table} WHERE {key} = ?", (value,)).fetchone()
         db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (damage(blob), value))
@@ -538,16 +564,17 @@ def test_record_kind_must_be_a_category(vault: Vault, record: Any) -> None:
 @pytest.mark.parametrize(
     ("collection", "key"),
     [
-        ("members", "Zyxwandria Quillfeather"),
         ("Members", "m1"),
         ("members", ""),
         ("members", "a\0b"),
         ("a b", "m1"),
     ],
 )
-def test_doc_identifiers_must_be_opaque(vault: Vault, collection: str, key: str) -> None:
+def test_doc_identifiers_are_checked(vault: Vault, collection: str, key: str) -> None:
     with pytest.raises(InvalidInput):
         vault.put_doc(collection, key, {"x": 1})
+    with pytest.raises(InvalidInput):
+        vault.get_doc(collection, key)
 
 
 def test_transaction_is_atomic(vault: Vault) -> None:
@@ -560,7 +587,7 @@ def test_transaction_is_atomic(vault: Vault) -> None:
     with vault.transaction():
         vault.put_doc("members", "m1", {"name": "A"})
         with pytest.raises(InvalidInput):
-            vault.put_doc("members", "bad key", {})  # inner failure: outer continues
+            vault.put_doc("Bad Collection", "k", {})  # inner failure: outer continues
         with pytest.raises(RuntimeError), vault.transaction():
             vault.put_doc("members", "m2", {"name": "B"})
             raise RuntimeError("inner")

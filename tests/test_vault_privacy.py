@@ -72,6 +72,7 @@ def _fill(v: Vault) -> str:
     v.replace_records(cid, [{"kind": "lab_result", "name": LAB, "patient": NAME, "date": BIRTH}] * 20)
     v.replace_records(small, [{"kind": "note", "text": f"{NAME} {LAB} {MRN}"}])
     v.put_doc("members", "0b7c2c1e", {"name": NAME, "birth_date": BIRTH, "mrn": MRN})
+    v.put_doc("patient_keys", f"{NAME}|{BIRTH}", {"member_id": "0b7c2c1e"})  # a careless key
     v.put_doc("portal_accounts", "acct-1", {"username": NAME.replace(" ", ".").lower(), "note": LAB})
     with v.transaction():
         for n in range(20):

@@ -17,11 +17,13 @@ search text live only in memory.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Collection, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .accounts import ACCESS_LEVELS, Account, Expiry, Stale, account_id, derive_accounts, host_of
 from .accounts import expiring as _expiring
@@ -84,10 +86,24 @@ def fingerprint(e: Entry) -> str:
     return digest(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str), size=16)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(method: _F) -> _F:
+    """One caller at a time (the server may call from executor threads); re-entrant."""
+    @functools.wraps(method)
+    def wrapper(self: Family, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return cast(_F, wrapper)
+
+
 class Family:
-    """The family model over one unlocked vault (see the module docstring)."""
+    """The family model over one unlocked vault (see the module docstring). Entries, records and
+    other values it returns are shared with its in-memory index: read them, do not modify them."""
 
     def __init__(self, vault: VaultLike) -> None:
+        self._lock = threading.RLock()
         self.vault = vault
         self.members = Members(vault)
         self._index: TimelineIndex | None = None
@@ -95,28 +111,34 @@ class Family:
 
     # ================================================================ members
 
+    @_locked
     def create_member(self, name: str, dob: str | None = None, relationship: str | None = None,
                       notes: str | None = None) -> Member:
         """A new member; name + dob become a vouched-for identity (pages showing exactly that name
         and birth date are filed under this member without asking)."""
         return self.members.create(name, dob, relationship, notes)
 
+    @_locked
     def rename_member(self, member_id: str, name: str) -> Member:
         return self.members.update(member_id, name=name)
 
+    @_locked
     def update_member(self, member_id: str, *, name: str | None = None, dob: str | None = None,
                       relationship: str | None = None, notes: str | None = None) -> Member:
         return self.members.update(member_id, name=name, dob=dob, relationship=relationship, notes=notes)
 
+    @_locked
     def get_member(self, member_id: str) -> Member | None:
         try:
             return self.members.get(member_id)
         except UnknownMember:
             return None
 
+    @_locked
     def list_members(self) -> list[Member]:
         return self.members.list()
 
+    @_locked
     def merge_members(self, keep_id: str, drop_id: str) -> Member:
         """Merge `drop` into `keep`: every capture, remembered answer, identity and account follows."""
         keep_id, drop_id = self.members.resolve(keep_id), self.members.resolve(drop_id)
@@ -147,6 +169,7 @@ class Family:
 
     # ================================================================ filing
 
+    @_locked
     def file_capture(self, capture_id: str) -> Filing:
         """File one stored capture (called by ingest after its records are stored)."""
         self._ensure()
@@ -180,6 +203,7 @@ class Family:
         return decide(capture_id, meta, docs, live((assigned or {}).get("member_id")),
                       live((remembered or {}).get("member_id")), live(filed))
 
+    @_locked
     def assign(self, capture_id: str, member_id: str, *, only_this: bool = False) -> AssignResult:
         """The caregiver says who a capture's patient is. Remembered for that patient key (name + dob
         + organization): every other unassigned capture of it is filed too, and captures of it filed
@@ -232,6 +256,7 @@ class Family:
             doc["identities"] = kept
             self.members.save(doc)
 
+    @_locked
     def unassigned(self) -> list[UnassignedCapture]:
         """Captures waiting for "who is this?", oldest first, with their candidates."""
         self._ensure()
@@ -249,15 +274,18 @@ class Family:
 
     # ================================================================ accounts
 
+    @_locked
     def list_accounts(self, today: date | None = None) -> list[Account]:
         self._ensure()
         members = {m.id: m for m in self.members.list()}
         return derive_accounts(self._metas.items(), self.vault.list_docs(ACCOUNTS), members,
                                today or date.today())
 
+    @_locked
     def get_account(self, account_id_: str, today: date | None = None) -> Account | None:
         return next((a for a in self.list_accounts(today) if a.id == account_id_), None)
 
+    @_locked
     def set_proxy(self, account_id_: str, relationship: str | None = None, access_level: str | None = None,
                   expires_on: str | None = None, *, clear_expiry: bool = False) -> Account:
         """Record the caregiver's proxy relationship, access level (full, partial, none) and expiry."""
@@ -284,43 +312,52 @@ class Family:
         assert out is not None
         return out
 
+    @_locked
     def expiring(self, within_days: int = 90, today: date | None = None) -> list[Expiry]:
         today = today or date.today()
         return _expiring(self.list_accounts(today), today, within_days)
 
+    @_locked
     def stale(self, today: date | None = None, older_than_days: int = 30) -> list[Stale]:
         today = today or date.today()
         return _stale(self.list_accounts(today), today, older_than_days)
 
     # ================================================================ the timeline and its views
 
+    @_locked
     def timeline(self, q: TimelineQuery | None = None, **kwargs: Any) -> TimelinePage:
         """The merged timeline: TimelineQuery or its fields as keywords."""
         return _query(self._ensure(), q or TimelineQuery(**kwargs))
 
+    @_locked
     def iter_entries(self, q: TimelineQuery | None = None) -> Iterator[Entry]:
         """Every matching entry (exports): the same query without paging."""
         base = q or TimelineQuery()
         page = _query(self._ensure(), replace(base, offset=0, limit=None))
         return iter(page.entries)
 
+    @_locked
     def get_entry(self, entry_id: str) -> Entry | None:
         return self._ensure().get(entry_id)
 
+    @_locked
     def trends(self, member_id: str, min_points: int = 1) -> list[Series]:
         member_id = self.members.resolve(member_id)
         return _trends(self._ensure().member_entries(member_id, ("test_result",)), min_points)
 
+    @_locked
     def reconcile_medications(self, member_id: str) -> list[MedGroup]:
         member_id = self.members.resolve(member_id)
         return reconcile(self._ensure().member_entries(member_id, ("medication",)))
 
+    @_locked
     def awaiting_reply(self, member_id: str | None = None, business_days: int = 2, today: date | None = None,
                        holidays: Collection[date] = ()) -> list[Thread]:
         mid = self.members.resolve(member_id) if member_id else None
         return awaiting_reply(self._ensure().member_entries(mid, ("message",)), today or date.today(),
                               business_days, holidays)
 
+    @_locked
     def upcoming_appointments(self, now: datetime | None = None, member_ids: Collection[str] | None = None,
                               duration: timedelta = timedelta(minutes=30)) -> list[Upcoming]:
         entries = self._ensure().member_entries(None, ("appointment",))
@@ -331,10 +368,12 @@ class Family:
 
     # ================================================================ reparse
 
+    @_locked
     def snapshot(self) -> dict[str, str]:
         """Entry id -> fingerprint of the current timeline (the baseline of a reparse report)."""
         return {e.id: fingerprint(e) for e in self._ensure().entries()}
 
+    @_locked
     def save_snapshot(self, snap: dict[str, str] | None = None) -> None:
         snap = self.snapshot() if snap is None else snap
         buckets: dict[str, dict[str, str]] = {f"{i:x}": {} for i in range(16)}
@@ -344,6 +383,7 @@ class Family:
             for k, v in buckets.items():
                 self.vault.put_doc(SNAPSHOT, k, v)
 
+    @_locked
     def stored_snapshot(self) -> dict[str, str] | None:
         docs = self.vault.list_docs(SNAPSHOT)
         if not docs:
@@ -353,6 +393,7 @@ class Family:
             out.update({str(k): str(x) for k, x in v.items()})
         return out
 
+    @_locked
     def after_reparse(self, before: dict[str, str] | None = None) -> ReparseReport:
         """Called once records were rebuilt from the captures: re-file every capture (the caregiver's
         answers are kept, per capture and per patient), rebuild the index, report the difference with
@@ -401,6 +442,7 @@ class Family:
         self.save_snapshot(after)
         return report
 
+    @_locked
     def refresh(self) -> None:
         """Drop the in-memory index; the next read rebuilds it from the vault."""
         self._index = None

@@ -10,11 +10,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from .dedupe import RecordItem, build_group, group_key
 from .models import Entry
-from .normalize import fold, norm_org, wall
+from .normalize import norm_org, search_fold, wall
 
 # past this many changed entries a full re-sort beats one bisect per entry
 _RESORT = 2000
@@ -27,21 +26,23 @@ def sort_key(entry: Entry) -> tuple[int, str, str]:
 
 
 def _blob(entry: Entry) -> str:
+    """The entry's search text: kind, title, organizations and the merged record's strings, folded
+    like a query (case, accents, apostrophes); punctuation is kept, query words have none."""
     parts: list[str] = [entry.kind, entry.title or "", *entry.organizations]
-    _strings(entry.record, parts)
-    return fold(" ".join(parts))
+    for k, v in entry.record.items():
+        if isinstance(v, str):
+            if k not in _NOT_SEARCHED:
+                parts.append(v)
+        elif isinstance(v, list):
+            for x in v:
+                if isinstance(x, str):
+                    parts.append(x)
+                elif isinstance(x, dict):
+                    parts.extend(y for y in x.values() if isinstance(y, str))
+    return search_fold(" ".join(parts))
 
 
-def _strings(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if k not in ("kind", "occurred_at", "resulted_at"):
-                _strings(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _strings(v, out)
+_NOT_SEARCHED = frozenset({"kind", "occurred_at", "resulted_at"})
 
 
 @dataclass(slots=True)
@@ -86,6 +87,10 @@ class TimelineIndex:
     def indexed(self) -> list[Indexed]:
         """The sorted internal list (oldest first); read-only for the query."""
         return self._sorted
+
+    def undated(self) -> int:
+        """How many entries have no date (they sit at the start of the sorted list)."""
+        return bisect.bisect_left(self._keys, (1, "", ""))
 
     def span(self, since: str, until: str) -> tuple[int, int]:
         """[lo, hi) of the dated entries whose wall time w has since <= w <= until ('' = open)."""

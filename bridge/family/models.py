@@ -106,3 +106,9 @@ class ReparseReport:
     added_ids: list[str] = field(default_factory=list)
     removed_ids: list[str] = field(default_factory=list)
     changed_ids: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        was = "unknown before" if self.entries_before < 0 else f"was {self.entries_before}"
+        return (f"{self.entries_after} entries ({was}): {self.added} added, {self.removed} removed, "
+                f"{self.changed} changed; {self.captures_filed} capture(s) filed, "
+                f"{self.captures_unassigned} waiting for assignment")

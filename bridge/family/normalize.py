@@ -51,6 +51,14 @@ def _fold(text: str) -> str:
     return _WS.sub(" ", _NON_WORD.sub(" ", text).replace("_", " ")).strip()
 
 
+def search_fold(text: str) -> str:
+    """Cheaper fold for long search text: casefold, accents and apostrophes out, punctuation kept."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text.translate(_FOLD))
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return text.casefold().replace("'", "").replace("\u2019", "")
+
+
 def norm_text(text: str | None) -> str:
     """Key form of a free-text label (titles, departments, subjects)."""
     return fold(text)
@@ -114,7 +122,6 @@ def wall(iso: str | None) -> str:
     '2026-05-05T10:30:00'. Portals show local times; the offset, when present, is not a different time."""
     if not iso:
         return ""
-    iso = iso.strip()
     if len(iso) > 19 and iso[10] == "T":
         return iso[:19]
     return iso

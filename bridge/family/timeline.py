@@ -27,6 +27,8 @@ def query(index: TimelineIndex, q: TimelineQuery) -> TimelinePage:
     if since or until:
         lo, hi = index.span(since, until)
         rows = rows[lo:hi]
+    elif not q.newest_first and (n := index.undated()):
+        rows = rows[n:] + rows[:n]  # undated last in this order too
     if q.member_ids is not None:
         members = set(q.member_ids)
         rows = [ix for ix in rows if ix.member_id in members]

@@ -66,6 +66,10 @@ CHROME_CLASS = re.compile(
     r"skip-?link|sr-only|visually-hidden|screen-reader-text|offscreen)(?:$|[-_])", re.I)
 MAIN_REGION = ("main", "[role=main]", "#main", "#main-content", "#content", "article")
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "legend"})
+# Headings that name a section, not a test: keep looking for the panel's name above them.
+GENERIC_HEADINGS = frozenset({"results", "result", "test results", "lab results", "laboratory results",
+                              "result values", "values", "components", "component results", "details",
+                              "result details", "my results", "your results"})
 
 # --- labels -------------------------------------------------------------------------------------
 _SEP = r"\s*(?::|\t)\s*"
@@ -106,6 +110,9 @@ def can_parse(page: Page) -> bool:
 
 # --- iterative text collection --------------------------------------------------------------------
 
+_WS = re.compile(r"\s+")
+
+
 def _children(node: LexborNode) -> Iterator[LexborNode]:
     child = node.child
     while child is not None:
@@ -126,7 +133,7 @@ def _collect(root: LexborNode, skip: Callable[[LexborNode], bool], lines: bool) 
             parts.append(_closing(tag, lines))
             continue
         if tag == "-text":
-            parts.append(re.sub(r"\s+", " ", node.text_content or ""))
+            parts.append(_WS.sub(" ", node.text_content or ""))
             continue
         if tag == "br":
             parts.append("\n")
@@ -170,6 +177,9 @@ def _text(node: LexborNode | None) -> str | None:
     """A node's visible text on one line (iterative, unlike text.text_of)."""
     if node is None:
         return None
+    child = node.child
+    if child is not None and child.next is None and child.tag == "-text":  # a leaf: the common cell
+        return clean(child.text_content)
     return clean(_collect(node, _hidden, lines=False).replace("\n", " "))
 
 
@@ -188,7 +198,7 @@ def _main_region(frame: Frame) -> tuple[LexborNode | None, bool]:
     """The main region and whether it is a real one (so header/footer inside it are content)."""
     for selector in MAIN_REGION:
         node = frame.css_first(selector)
-        if node is not None and not is_hidden(node) and _text(node):
+        if node is not None and not is_hidden(node) and (node.text(deep=True) or "").strip():
             return node, True
     return frame.body, False
 
@@ -233,9 +243,15 @@ def classify_header(text: str | None) -> Column | None:
     return None
 
 
+ARIA_TABLES = "[role=table], [role=grid], [role=treegrid]"
+ARIA_CELLS = frozenset({"columnheader", "rowheader", "cell", "gridcell"})
+
+
 def _cells(row: LexborNode) -> list[LexborNode]:
-    """A row's cells, each repeated by its colspan (bounded)."""
+    """A row's cells, each repeated by its colspan (bounded). ARIA rows: the cells they own."""
     out: list[LexborNode] = []
+    if row.tag != "tr":
+        return _descendants(row, lambda n: (n.attributes.get("role") or "") in ARIA_CELLS)
     for cell in _children(row):
         if cell.tag not in {"td", "th"}:
             continue
@@ -247,8 +263,25 @@ def _cells(row: LexborNode) -> list[LexborNode]:
     return out
 
 
+def _descendants(root: LexborNode, match: Callable[[LexborNode], bool]) -> list[LexborNode]:
+    """The outermost descendants that match (a match's own descendants are not searched), in order."""
+    out: list[LexborNode] = []
+    stack = list(reversed(list(_children(root))))
+    while stack:
+        node = stack.pop()
+        if node.tag in {"-text", "-comment"}:
+            continue
+        if match(node):
+            out.append(node)
+            continue
+        stack.extend(reversed(list(_children(node))))
+    return out
+
+
 def _rows(table: LexborNode) -> list[LexborNode]:
-    """The table's own rows (not those of nested tables)."""
+    """The table's own rows (not those of nested tables); for an ARIA table, its role=row elements."""
+    if table.tag != "table":
+        return _descendants(table, lambda n: n.attributes.get("role") == "row")
     rows: list[LexborNode] = []
     for child in _children(table):
         if child.tag == "tr":
@@ -259,15 +292,19 @@ def _rows(table: LexborNode) -> list[LexborNode]:
 
 
 class LabTable:
-    """A table whose header row says it is a lab table: the column index of each meaning."""
+    """A table whose header row says it is a lab table: its data rows (as cells) and the column
+    index of each meaning."""
 
-    def __init__(self, table: LexborNode, rows: list[LexborNode], columns: dict[Column, int]) -> None:
+    def __init__(self, table: LexborNode, rows: list[list[LexborNode]], columns: dict[Column, int]) -> None:
         self.table = table
         self.rows = rows
         self.columns = columns
 
 
 def find_lab_table(table: LexborNode) -> LabTable | None:
+    """`table` (a `<table>` or an ARIA table/grid) as a lab table, when a header row among its first
+    four rows (th cells or plain first-row td cells) names a test and a result column and at least
+    one of units, range or flag."""
     rows = _rows(table)
     for i, row in enumerate(rows[:4]):
         cells = _cells(row)
@@ -279,7 +316,7 @@ def find_lab_table(table: LexborNode) -> LabTable | None:
             if meaning is not None and meaning not in columns:
                 columns[meaning] = j
         if "name" in columns and "value" in columns and len(columns) >= 3:
-            return LabTable(table, rows[i + 1:], columns)
+            return LabTable(table, [_cells(r) for r in rows[i + 1:]], columns)
     return None
 
 
@@ -300,8 +337,7 @@ def _split_flag(value: str | None, allow_bare: bool) -> tuple[str | None, str | 
 def read_components(lab: LabTable, draft: Draft) -> list[Component]:
     cols = lab.columns
     out: list[Component] = []
-    for row in lab.rows:
-        cells = _cells(row)
+    for cells in lab.rows:
         if not cells:
             continue
 
@@ -353,11 +389,16 @@ def _last_heading_in(node: LexborNode) -> str | None:
 
 def heading_for(table: LexborNode, limit: int = 400) -> tuple[str | None, list[LexborNode]]:
     """The table's caption or nearest preceding heading, and the nodes between that heading and the
-    table (where its labelled dates and provider are written)."""
+    table (where its labelled dates and provider are written). A generic heading ("Results") is
+    passed over for a more specific one above it, and used only when there is none."""
     context: list[LexborNode] = []
     caption = next((c for c in _children(table) if c.tag == "caption"), None)
     if caption is not None and _text(caption):
         return _text(caption), context
+    label = _aria_label(table)
+    if label and label.lower() not in GENERIC_HEADINGS:
+        return label, context
+    fallback: tuple[str, int] | None = None
     node: LexborNode | None = table
     steps = 0
     while node is not None and node.tag not in {"body", "html"} and steps < limit:
@@ -366,12 +407,45 @@ def heading_for(table: LexborNode, limit: int = 400) -> tuple[str | None, list[L
             steps += 1
             if prev.tag not in {"-text", "-comment"}:
                 text = _heading_text(prev) or (_last_heading_in(prev) if prev.tag != "table" else None)
-                if text:
+                if text and text.lower().strip(" :") not in GENERIC_HEADINGS:
                     return text, context
+                if text and fallback is None:
+                    fallback = (text, len(context))
+                if prev.tag == "table" and find_lab_table(prev) is not None:
+                    node = None  # another lab table: its heading is not ours
+                    break
                 context.append(prev)
             prev = prev.prev
-        node = node.parent
+        node = node.parent if node is not None else None
+    if fallback is not None:
+        return fallback[0], context[:fallback[1]]
     return None, context
+
+
+def _aria_label(node: LexborNode) -> str | None:
+    """The accessible name a table gives itself: aria-labelledby's element, else aria-label."""
+    ids = (node.attributes.get("aria-labelledby") or "").split()
+    if ids and node.parser is not None:
+        texts = []
+        for ident in ids[:4]:
+            if re.fullmatch(r"[A-Za-z][\w:.-]*", ident):
+                target = node.parser.css_first(f"#{ident.replace(':', '\\:').replace('.', '\\.')}")
+                texts.append(_text(target) or "")
+        label = clean(" ".join(texts))
+        if label:
+            return label
+    return clean(node.attributes.get("aria-label"))
+
+
+def _visible(node: LexborNode, limit: int = 300) -> bool:
+    """Neither the node nor an ancestor is hidden (a template, a closed modal, an inactive tab)."""
+    current: LexborNode | None = node
+    while current is not None and limit > 0:
+        if current.tag not in {"-text", "-comment"} and is_hidden(current):
+            return False
+        current = current.parent
+        limit -= 1
+    return True
 
 
 def _label_lines(nodes: list[LexborNode], skip_tables: set[int]) -> list[str]:
@@ -413,26 +487,36 @@ def _table_record(lab: LabTable, title: str | None, lines: list[str], draft: Dra
                       performing_lab=_labelled(lines, FIELD_LABELS["performing_lab"]), components=components)
 
 
-def lab_records(page: Page, draft: Draft) -> list[TestResult]:
-    found: list[tuple[LabTable, str | None, list[LexborNode]]] = []
+Found = tuple[LabTable, str | None, list[LexborNode]]
+
+
+def find_tables(page: Page) -> list[Found]:
+    """Every visible lab table of every frame, with its title and the nodes that label it."""
+    found: list[Found] = []
     for frame in page.frames:
-        for table in frame.css("table"):
-            if is_hidden(table):
+        for table in frame.css("table") + [t for t in frame.css(ARIA_TABLES) if t.tag != "table"]:
+            if not _visible(table):
                 continue
             lab = find_lab_table(table)
             if lab is not None:
                 title, context = heading_for(table)
                 found.append((lab, title or _text(frame.css_first("title")), context))
+    return found
+
+
+def page_lines(page: Page, found: list[Found]) -> list[str]:
+    """The label lines of every frame's body, the lab tables left out."""
     skip = {lab.table.mem_id for lab, _, _ in found}
-    page_lines: list[str] | None = None
+    return _label_lines([f.body for f in page.frames if f.body is not None], skip)
+
+
+def lab_records(found: list[Found], lines: list[str], draft: Draft) -> list[TestResult]:
+    skip = {lab.table.mem_id for lab, _, _ in found}
     records: list[TestResult] = []
     for lab, title, context in found:
-        lines = _label_lines(context[::-1], skip)
-        if len(found) == 1:  # one table: the page's labels are its labels
-            if page_lines is None:
-                page_lines = _label_lines([f.body for f in page.frames if f.body is not None], skip)
-            lines = lines + page_lines
-        record = _table_record(lab, title, lines, draft)
+        own = _label_lines(context[::-1], skip)
+        # one table: the page's labels are its labels; several: only those between heading and table
+        record = _table_record(lab, title, own + lines if len(found) == 1 else own, draft)
         if record.components:
             records.append(record)
     return records
@@ -464,11 +548,7 @@ def _dob(lines: list[str]) -> str | None:
     return None
 
 
-def patient_and_org(page: Page, draft: Draft) -> tuple[Patient | None, str | None]:
-    lines: list[str] = []
-    for frame in page.frames:
-        if frame.body is not None:
-            lines.extend(_label_lines([frame.body], set()))
+def patient_and_org(lines: list[str], draft: Draft) -> tuple[Patient | None, str | None]:
     name = None
     for line in lines:
         m = L_PATIENT.match(line)
@@ -515,12 +595,19 @@ def _document_title(page: Page) -> str | None:
 
 def parse(page: Page) -> ParseResult:
     draft = Draft(vendor=NAME, page_kind="unknown")
+    found: list[Found] = []
+    lines: list[str] = []
     try:
-        draft.patient, draft.organization = patient_and_org(page, draft)
-    except Exception as exc:  # a label we could not read never loses the page
+        found = find_tables(page)
+    except Exception as exc:  # a step that fails is a warning; the page is never lost
+        draft.warn(f"the lab tables could not be found ({type(exc).__name__})")
+    try:
+        lines = page_lines(page, found)
+        draft.patient, draft.organization = patient_and_org(lines, draft)
+    except Exception as exc:
         draft.warn(f"the patient could not be read ({type(exc).__name__})")
     try:
-        records = lab_records(page, draft)
+        records = lab_records(found, lines, draft)
         if records:
             draft.page_kind = "test_result"
             draft.records.extend(records)

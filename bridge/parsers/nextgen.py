@@ -32,7 +32,7 @@ from selectolax.lexbor import LexborNode
 from bridge.records import Document, ParseResult, Patient
 
 from . import nextgen_pages as pages
-from .base import Draft
+from .base import Draft, ParseError
 from .dates import parse_date
 from .nextgen_common import (
     SEL_FOOTER_PRACTICE,
@@ -48,6 +48,7 @@ from .nextgen_common import (
     SEL_SELECTOR_TRIGGER,
     br_paragraphs,
     first,
+    select,
     text_at,
 )
 from .page import Page
@@ -98,26 +99,32 @@ def can_parse(page: Page) -> bool:
 
 
 def _patient(root: LexborNode, draft: Draft) -> Patient | None:
-    """Whose account is shown: the patient card, the header selector, then the proxy banner."""
-    name = text_at(root, SEL_PATIENT_NAME) or text_at(root, SEL_SELECTOR_NAME)
-    if name is None:
-        for node in root.css(SEL_SELECTOR_TRIGGER):
-            m = re.search(r"Current patient:\s*(.+)$", node.attributes.get("aria-label") or "")
-            if m:
-                name = clean(m.group(1))
-                break
-    if name is None:
-        banner = text_of(first(root, SEL_REP_BANNER))
-        m = re.search(r"viewing\s+(.+?)['’]s?\s+account", banner or "", re.I)
-        if m:
-            name = clean(m.group(1))
-    dob = parse_date(text_at(root, SEL_PATIENT_DOB))
-    if name is None:
+    """Whose account is shown: the sidenav patient card, the header patient selector (its text, then
+    its aria-label) and the trusted-representative banner must agree; when they do not, the page is
+    mid-switch and the patient is null rather than a guess. The signed-in user is never read."""
+    names: list[str] = []
+    for value in (text_at(root, SEL_PATIENT_NAME), text_at(root, SEL_SELECTOR_NAME)):
+        if value:
+            names.append(value)
+    for node in select(root, SEL_SELECTOR_TRIGGER):
+        m = re.search(r"Current patient:\s*(.+)$", node.attributes.get("aria-label") or "")
+        if m and (value := clean(m.group(1))):
+            names.append(value)
+            break
+    banner = text_of(first(root, SEL_REP_BANNER))
+    m = re.search(r"viewing\s+(.+?)(?:['’]s|['’])\s+account", banner or "", re.I)
+    if m and (value := clean(m.group(1))):
+        names.append(value)
+    if not names:
         draft.warn("the page does not show whose account it is")
         return None
+    if len({n.casefold() for n in names}) > 1:
+        draft.warn(f"the page names more than one current patient ({', '.join(dict.fromkeys(names))})")
+        return None
+    dob = parse_date(text_at(root, SEL_PATIENT_DOB))
     if dob is None:
         draft.warn("the page does not show the patient's date of birth")
-    return Patient(name=name, dob=dob)
+    return Patient(name=names[0], dob=dob)
 
 
 def _organization(root: LexborNode, draft: Draft) -> str | None:
@@ -157,18 +164,24 @@ def parse(page: Page) -> ParseResult:
     root = tree.body or tree.root
     if root is None:
         return draft.result()
-    draft.patient = _patient(root, draft)
-    draft.organization = _organization(root, draft)
-    main = first(root, SEL_MAIN) or root
+    try:
+        draft.patient = _patient(root, draft)
+        draft.organization = _organization(root, draft)
+        _read(page, first(root, SEL_MAIN) or root, draft)
+    except RecursionError as exc:  # pathological nesting: the generic parser (iterative) keeps the page
+        raise ParseError("the page is nested too deeply to read") from exc
+    return draft.result()
+
+
+def _read(page: Page, main: LexborNode, draft: Draft) -> None:
     chosen = _choose(main, page)
     if chosen is None:
         # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
         draft.page_kind = "unknown"
         text = br_paragraphs(main)
         if text:
-            title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(tree.root, "title")
+            title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(page.top.tree.root, "title")
             draft.records.append(Document(title=title, text=text))
-        return draft.result()
+        return
     draft.page_kind, reader = chosen
     reader(main, draft)
-    return draft.result()

@@ -199,6 +199,15 @@ def data_rows(table: LexborNode) -> list[LexborNode]:
     """Body rows of a table: Material `mat-row`s when the table marks them, else rows of `td`."""
     rows = [r for r in table.css("tr") if has_class(r, "mat-mdc-row") or has_class(r, "mat-row")
             or "mat-row" in r.attributes]
-    if rows:
-        return rows
-    return [r for r in table.css("tr") if r.css_first("td") is not None and r.css_first("th") is None]
+    if rows or "mat-table" in table.attributes or has_class(table, "mat-mdc-table"):
+        return rows  # a Material table marks every data row; the rest is its "no data" row
+    return [r for r in table.css("tr") if r.css_first("td") is not None and r.css_first("th") is None
+            and not _spans_row(r)]
+
+
+def _spans_row(row: LexborNode) -> bool:
+    """A row of one cell spanning the table ("No results found."), or Material's no-data row."""
+    if has_class(row, "mat-mdc-no-data-row") or has_class(row, "mat-no-data-row"):
+        return True
+    cells = [c for c in _children(row) if c.tag in {"td", "th"}]
+    return len(cells) == 1 and (cells[0].attributes.get("colspan") or "1") not in {"", "1"}

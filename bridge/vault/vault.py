@@ -229,8 +229,9 @@ class Vault:
             storage.check_application_id(conn, db)
             header = storage.read_header(conn, db)
             storage.configure(conn)
-            if migrate_schema:
-                migrate(conn)
+            if migrate_schema and migrate(conn):
+                # put the new schema into the main file now, not just the WAL
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             kdf.load_stored(header.kdf)
         except sqlite3.DatabaseError as exc:
             conn.close()

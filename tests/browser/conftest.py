@@ -125,6 +125,9 @@ class ExtensionBrowser:
     # -- tabs ----------------------------------------------------------------------------------------
     def open_tab(self, url: str) -> tuple[Any, int]:
         """Open `url` in a new tab; return the Playwright page and the extension's tab id for it."""
+        # One tab per address, so the toolbar click (click_action) finds it by its address.
+        for old in [p for p in self.pages if not p.is_closed() and p.url == url]:
+            old.close()
         before = set(self.tab_ids())
         page = self.context.new_page()
         self.pages.append(page)

@@ -40,8 +40,14 @@ from . import px_messages, px_results, px_summary, px_visits
 from .px_context import read_context
 
 VENDOR = "epic_mychart"
-_APP_PATH = re.compile(r"(?:^|/)app/(?P<activity>[^?#]*)", re.I)
-FINGERPRINTS: tuple[str, ...] = ("epic.px.client", "/pxbuild/", "EpicPx", "webpackChunk_epic_px", "data-px-activity")
+_APP_PATH = re.compile(r"(?:^|/)app(?:/|$)(?P<activity>.*)", re.I)
+FINGERPRINTS: tuple[str, ...] = (
+    "epic.px.client",
+    "/pxbuild/",
+    "EpicPx",
+    "webpackChunk_epic_px",
+    "data-px-activity",
+)
 MAIN = "main, [role=main], #main"
 
 

@@ -92,7 +92,9 @@ def script_subjects(frame: Frame) -> list[Subject]:
             except ValueError:
                 name = clean(dm.group(1))
             if name:
-                found.append(Subject(name, bool(_js_bool(body, "isSelf")), bool(_js_bool(body, "isSelected"))))
+                found.append(
+                    Subject(name, bool(_js_bool(body, "isSelf")), bool(_js_bool(body, "isSelected")))
+                )
     return found
 
 
@@ -121,7 +123,9 @@ def _menu_subjects(frame: Frame) -> tuple[list[Subject], str | None]:
         label = (item.attributes.get("aria-label") or "").lower()
         whole = (raw_text(item) or "").lower()
         is_self = "your record" in label or "your record" in whole
-        checked = item.attributes.get("aria-checked") == "true" or item.attributes.get("aria-current") == "true"
+        checked = (
+            item.attributes.get("aria-checked") == "true" or item.attributes.get("aria-current") == "true"
+        )
         subjects.append(Subject(name, is_self, checked))
         if is_self and self_name is None:
             self_name = name
@@ -149,8 +153,11 @@ def _banner(frame: Frame, patient: str | None) -> tuple[str | None, str | None]:
     if not nodes:
         body = frame.body
         if body is not None:
-            nodes = [n.parent for n in body.traverse(include_text=True)
-                     if n.tag == "-text" and "DOB:" in (n.text_content or "") and n.parent is not None]
+            nodes = [
+                n.parent
+                for n in body.traverse(include_text=True)
+                if n.tag == "-text" and "DOB:" in (n.text_content or "") and n.parent is not None
+            ]
     for node in nodes:
         m = _BANNER.search(raw_text(node) or "")
         if m and (patient is None or same_person(m.group("name"), patient)):

@@ -62,10 +62,15 @@ def own_text(node: LexborNode) -> str | None:
 
 def leaves(root: LexborNode, include_hidden: bool = True) -> Iterator[tuple[LexborNode, str]]:
     """Every element below root (root included) that holds text itself, in document order."""
+    skipped: set[int] = set()  # traverse() is pre-order: a skipped node's parent is seen first
     for node in root.traverse():
-        if node.tag in SKIP_TAGS and node.tag != "button":
-            continue
-        if not include_hidden and is_hidden(node):
+        parent = node.parent
+        if (
+            (parent is not None and parent.mem_id in skipped)
+            or (node.tag in SKIP_TAGS and node.tag != "button")
+            or (not include_hidden and is_hidden(node))
+        ):
+            skipped.add(node.mem_id)
             continue
         text = own_text(node)
         if text:
@@ -128,11 +133,9 @@ class DocIndex:
     def stop_after(self, node: LexborNode) -> int:
         return self.end.get(node.mem_id, _FAR)
 
-    def headings(self, *tags: str) -> list[LexborNode]:
-        return list(self.root.css(", ".join(tags or HEADING_TAGS)))
-
-    def find_heading(self, tags: Iterable[str], *names: str, prefix: bool = False,
-                     within: LexborNode | None = None) -> LexborNode | None:
+    def find_heading(
+        self, tags: Iterable[str], *names: str, prefix: bool = False, within: LexborNode | None = None
+    ) -> LexborNode | None:
         """The first visible heading whose text is one of names (or starts with one, with prefix)."""
         wanted = [key(n) for n in names]
         for h in (within or self.root).css(", ".join(tags)):
@@ -149,7 +152,9 @@ class DocIndex:
         level = int(heading.tag[1]) if heading.tag in HEADING_TAGS else 6
         hpos = self.pos(heading)
         tags = HEADING_TAGS[:level]
-        stop = min((p for p in (self.pos(h) for h in self.root.css(", ".join(tags))) if p > hpos), default=_FAR)
+        stop = min(
+            (p for p in (self.pos(h) for h in self.root.css(", ".join(tags))) if p > hpos), default=_FAR
+        )
         box = within or self._own_box(heading, tags)
         if box is not None and box.mem_id != heading.mem_id:
             stop = min(stop, self.stop_after(box))

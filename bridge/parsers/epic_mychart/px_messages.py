@@ -57,7 +57,7 @@ def parse_thread(draft: Draft, main: LexborNode, ctx: Context) -> None:
 
 def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
     label = clean(article.attributes.get("aria-label")) or ""
-    sender = clean(label[len("Message from "):]) if label.startswith("Message from ") else None
+    sender = clean(label[len("Message from ") :]) if label.startswith("Message from ") else None
     if sender:
         sender = clean(re.sub(r"\s+on behalf of\s+.*$", "", sender, flags=re.I))
     header = article.css_first("header") or article
@@ -80,8 +80,15 @@ def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
         direction = "to_patient"
     else:
         direction = None
-    return Message(title=subject, occurred_at=when, thread_subject=subject, sender=sender,
-                   recipients=recipients, body=body, direction=direction)
+    return Message(
+        title=subject,
+        occurred_at=when,
+        thread_subject=subject,
+        sender=sender,
+        recipients=recipients,
+        body=body,
+        direction=direction,
+    )
 
 
 def _body(article: LexborNode) -> str | None:

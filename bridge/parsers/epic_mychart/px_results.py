@@ -53,18 +53,31 @@ STATUS_PHRASE = re.compile(
     re.I,
 )
 CATEGORIES: dict[str, str] = {
-    "lab": "lab", "labs": "lab", "laboratory": "lab", "imaging": "imaging", "radiology": "imaging",
-    "pathology": "pathology", "procedure": "other", "procedures": "other", "other": "other",
+    "lab": "lab",
+    "labs": "lab",
+    "laboratory": "lab",
+    "imaging": "imaging",
+    "radiology": "imaging",
+    "pathology": "pathology",
+    "procedure": "other",
+    "procedures": "other",
+    "other": "other",
 }
-BADGES = frozenset({"abnormal", "new", "new result", "critical", "messages from care team", "viewed", "unread"})
+BADGES = frozenset(
+    {"abnormal", "new", "new result", "critical", "messages from care team", "viewed", "unread"}
+)
 _RANGE_LABEL = re.compile(r"^(?:normal|reference|standard) (?:range|value)s?\s*:?\s*(?P<rest>.*)$", re.I)
 _COLLECTED = re.compile(r"^(?:collected|specimen collected)(?: on)?\s*:?\s+(?P<when>.+)$", re.I)
 _RESULTED = re.compile(r"^(?:resulted|result date|last updated)(?: on)?\s*:?\s+(?P<when>.+)$", re.I)
-_RANGE_UNIT = re.compile(r"^(?P<rng>(?:<=|>=|<|>|≤|≥)?\s*[\d.,]+(?:\s*[-–]\s*[\d.,]+)?)\s+(?P<unit>[^\d\s-].*)$")
+_RANGE_UNIT = re.compile(
+    r"^(?P<rng>(?:<=|>=|<|>|≤|≥)?\s*[\d.,]+(?:\s*[-–]\s*[\d.,]+)?)\s+(?P<unit>[^\d\s-].*)$"
+)
 _YOUR_VALUE = re.compile(r"^your value is\s*:?\s*(?P<v>.*)$", re.I)
 _THIS_VALUE = re.compile(r"^this value is\s*:?\s*(?P<f>.+?)\.?$", re.I)
 _ORDERED_BY = re.compile(r"^ordered by\s*:?\s*(?P<who>.*)$", re.I)
-_DATE_ONLY = re.compile(r"^(?:[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})(?:,? \d{1,2}:\d{2}\s*[AP]M)?$", re.I)
+_DATE_ONLY = re.compile(
+    r"^(?:[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})(?:,? \d{1,2}:\d{2}\s*[AP]M)?$", re.I
+)
 
 
 def status_of(text: str | None) -> str | None:
@@ -148,8 +161,7 @@ def _list_row(row: LexborNode, names: list[str]) -> TestResult | None:
     title = strip_subject(title, names)
     if not title:
         return None
-    return TestResult(title=title, occurred_at=when, category=category,
-                      status=status, ordered_by=ordered_by)
+    return TestResult(title=title, occurred_at=when, category=category, status=status, ordered_by=ordered_by)
 
 
 def _bare_ordered_by(text: str) -> bool:
@@ -213,8 +225,9 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
             if category:
                 break
 
-    lab_h = idx.find_heading(("h2",), "Lab and Collection Information", "Lab Information",
-                             "Collection Information", prefix=True)
+    lab_h = idx.find_heading(
+        ("h2",), "Lab and Collection Information", "Lab Information", "Collection Information", prefix=True
+    )
     lab_region = idx.region(lab_h) if lab_h is not None else []
     pairs: dict[str, str] = {}
     for node in lab_region:
@@ -228,12 +241,19 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
         status = status_of(pairs.get("result status") or pairs.get("status"))
     if status is None:
         status = status_of(text_of(main.css_first(TESTID_STATUS)))
-    ordered_by = pairs.get("ordered by") or pairs.get("authorizing provider") or pairs.get("ordering provider")
+    ordered_by = (
+        pairs.get("ordered by") or pairs.get("authorizing provider") or pairs.get("ordering provider")
+    )
     lab = _performing_lab(idx, lab_region) or pairs.get("resulting lab") or pairs.get("performing lab")
 
     comments: list[tuple[int, str]] = []
-    care = idx.find_heading(("h2",), "Messages from Care Team", "Message from Care Team",
-                            "Messages from your care team", "Care Team Comments")
+    care = idx.find_heading(
+        ("h2",),
+        "Messages from Care Team",
+        "Message from Care Team",
+        "Messages from your care team",
+        "Care Team Comments",
+    )
     if care is not None:
         region = idx.region(care)
         paras = [(idx.pos(p), t) for p in region_css(region, "p") if (t := paragraphs_of(p))]
@@ -267,12 +287,20 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
         draft.warn("the result's status is not shown")
     if collected is None and resulted is None:
         draft.warn("the result shows no collection or result date")
-    draft.records.append(TestResult(
-        title=title, occurred_at=collected or resulted, category=category,
-        status=status, resulted_at=resulted, ordered_by=ordered_by,
-        performing_lab=lab, components=components, narrative=narrative,
-        comments="\n\n".join(t for _, t in comments) or None,
-    ))
+    draft.records.append(
+        TestResult(
+            title=title,
+            occurred_at=collected or resulted,
+            category=category,
+            status=status,
+            resulted_at=resulted,
+            ordered_by=ordered_by,
+            performing_lab=lab,
+            components=components,
+            narrative=narrative,
+            comments="\n\n".join(t for _, t in comments) or None,
+        )
+    )
 
 
 def _performing_lab(idx: DocIndex, region: list[LexborNode]) -> str | None:
@@ -305,7 +333,9 @@ def _cards(idx: DocIndex, main: LexborNode) -> list[LexborNode]:
     return [li for li in region_css(idx.region(h), "li") if li.css_first("h3, h4")]
 
 
-def _components(draft: Draft, idx: DocIndex, main: LexborNode, comments: list[tuple[int, str]]) -> list[Component]:
+def _components(
+    draft: Draft, idx: DocIndex, main: LexborNode, comments: list[tuple[int, str]]
+) -> list[Component]:
     out: list[Component] = []
     for card in _cards(idx, main):
         comp = _component(card, idx, comments)
@@ -347,7 +377,7 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
                 if unit_node is not None and not _RANGE_LABEL.match(raw_text(unit_node) or ""):
                     unit = raw_text(unit_node)
             continue
-        if key(text) == "value" and value is None:
+        if key(text) in {"value", "your value"} and value is None:
             value = raw_text(next_element(node))
             continue
         m = _YOUR_VALUE.match(text)
@@ -369,7 +399,7 @@ def _component(card: LexborNode, idx: DocIndex, comments: list[tuple[int, str]])
     if value is None and sr_value:
         value = sr_value
     elif value and sr_value and unit is None and sr_value.startswith(value):
-        unit = clean(sr_value[len(value):])
+        unit = clean(sr_value[len(value) :])
     value, unit = _unit_off_value(value, unit)
     if page_flag is None:
         page_flag = _visible_flag(card_leaves, value)
@@ -405,7 +435,11 @@ def _unit_off_value(value: str | None, unit: str | None) -> tuple[str | None, st
 def _visible_flag(card_leaves: list[tuple[LexborNode, str]], value: str | None) -> str | None:
     """A flag badge shown beside the value (only when the screen-reader sentence is missing)."""
     for _node, text in card_leaves:
-        if text != value and key(text) in {"high", "low", "abnormal", "critical", "critical high",
-                                            "critical low", "h", "l", "a"} and normalize_flag(text):
+        if (
+            text != value
+            and key(text)
+            in {"high", "low", "abnormal", "critical", "critical high", "critical low", "h", "l", "a"}
+            and normalize_flag(text)
+        ):
             return text
     return None

@@ -26,9 +26,11 @@ from ..text import clean, text_of
 from .px_dom import DocIndex, descendants, has_date, is_inside, key, leaves, region_css
 
 DOSES = 'ul[aria-label="Dates given"]'
-_LABELLED = re.compile(r"^(?P<label>date noted|noted|diagnosed|onset|given|last given|prescribed|started|"
-                       r"start date|reactions?|severity|approved by|prescribed by|ordered by)\s*:\s*(?P<rest>.*)$",
-                       re.I)
+_LABELLED = re.compile(
+    r"^(?P<label>date noted|noted|diagnosed|onset|given|last given|prescribed|started|"
+    r"start date|reactions?|severity|approved by|prescribed by|ordered by)\s*:\s*(?P<rest>.*)$",
+    re.I,
+)
 _SKIP_MED = re.compile(r"^(commonly known as|documented by|brand name|generic name)\b", re.I)
 _DATE_LIST = re.compile(r"[A-Za-z]{3,9}\.? \d{1,2}, \d{4}|\d{1,2}/\d{1,2}/\d{2,4}")
 
@@ -97,8 +99,13 @@ def _problem(draft: Draft, item: LexborNode, current: bool) -> None:
         return
     pairs = _labelled(item)
     noted = pairs.get("date noted") or pairs.get("noted") or pairs.get("diagnosed") or pairs.get("onset")
-    draft.records.append(Problem(title=name, occurred_at=parse_date(noted) if has_date(noted) else None,
-                                 status="active" if current else None))
+    draft.records.append(
+        Problem(
+            title=name,
+            occurred_at=parse_date(noted) if has_date(noted) else None,
+            status="active" if current else None,
+        )
+    )
 
 
 def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
@@ -113,11 +120,15 @@ def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
             sig = t
             break
     started = pairs.get("prescribed") or pairs.get("started") or pairs.get("start date")
-    draft.records.append(Medication(
-        title=name, occurred_at=parse_date(started) if has_date(started) else None, instructions=sig,
-        prescriber=pairs.get("approved by") or pairs.get("prescribed by"),
-        status="active" if current else None,
-    ))
+    draft.records.append(
+        Medication(
+            title=name,
+            occurred_at=parse_date(started) if has_date(started) else None,
+            instructions=sig,
+            prescriber=pairs.get("approved by") or pairs.get("prescribed by"),
+            status="active" if current else None,
+        )
+    )
 
 
 def _allergy(draft: Draft, item: LexborNode) -> None:
@@ -126,9 +137,14 @@ def _allergy(draft: Draft, item: LexborNode) -> None:
         return
     pairs = _labelled(item)
     noted = pairs.get("noted") or pairs.get("date noted")
-    draft.records.append(Allergy(title=name, occurred_at=parse_date(noted) if has_date(noted) else None,
-                                 reaction=pairs.get("reactions") or pairs.get("reaction"),
-                                 severity=pairs.get("severity")))
+    draft.records.append(
+        Allergy(
+            title=name,
+            occurred_at=parse_date(noted) if has_date(noted) else None,
+            reaction=pairs.get("reactions") or pairs.get("reaction"),
+            severity=pairs.get("severity"),
+        )
+    )
 
 
 def _immunization(draft: Draft, item: LexborNode) -> None:

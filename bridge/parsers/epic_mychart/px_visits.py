@@ -45,14 +45,32 @@ NOTE_REPORT = '[data-report-mnemonic="OPEN_NOTES"]'
 REPORT = ".reportContent"  # the real class of inserted report fragments
 _BYLINE = re.compile(r"^(?P<type>.+?) by (?P<author>.+?) at (?P<when>\d{1,2}/\d{1,2}/\d{2,4}\s+\d{3,4}|.+)$")
 _FROM = re.compile(r"^from\s+\S", re.I)
-_NOTE_LABEL = re.compile(r"^(?P<label>author|author type|department|date of service|service date|filed|status|"
-                         r"encounter date|specialty|provider)\s*:\s*(?P<rest>.*)$", re.I)
-_TYPE_DATE = re.compile(r"^(?P<type>.+?)\s*[-–—]\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})$")
+_NOTE_LABEL = re.compile(
+    r"^(?P<label>author|author type|department|date of service|service date|filed|status|"
+    r"encounter date|specialty|provider)\s*:\s*(?P<rest>.*)$",
+    re.I,
+)
+_TYPE_DATE = re.compile(
+    r"^(?P<type>.+?)\s*[-–—]\s*(?P<date>[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2}/\d{1,2}/\d{2,4})$"
+)
 _TIME = re.compile(r"\d{1,2}:\d{2}\s*(?:[AP]\.?M\.?)?(?:\s+[A-Z]{2,4})?", re.I)
 _WITH = re.compile(r"^with\s+(?P<rest>.+)$", re.I)
-_UI_WORDS = frozenset({"not yet viewed", "viewed", "new", "details", "echeck-in", "add to calendar", "video visit",
-                       "in person", "telehealth"})
-_CANCELLED = frozenset({"canceled", "cancelled", "appointment canceled", "appointment cancelled", "visit canceled"})
+_UI_WORDS = frozenset(
+    {
+        "not yet viewed",
+        "viewed",
+        "new",
+        "details",
+        "echeck-in",
+        "add to calendar",
+        "video visit",
+        "in person",
+        "telehealth",
+    }
+)
+_CANCELLED = frozenset(
+    {"canceled", "cancelled", "appointment canceled", "appointment cancelled", "visit canceled"}
+)
 _REQUESTED = frozenset({"requested", "request pending", "pending request", "appointment requested"})
 
 
@@ -74,8 +92,12 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
         location = text_of(dept_box.css_first("address"))
         for node in dept_box.iter(include_text=False):
             t = text_of(node)
-            if node.tag != "address" and not descendants(node, "address") and t \
-                    and key(t) not in {"department", "location", "where"}:
+            if (
+                node.tag != "address"
+                and not descendants(node, "address")
+                and t
+                and key(t) not in {"department", "location", "where"}
+            ):
                 department = t
                 break
 
@@ -86,14 +108,23 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
         heads = ("h2", "h3", "h4")
         h = idx.find_heading(heads, "Reason for Visit", "Reason for visit", "Reasons for Visit", prefix=True)
         if h is not None:
-            reason = "; ".join(block_texts(idx.region(h), "li")) or "; ".join(
-                block_texts(idx.region(h), "p")) or report_text(idx.region(h))
-        h = idx.find_heading(heads, "Diagnoses", "Diagnosis", "Today's Diagnoses", "Visit Diagnoses",
-                             "Your Diagnoses")
+            reason = (
+                "; ".join(block_texts(idx.region(h), "li"))
+                or "; ".join(block_texts(idx.region(h), "p"))
+                or report_text(idx.region(h))
+            )
+        h = idx.find_heading(
+            heads, "Diagnoses", "Diagnosis", "Today's Diagnoses", "Visit Diagnoses", "Your Diagnoses"
+        )
         if h is not None:
             diagnoses = block_texts(idx.region(h), "li") or block_texts(idx.region(h), "p")
-        h = idx.find_heading(heads, "Instructions", "Patient Instructions", "Your Instructions",
-                             "Instructions from your care team")
+        h = idx.find_heading(
+            heads,
+            "Instructions",
+            "Patient Instructions",
+            "Your Instructions",
+            "Instructions from your care team",
+        )
         if h is not None:
             summary = _instructions(idx.region(h))
     else:
@@ -102,9 +133,19 @@ def parse_visit(draft: Draft, main: LexborNode) -> None:
         draft.warn("the visit has no type")
     if provider is None:
         draft.warn("the visit's provider is not shown")
-    draft.records.append(Visit(title=visit_type, occurred_at=when, visit_type=visit_type, provider=provider,
-                               department=department, location=location, reason=reason,
-                               diagnoses=diagnoses, summary_text=summary))
+    draft.records.append(
+        Visit(
+            title=visit_type,
+            occurred_at=when,
+            visit_type=visit_type,
+            provider=provider,
+            department=department,
+            location=location,
+            reason=reason,
+            diagnoses=diagnoses,
+            summary_text=summary,
+        )
+    )
 
 
 def _visit_when(h1: LexborNode | None, main: LexborNode, report: LexborNode | None) -> str | None:
@@ -177,7 +218,9 @@ def parse_note(draft: Draft, main: LexborNode) -> None:
     else:
         draft.warn("the note's text is not on the page")
     author = fields.get("author")
-    when = parse_datetime(fields.get("date of service") or fields.get("service date") or fields.get("encounter date"))
+    when = parse_datetime(
+        fields.get("date of service") or fields.get("service date") or fields.get("encounter date")
+    )
     if author is None or when is None:
         for _node, t in leaves(main):
             m = _BYLINE.match(t)
@@ -188,8 +231,16 @@ def parse_note(draft: Draft, main: LexborNode) -> None:
                 break
     if author is None:
         draft.warn("the note's author is not shown")
-    draft.records.append(Note(title=title, occurred_at=when, author=author, author_role=fields.get("author type"),
-                              department=fields.get("department"), text=text))
+    draft.records.append(
+        Note(
+            title=title,
+            occurred_at=when,
+            author=author,
+            author_role=fields.get("author type"),
+            department=fields.get("department"),
+            text=text,
+        )
+    )
 
 
 # --- appointments ---------------------------------------------------------------------------------
@@ -286,8 +337,15 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
                     text = f"{text} {after}"
             when = parse_datetime(text)
             continue
-        if kind != "past" and with_node is not None and department is None and provider != t \
-                and not t.endswith((".", "!", "?")) and not _TIME.search(t) and k not in _UI_WORDS:
+        if (
+            kind != "past"
+            and with_node is not None
+            and department is None
+            and provider != t
+            and not t.endswith((".", "!", "?"))
+            and not _TIME.search(t)
+            and k not in _UI_WORDS
+        ):
             department = t  # the first plain line after "with <provider>" (an upcoming card's place)
     if kind == "past":
         status = "cancelled" if badge == "cancelled" else "completed"
@@ -302,9 +360,16 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
         return None
     if when is None and provider is None:
         return None  # a heading that is not an appointment (a month heading, an empty state)
-    return Appointment(title=visit_type, occurred_at=when, visit_type=visit_type, provider=provider,
-                       department=department, location=location, status=status,
-                       instructions=instructions)
+    return Appointment(
+        title=visit_type,
+        occurred_at=when,
+        visit_type=visit_type,
+        provider=provider,
+        department=department,
+        location=location,
+        status=status,
+        instructions=instructions,
+    )
 
 
 def _with_line(node: LexborNode, rest: str) -> tuple[str | None, str | None]:
@@ -318,4 +383,3 @@ def _with_line(node: LexborNode, rest: str) -> tuple[str | None, str | None]:
     if m:
         return clean(m.group("who")), clean(m.group("where"))
     return clean(rest), None
-

@@ -1,0 +1,149 @@
+"""`csv`: one row per timeline entry (`table="entries"`), or one row per lab component
+(`table="components"`). Made to open cleanly in a spreadsheet:
+
+- UTF-8 with a byte-order mark (so accented names survive Excel), CRLF line ends, every field quoted
+  where needed by the csv module;
+- dates as dates: a `date` column `YYYY-MM-DD` and a `time` column `HH:MM:SS` (the forms spreadsheets
+  read as dates and times), the zone offset, when the page stated one, in its own column;
+- numbers as numbers (`value_num`, `ref_low`, `ref_high`, `amount_due`);
+- no formula injection: any text cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is
+  prefixed with `'`, so a spreadsheet shows it as text and never evaluates it. Captured content is
+  hostile input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from typing import IO, Any, Literal
+
+from bridge.family import Entry, Family
+
+from .common import ExportOptions, Progress, chosen_members, entries, sources_label
+
+Table = Literal["entries", "components"]
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL = 32_000  # spreadsheets stop at 32,767 characters a cell
+
+ENTRY_COLUMNS = ["entry_id", "member", "date", "time", "utc_offset", "kind", "title", "status", "detail",
+                 "organizations", "sources", "capture_ids"]
+COMPONENT_COLUMNS = ["entry_id", "member", "date", "time", "utc_offset", "test", "component", "value",
+                     "value_num", "unit", "ref_range", "ref_low", "ref_high", "flag", "status", "organizations"]
+
+
+def neutralise(value: Any) -> Any:
+    """A cell value safe for a spreadsheet: numbers stay numbers; text that a spreadsheet would read as
+    a formula gets a leading apostrophe; over-long text is cut."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    if len(text) > MAX_CELL:
+        text = text[:MAX_CELL] + "…"
+    if text.startswith(DANGEROUS):
+        return "'" + text
+    return text
+
+
+def split_when(iso: str | None) -> tuple[str, str, str]:
+    """'2025-03-14T08:12:00-04:00' -> ('2025-03-14', '08:12:00', '-04:00')."""
+    if not iso:
+        return "", "", ""
+    d = iso[:10]
+    if len(iso) <= 10:
+        return d, "", ""
+    rest = iso[11:]
+    t, offset = rest[:8], rest[8:]
+    if offset.startswith("."):  # fractions of a second
+        offset = offset.lstrip(".0123456789")
+    if len(t) == 5:
+        t += ":00"
+    return d, t, "Z" if offset == "Z" else offset
+
+
+def _num(v: Any) -> Any:
+    return v if isinstance(v, int | float) and not isinstance(v, bool) else ""
+
+
+def detail(e: Entry) -> str:
+    """One readable line of what an entry says."""
+    r = e.record
+
+    def g(k: str) -> str:
+        v = r.get(k)
+        return str(v) if v not in (None, "", []) else ""
+
+    parts: list[str] = []
+    if e.kind == "test_result":
+        for c in r.get("components") or []:
+            if isinstance(c, dict):
+                bits = " ".join(x for x in (str(c.get("name") or ""), str(c.get("value") or ""),
+                                            str(c.get("unit") or "")) if x)
+                parts.append(bits + (f" ({c['flag']})" if c.get("flag") else ""))
+        parts += [g("narrative"), g("comments")]
+    elif e.kind == "message":
+        parts += [f"from {g('sender')}" if g("sender") else "", g("body")]
+    elif e.kind == "note":
+        parts += [g("author"), g("text")]
+    elif e.kind in ("visit", "appointment"):
+        parts += [g("visit_type"), g("provider"), g("department"), g("location"), g("reason"),
+                  "; ".join(str(d) for d in r.get("diagnoses") or []), g("instructions"), g("summary_text")]
+    elif e.kind == "medication":
+        parts += [g("instructions"), f"prescribed by {g('prescriber')}" if g("prescriber") else "",
+                  g("pharmacy")]
+    elif e.kind == "allergy":
+        parts += [g("reaction"), g("severity")]
+    elif e.kind == "bill":
+        parts += [f"due {g('amount_due')}" if g("amount_due") else "", g("account"), g("due_on")]
+    elif e.kind == "document":
+        parts += [g("text")]
+    return "; ".join(p for p in parts if p)
+
+
+def _rows_entries(items: Iterable[Entry], names: dict[str, str]) -> Iterable[list[Any]]:
+    for e in items:
+        d, t, z = split_when(e.occurred_at)
+        status = e.record.get("status")
+        yield [e.id, names.get(e.member_id, ""), d, t, z, e.kind, e.title, status, detail(e), sources_label(e),
+               len(e.sources), " ".join(dict.fromkeys(p.capture_id for p in e.sources))]
+
+
+def _rows_components(items: Iterable[Entry], names: dict[str, str]) -> Iterable[list[Any]]:
+    for e in items:
+        d, t, z = split_when(e.occurred_at)
+        for c in e.record.get("components") or []:
+            if not isinstance(c, dict):
+                continue
+            yield [e.id, names.get(e.member_id, ""), d, t, z, e.title, c.get("name"), c.get("value"),
+                   _num(c.get("value_num")), c.get("unit"), c.get("ref_range"), _num(c.get("ref_low")),
+                   _num(c.get("ref_high")), c.get("flag"), e.record.get("status"), sources_label(e)]
+
+
+def write(family: Family, opts: ExportOptions, out: IO[bytes], progress: Progress | None = None,
+          table: Table = "entries") -> int:
+    """Write one table; return how many rows."""
+    names = {m.id: m.name for m in chosen_members(family, opts)}
+    if table == "components":
+        columns, rows = COMPONENT_COLUMNS, _rows_components(entries(family, opts, ["test_result"]), names)
+    else:
+        columns, rows = ENTRY_COLUMNS, _rows_entries(entries(family, opts), names)
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+    try:
+        w = csv.writer(text, dialect="excel")
+        w.writerow(columns)
+        n = 0
+        for row in rows:
+            w.writerow([neutralise(v) for v in row])
+            n += 1
+            if progress is not None and n % 1000 == 0:
+                progress(n, 0)
+        text.flush()
+    finally:
+        text.detach()
+    if progress is not None:
+        progress(n, n)
+    return n

@@ -1,0 +1,436 @@
+"""The dashboard in real headless Chromium, as a caregiver meets it (issue 6).
+
+One `kinchart serve` on a fresh temp vault with no passphrase file, one browser, for the whole module; the
+tests run in order as one walk-through: first run (create the passphrase, add the family), lock and unlock,
+import pages from four portal systems for four people (`kinchart import`), file the unassigned ones in the
+captures inbox, then every page: the overview, a timeline filtered by kind and by health system and
+searched, an entry with a lab value, its saved page in the sanitized frame, lab trends, medications,
+pairing a browser and revoking it. Screenshots go to test-artifacts/dashboard-flow/.
+
+Every test also checks that no request left for any host but the bridge, no dialog opened, no page error
+and no CSP violation happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from conftest import PASSPHRASE, Bridge, bridge_available
+from dashboard_fixtures import Guard, Shots, capture_file, dashboard_browser, recent, write_captures
+
+pytestmark = pytest.mark.browser
+
+HOA, LAN, BJORN, JOSE = "Đỗ Thị Hoa", "Nguyễn Thị Lan", "Björn Lindqvist", "José Nuñez"
+A1C_DAY = recent(5)  # the A1c page is moved to a few days ago, so it is a "recent" abnormal result
+
+
+def selection() -> list[dict[str, Any]]:
+    """Pages from Epic (two health systems), Oracle Health, NextGen and athenahealth; four people."""
+    shifted = A1C_DAY.strftime("%b %d, %Y")
+    return [
+        capture_file("epic_mychart", "test_result_a1c_px", replace={"Apr 07, 2026": shifted},
+                     captured_at=f"{A1C_DAY.isoformat()}T19:22:41-05:00"),
+        capture_file("epic_mychart", "test_result_cmp_px"),
+        capture_file("epic_mychart", "test_result_list_trend_classic_var_columns"),
+        capture_file("epic_mychart", "test_result_list_px"),           # no birth date: "who is this?"
+        capture_file("epic_mychart", "message_thread_metformin_px"),   # no birth date: "who is this?"
+        capture_file("epic_mychart", "note_progress_px"),
+        capture_file("epic_mychart", "health_summary_px"),
+        capture_file("epic_mychart", "immunization_list_classic_var_prd"),
+        capture_file("oracle_health", "test_result_list_labs"),
+        capture_file("oracle_health", "test_result_list_history_potassium"),
+        capture_file("oracle_health", "medication_list_current"),
+        capture_file("oracle_health", "message_thread_refill"),
+        capture_file("oracle_health", "appointment_list_upcoming"),
+        capture_file("nextgen", "lab_result_cbc"),
+        capture_file("nextgen", "medication_list"),
+        capture_file("nextgen", "message_thread_dizziness"),
+        capture_file("athenahealth", "lab_result_cmp"),                # José: not a member yet
+        capture_file("athenahealth", "medication_list"),
+    ]
+
+
+@dataclass
+class World:
+    bridge: Bridge
+    context: Any
+    page: Any
+    guard: Guard
+    shot: Shots
+    tmp: Any
+    members: dict[str, str]  # name -> id, filled as the walk-through goes
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.bridge.port}"
+
+    def go(self, path: str) -> Any:
+        response = self.page.goto(self.base + path)
+        assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+        return response
+
+    def member_id(self, name: str) -> str:
+        if name not in self.members:
+            self.go("/members")
+            href = self.page.get_by_role("link", name=name, exact=True).get_attribute("href")
+            self.members[name] = href.rsplit("/", 1)[1]
+        return self.members[name]
+
+
+@pytest.fixture(scope="module")
+def world(playwright_driver: Any, chromium_path: str | None, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    ok, reason = bridge_available()
+    if not ok:
+        pytest.skip(f"the bridge server is not ready: {reason}")
+    tmp = tmp_path_factory.mktemp("dashboard-flow")
+    bridge = Bridge(tmp)
+    bridge.start(unlocked=False)  # no vault and no passphrase file: the dashboard starts at first run
+    try:
+        with dashboard_browser(playwright_driver) as browser:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            guard = Guard(bridge.port)
+            guard.attach(context)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            yield World(bridge, context, page, guard, Shots("dashboard-flow"), tmp, {})
+            context.close()
+    finally:
+        bridge.stop()
+
+
+@pytest.fixture(autouse=True)
+def nothing_leaves(world: World) -> Iterator[None]:
+    world.guard.reset()
+    yield
+    assert world.guard.problems() == []
+    assert all(u.startswith(world.base) or u.startswith("data:") for u in world.guard.requests)
+
+
+def text_of(page: Any, selector: str = "main") -> str:
+    return " ".join(page.locator(selector).inner_text().split())
+
+
+# ---- first run -------------------------------------------------------------------------------------
+
+
+def test_first_run_creates_the_vault_and_the_family(world: World) -> None:
+    page = world.page
+    page.goto(world.base + "/")
+    assert page.url == world.base + "/setup"
+    warning = page.get_by_role("note")
+    assert "Write the passphrase down somewhere safe" in warning.inner_text()
+    assert "cannot be recovered" in warning.inner_text()
+    world.shot(page, "setup")
+
+    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Passphrase again").fill(PASSPHRASE + " typo")
+    page.get_by_role("button", name="Create my vault").click()
+    assert page.get_by_role("alert").inner_text() == "The two passphrases differ."
+    world.shot(page, "setup-mismatch")
+
+    page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
+    page.get_by_label("Passphrase again").fill(PASSPHRASE)
+    page.get_by_role("button", name="Create my vault").click()
+    page.wait_for_url(world.base + "/members")
+    assert "No family members yet" in text_of(page)
+
+    for name, dob, relationship in ((HOA, "1949-11-03", "mother"), (LAN, "1949-08-21", "aunt"),
+                                    (BJORN, "1944-01-09", "father")):
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_label("Birth date").fill(dob)
+        page.get_by_label("Relationship to you").fill(relationship)
+        page.get_by_role("button", name="Add member").click()
+        page.wait_for_url(world.base + "/members")
+    rows = page.locator("table.list tbody tr")
+    assert rows.count() == 3
+    assert "Nov 3, 1949" in rows.filter(has_text=HOA).inner_text()
+    assert "mother" in rows.filter(has_text=HOA).inner_text()
+    world.shot(page, "members")
+
+    page.goto(world.base + "/")
+    for name in (HOA, LAN, BJORN):
+        assert page.get_by_role("heading", name=re.compile(re.escape(name))).count() == 1
+    world.shot(page, "overview-empty")
+
+
+def test_lock_then_unlock(world: World) -> None:
+    page = world.page
+    page.goto(world.base + "/")
+    page.get_by_role("button", name="Lock").click()
+    page.wait_for_url(world.base + "/unlock")
+    page.goto(world.base + "/members")
+    assert page.url == world.base + "/unlock"  # nothing shows while locked
+
+    page.get_by_label("Passphrase").fill("not the passphrase")
+    page.get_by_role("button", name="Unlock").click()
+    assert page.get_by_role("alert").inner_text() == "That passphrase does not open this vault."
+    world.shot(page, "unlock-wrong")
+
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    page.wait_for_url(world.base + "/")
+    assert page.get_by_role("heading", name="Your family at a glance").is_visible()
+
+
+# ---- importing and filing ----------------------------------------------------------------------------
+
+
+def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None:
+    page = world.page
+    # `kinchart import` writes to the vault from another process; the dashboard reads it after unlocking.
+    page.goto(world.base + "/")
+    page.get_by_role("button", name="Lock").click()
+    page.wait_for_url(world.base + "/unlock")
+    out = world.bridge.cli("import", str(write_captures(world.tmp / "captures", selection())))
+    assert "Imported 18 new capture(s)" in out, out
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    page.wait_for_url(world.base + "/")
+
+    notice = page.locator("p.notice")
+    assert "4 saved pages wait for you to say who they are" in notice.inner_text()
+    notice.get_by_role("link").click()
+    page.wait_for_url(world.base + "/captures")
+    forms = page.locator("form.assign")
+    assert forms.count() == 4
+    world.shot(page, "captures-inbox")
+
+    # Hoa's Lakeside pages show no birth date, so they wait; Kinchart names her as a candidate, never guesses.
+    hoa_list = forms.filter(has_text="test result list")
+    assert HOA in hoa_list.inner_text()
+    assert "Looks like" in hoa_list.inner_text() and "please choose" in hoa_list.inner_text()
+    hoa_list.get_by_label("This is").select_option(label=HOA)
+    hoa_list.get_by_role("button", name="File it").click()
+    page.wait_for_url(world.base + "/captures")
+    # The answer is remembered for that patient at that portal: her message thread was filed too.
+    assert page.locator("form.assign").count() == 2
+
+    jose = page.locator("form.assign").first
+    assert JOSE in jose.inner_text() and "born Jun 18, 1947" in jose.inner_text()
+    jose.get_by_label("This is").select_option(label="Someone new…")
+    assert jose.get_by_label("New member's name").input_value() == JOSE
+    assert jose.get_by_label("Birth date").input_value() == "1947-06-18"
+    jose.get_by_role("button", name="File it").click()
+    page.wait_for_url(world.base + "/captures")
+    assert page.locator("form.assign").count() == 0
+    assert "Every saved page is filed under a family member." in text_of(page)
+    assert "Saved pages (18)" in text_of(page)
+    assert "unassigned" not in text_of(page, "table.list")
+    world.shot(page, "captures-filed")
+
+    page.goto(world.base + "/members")
+    assert page.locator("table.list tbody tr").count() == 4
+    assert "Jun 18, 1947" in page.locator("table.list tbody tr", has_text=JOSE).inner_text()
+
+
+# ---- the pages -----------------------------------------------------------------------------------------
+
+
+def test_overview_shows_every_member_and_a_recent_abnormal_result(world: World) -> None:
+    page = world.page
+    world.go("/")
+    assert page.locator("p.notice").count() == 0  # nothing waits any more
+    cards = page.locator("section.card")
+    assert cards.count() == 4
+    for name in (HOA, LAN, BJORN, JOSE):
+        assert cards.filter(has=page.get_by_role("heading", name=re.compile(re.escape(name)))).count() == 1
+    hoa = cards.filter(has=page.get_by_role("heading", name=re.compile(HOA)))
+    abnormal = hoa.locator("h3:has-text('Abnormal results') + ul li")
+    a1c = abnormal.filter(has_text="HEMOGLOBIN A1C")
+    assert a1c.count() == 1
+    flag = " ".join(a1c.locator(".flag").first.inner_text().split())
+    assert flag == "Hemoglobin A1C 7.9 % (High)"
+    assert A1C_DAY.strftime("%b ") + str(A1C_DAY.day) in a1c.inner_text()
+    portals = " ".join(hoa.locator("h3:has-text('Portal access') + ul").inner_text().split())
+    assert "Lakeside Health" in portals and "Harborview Health & Wellness" in portals
+    lan = cards.filter(has=page.get_by_role("heading", name=re.compile(LAN)))
+    assert "Prairie Valley Health" in lan.inner_text()
+    world.shot(page, "overview")
+
+
+def _timeline_titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("ol.timeline li a.title").all_inner_texts()]
+
+
+def _count(page: Any) -> int:
+    m = re.match(r"(\d+) records?", page.locator("#count").inner_text())
+    assert m, page.locator("#count").inner_text()
+    return int(m.group(1))
+
+
+def test_timeline_filters_by_kind_and_health_system_and_search_narrows(world: World) -> None:
+    page = world.page
+    hoa = world.member_id(HOA)
+    world.go(f"/members/{hoa}")
+    everything = _count(page)
+    assert everything > 20
+    world.shot(page, "timeline-hoa")
+
+    page.get_by_role("checkbox", name="Messages").check()
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"kind=message"))
+    messages = _count(page)
+    assert 0 < messages < everything
+    assert set(page.locator("ol.timeline li .kind").all_inner_texts()) == {"Message"}
+    assert "Question about new metformin dose" in _timeline_titles(page)
+    world.shot(page, "timeline-messages")
+
+    page.get_by_role("checkbox", name="Messages").uncheck()
+    page.get_by_role("checkbox", name="Harborview Health & Wellness").check()
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"org=Harborview"))
+    harborview = _count(page)
+    assert 0 < harborview < everything
+    sources = page.locator("ol.timeline li .source").all_inner_texts()
+    assert sources and all("Harborview Health & Wellness" in s for s in sources)
+    assert page.get_by_role("checkbox", name="Harborview Health & Wellness").is_checked()
+    world.shot(page, "timeline-harborview")
+
+    page.get_by_role("checkbox", name="Harborview Health & Wellness").uncheck()
+    page.get_by_label("Search").fill("metformin")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"q=metformin"))
+    found = _count(page)
+    assert 0 < found < everything
+    assert "Question about new metformin dose" in _timeline_titles(page)
+    assert page.get_by_label("Search").input_value() == "metformin"
+    world.shot(page, "timeline-search-metformin")
+
+    page.get_by_label("Search").fill("no such word anywhere")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state("load")
+    assert _count(page) == 0
+    assert "for these filters" in text_of(page, "p.empty")
+
+
+def test_entry_page_shows_value_unit_range_flag_and_its_capture(world: World) -> None:
+    page = world.page
+    world.go(f"/members/{world.member_id(HOA)}?kind=test_result&q=hemoglobin+a1c")
+    page.locator("ol.timeline li", has_text=A1C_DAY.strftime("%b ") + str(A1C_DAY.day)) \
+        .get_by_role("link", name="HEMOGLOBIN A1C").click()
+    page.wait_for_url(re.compile(r"/entries/"))
+    assert page.get_by_role("heading", level=1).inner_text() == "HEMOGLOBIN A1C"
+    row = page.locator("table.results tbody tr", has_text="Hemoglobin A1C")
+    cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+    assert cells == ["Hemoglobin A1C", "7.9", "%", "<5.7", "High"]
+    assert "flagged" in (row.get_attribute("class") or "")
+    facts = text_of(page, "dl.facts")
+    assert "Meera Krishnan, MD" in facts and "Lakeside Health Central Laboratory" in facts
+    world.shot(page, "entry-a1c")
+
+    source = page.locator("section.sources").get_by_role("link", name=re.compile("Lakeside Health"))
+    assert source.count() == 1
+    source.click()
+    page.wait_for_url(re.compile(r"/captures/[0-9a-f]+$"))
+    facts = text_of(page, "dl.facts")
+    assert "Lakeside Health" in facts and "Epic MyChart" in facts or "epic" in facts.lower()
+    assert f"filed under {HOA}" in facts
+    frame_el = page.locator("iframe.captured")
+    assert frame_el.get_attribute("sandbox") == ""
+    frame = page.frame_locator("iframe.captured")
+    frame.locator("body").wait_for()
+    frame_text = frame.locator("body").inner_text()
+    assert "Hemoglobin A1C" in frame_text and "7.9" in frame_text
+    frames = [f for f in page.frames if f.url.endswith("/view?frame=0")]
+    assert len(frames) == 1
+    saved = frames[0].content().lower()
+    assert "<script" not in saved and "<style" not in saved and "<img" not in saved and "<link" not in saved
+    world.shot(page, "capture-a1c")
+
+
+def test_results_page_charts_a_trend_with_a_point_per_source(world: World) -> None:
+    page = world.page
+    world.go(f"/members/{world.member_id(HOA)}/results")
+    card = page.locator("section.trend-card", has=page.get_by_role("heading", name=re.compile(r"^eGFR")))
+    assert card.count() == 1
+    svg = card.locator("svg.trend")
+    assert svg.get_attribute("role") == "img"
+    points = svg.locator("g.point")
+    rows = card.locator("details table tbody tr")
+    assert points.count() == rows.count() >= 3
+    # Each point says its value and its source; both health systems are charted and in the legend.
+    tips = [t.strip() for t in svg.locator("g.point title").all_text_contents()]
+    row_sources = [r.strip() for r in card.locator("details table tbody tr td:last-child").all_text_contents()]
+    for source in ("Lakeside Health", "Harborview Health & Wellness"):
+        assert sum(source in t for t in tips) == row_sources.count(source) >= 1
+        assert source in svg.locator("text").all_text_contents()
+    world.shot(page, "results-hoa")
+    # A point links to its entry.
+    href = svg.locator("a").first.get_attribute("href")
+    assert href and href.startswith("/entries/")
+    world.go(href)
+    assert page.locator("table.results").count() == 1
+
+
+def test_medications_page_groups_each_members_medicines(world: World) -> None:
+    page = world.page
+    world.go(f"/members/{world.member_id(LAN)}/medications")
+    assert page.get_by_role("heading", level=1).inner_text() == f"{LAN}: medications"
+    groups = page.locator("section.med")
+    assert groups.count() >= 3
+    listed = " ".join(groups.all_inner_texts())
+    assert "Prairie Valley Health" in listed
+    world.shot(page, "medications-lan")
+    first = groups.first.get_by_role("link").first
+    first.click()
+    page.wait_for_url(re.compile(r"/entries/"))
+    assert page.locator("p.crumbs").inner_text().startswith(LAN)
+
+    world.go(f"/members/{world.member_id(HOA)}/medications")
+    text = text_of(page)
+    assert "Metformin" in text
+    world.shot(page, "medications-hoa")
+
+
+def _api(world: World, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"X-Kinchart-Client": "browser-tests/1"}
+    data = None
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(world.base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_settings_pair_a_browser_then_revoke_it(world: World) -> None:
+    page = world.page
+    world.go("/settings")
+    assert "No browser is paired yet." in text_of(page)
+    page.get_by_role("button", name="Show a pairing code").click()
+    page.wait_for_load_state("load")
+    code = page.locator("#pair-code").inner_text().strip()
+    assert re.fullmatch(r"\d{6}", code), code
+    world.shot(page, "settings-code")
+
+    status, body = _api(world, "POST", "/api/pair", {"code": code, "client_name": "Test laptop Chromium"})
+    assert status == 201, body
+    token = body["token"]
+    status, body = _api(world, "GET", "/api/members", token=token)
+    assert status == 200 and {m["name"] for m in body["members"]} == {HOA, LAN, BJORN, JOSE}
+
+    world.go("/settings")
+    client = page.locator("ul.clients li", has_text="Test laptop Chromium")
+    assert client.count() == 1
+    world.shot(page, "settings-paired")
+    client.get_by_role("button", name="Revoke Test laptop Chromium").click()
+    page.wait_for_url(world.base + "/settings")
+    assert "revoked" in page.locator("ul.clients li", has_text="Test laptop Chromium").inner_text()
+    assert page.get_by_role("button", name="Revoke Test laptop Chromium").count() == 0
+    world.shot(page, "settings-revoked")
+
+    status, body = _api(world, "GET", "/api/members", token=token)
+    assert status == 401 and body["error"] == "not_paired"
