@@ -266,5 +266,119 @@ def pair_code(vault: Path | None = VaultOpt) -> None:
     out.print(Pairing(folder).new_code())
 
 
+def _bundle_passphrase(prompt: str, confirm: bool) -> str:
+    """The share bundle's passphrase: KINCHART_BUNDLE_PASSPHRASE_FILE (scripts), else asked."""
+    import os
+
+    path = os.environ.get("KINCHART_BUNDLE_PASSPHRASE_FILE")
+    if path:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no bundle passphrase: set KINCHART_BUNDLE_PASSPHRASE_FILE or run in a terminal")
+    value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _iso_date(value: str | None, name: str) -> str | None:
+    from datetime import date, datetime
+
+    if not value:
+        return None
+    try:
+        (date.fromisoformat if len(value) == 10 else datetime.fromisoformat)(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} must be a date like 2025-03-14") from None
+    return value
+
+
+@app.command()
+def export(fmt: str = typer.Option(..., "--format", "-f",
+                                   help="json, csv, fhir, ics, html, pdf, or bundle (encrypted, for another caregiver)"),
+           output: Path = typer.Option(..., "-o", "--output", help="The file to write (csv also writes NAME-components.csv)"),
+           member: list[str] | None = typer.Option(None, "--member", "-m", help="A member's name or id; repeat for several (default: everyone)"),
+           since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD), inclusive"),
+           until: str | None = typer.Option(None, "--until", help="To this date (YYYY-MM-DD), inclusive"),
+           kind: list[str] | None = typer.Option(None, "--kind", "-k", help="Only this kind of record (test_result, message, ...); repeat for several"),
+           past: bool = typer.Option(False, "--past", help="ics: past appointments too"),
+           timeline_limit: int = typer.Option(500, "--timeline-limit", help="html/pdf: timeline items per member (0: all)"),
+           force: bool = typer.Option(False, "--force", help="Replace the output file if it exists"),
+           vault: Path | None = VaultOpt) -> None:
+    """Export records (plaintext formats leave the vault's protection; `bundle` stays encrypted)."""
+    from bridge.exports import (
+        FORMATS,
+        PLAINTEXT,
+        PLAINTEXT_WARNING,
+        ExportOptions,
+        export_to,
+        resolve_members,
+    )
+    from bridge.exports.bundle import BundleError
+    from bridge.exports.pdf import PdfUnavailable
+    from bridge.records import RECORD_KINDS
+
+    fmt = fmt.strip().lower()
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    bad = [k for k in kind or [] if k not in RECORD_KINDS]
+    if bad:
+        raise typer.BadParameter(f"unknown kind {bad[0]!r} (one of {', '.join(RECORD_KINDS)})")
+    since, until = _iso_date(since, "--since"), _iso_date(until, "--until")
+    if output.exists() and not force:
+        _fail(f"{output} already exists; nothing was written (use --force to replace it).")
+    passphrase = _bundle_passphrase("Passphrase for the share bundle", confirm=True) if fmt == "bundle" else None
+    store = _open_unlocked(_vault_dir(vault))
+    family = _family(store)
+    try:
+        member_ids = resolve_members(family, member) if member else None
+    except ValueError as exc:
+        store.close()
+        _fail(str(exc))
+    opts = ExportOptions(member_ids=member_ids, kinds=list(kind) if kind else None, since=since, until=until,
+                         include_past=past, timeline_limit=timeline_limit or None)
+    if fmt in PLAINTEXT:
+        err.print(f"[bold yellow]Warning:[/] {PLAINTEXT_WARNING}")
+    try:
+        with Progress(TextColumn(f"Exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True) as progress:
+            task = progress.add_task("export", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total or None)
+
+            written = export_to(fmt, family, store, opts, output, tick, passphrase=passphrase, overwrite=force)
+    except (BundleError, PdfUnavailable, OSError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    for w in written:
+        out.print(f"Wrote {w.count} {w.what} to {w.path}" + (" (encrypted)" if fmt == "bundle" else ""))
+
+
+@app.command("import-bundle")
+def import_bundle(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A share bundle from `kinchart export --format bundle`"),
+                  vault: Path | None = VaultOpt) -> None:
+    """Merge another caregiver's share bundle into this vault (no duplicates, provenance kept)."""
+    from bridge.exports.bundle import BundleError
+    from bridge.exports.bundle import import_bundle as merge
+
+    data = path.read_bytes()
+    passphrase = _bundle_passphrase("The share bundle's passphrase", confirm=False)
+    store = _open_unlocked(_vault_dir(vault))
+    family = _family(store)
+    try:
+        with Progress(TextColumn("Importing bundle"), BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True) as progress:
+            task = progress.add_task("import", total=None)
+            report = merge(store, family, data, passphrase,
+                           lambda done, total: progress.update(task, completed=done, total=total or None))
+    except BundleError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    out.print(f"Imported the bundle: {report.describe()}.")
+    for why in report.failed:
+        err.print(f"  skipped capture {why}")
+
+
 def main() -> None:
     app()

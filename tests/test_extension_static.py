@@ -131,15 +131,21 @@ def test_web_ext_lint_has_no_errors() -> None:
         pytest.skip("npm is not installed, so web-ext cannot run (install Node.js and run `npm ci`)")
     cmd = _web_ext()
     if cmd is None:
-        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO, capture_output=True,
-                             text=True, timeout=600)
+        out = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], cwd=REPO, capture_output=True, text=True, timeout=600
+        )
         assert out.returncode == 0, f"npm ci failed:\n{out.stdout}\n{out.stderr}"
         cmd = _web_ext()
         assert cmd is not None, "npm ci did not install web-ext"
-    out = subprocess.run([*cmd, "lint", "--source-dir", str(EXT), "--output", "json", "--no-input"],
-                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [*cmd, "lint", "--source-dir", str(EXT), "--output", "json", "--no-input"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     text = out.stdout
-    report = json.loads(text[text.index("{"):])
+    report = json.loads(text[text.index("{") :])
     errors = report.get("errors", [])
     assert report["summary"]["errors"] == 0, json.dumps(errors, indent=1)
     # The one expected warning: Firefox ignores background.service_worker (it uses background.scripts).

@@ -177,7 +177,7 @@ def test_merge_members_moves_records_answers_and_accounts(fam: tuple[FakeVault, 
     assert f.get_member(dup.id) == kept  # the old id redirects
     assert [m.id for m in f.list_members()] == [mom.id]
     assert f.timeline(member_ids=[mom.id]).total == 2
-    assert f.timeline(member_ids=[dup.id]).total == 0
+    assert f.timeline(member_ids=[dup.id]).total == 2  # the merged-away id leads to the survivor
     # remembered answers follow: a new capture of that patient files under the kept member
     assert f.file_capture(_cap(v, org="prairie", name="Nguyễn Thị Lan", dob="1949-08-21", title="new")).member_id == mom.id
     accounts = {a.organization: a for a in f.list_accounts()}
@@ -190,3 +190,14 @@ def test_merge_members_moves_records_answers_and_accounts(fam: tuple[FakeVault, 
         f.merge_members(mom.id, dup.id)
     with pytest.raises(UnknownMember):
         f.assign(c1, "no-such-member")
+
+
+def test_creating_the_member_files_waiting_captures_of_exactly_that_identity(fam: tuple[FakeVault, Family]) -> None:
+    v, f = fam
+    exact = _cap(v, name="Leo Pham", dob="2012-05-01")
+    no_dob = _cap(v, name="Leo Pham", dob=None, title="TSH")
+    assert f.file_capture(exact).needs_assignment and f.file_capture(no_dob).needs_assignment
+    leo = f.create_member("Leo Pham", "2012-05-01", "son")
+    assert v.get_capture_meta(exact)["member_id"] == leo.id
+    assert [u.capture_id for u in f.unassigned()] == [no_dob]  # no birth date on the page: still asked
+    assert f.timeline(member_ids=[leo.id]).total == 1

@@ -229,3 +229,15 @@ def test_last_capture_per_account_and_page_kind_and_staleness(fam: tuple[FakeVau
     assert kinds["test_result"].capture_id == last and kinds["test_result"].count == 2
     stale = f.stale(today=date(2026, 4, 1), older_than_days=30)
     assert [(s.page_kind, s.age_days) for s in stale] == [("test_result", 59)]
+
+
+def test_views_follow_new_captures(fam: tuple[FakeVault, Family, str, str]) -> None:
+    v, f, mom, _ = fam
+    add(v, f, "lakeside", [result("A1C", "2026-01-07T08:42:00", "final", [comp("HbA1c", "7.9", "%")])])
+    assert [len(s.points) for s in f.trends(mom)] == [1]
+    assert f.trends(mom) == f.trends(mom)  # cached per index version
+    add(v, f, "prairie", [result("Hemoglobin A1c", "2026-03-07T08:42:00", "final", [comp("A1C", "7.5", "%")])])
+    assert [len(s.points) for s in f.trends(mom)] == [2]
+    assert f.awaiting_reply(today=date(2026, 4, 22)) == []
+    add(v, f, "prairie", [message("Hi", "2026-04-15T10:00:00", "Kim", "from_patient")], page_kind="message_thread")
+    assert len(f.awaiting_reply(today=date(2026, 4, 22))) == 1

@@ -112,3 +112,38 @@ def s(value: object) -> str | None:
     if isinstance(value, str):
         return value or None
     return str(value)
+
+
+def detail(e: Entry) -> str:
+    """One readable line of what an entry says."""
+    r = e.record
+
+    def g(k: str) -> str:
+        v = r.get(k)
+        return str(v) if v not in (None, "", []) else ""
+
+    parts: list[str] = []
+    if e.kind == "test_result":
+        for c in r.get("components") or []:
+            if isinstance(c, dict):
+                bits = " ".join(x for x in (str(c.get("name") or ""), str(c.get("value") or ""),
+                                            str(c.get("unit") or "")) if x)
+                parts.append(bits + (f" ({c['flag']})" if c.get("flag") else ""))
+        parts += [g("narrative"), g("comments")]
+    elif e.kind == "message":
+        parts += [f"from {g('sender')}" if g("sender") else "", g("body")]
+    elif e.kind == "note":
+        parts += [g("author"), g("text")]
+    elif e.kind in ("visit", "appointment"):
+        parts += [g("visit_type"), g("provider"), g("department"), g("location"), g("reason"),
+                  "; ".join(str(d) for d in r.get("diagnoses") or []), g("instructions"), g("summary_text")]
+    elif e.kind == "medication":
+        parts += [g("instructions"), f"prescribed by {g('prescriber')}" if g("prescriber") else "",
+                  g("pharmacy")]
+    elif e.kind == "allergy":
+        parts += [g("reaction"), g("severity")]
+    elif e.kind == "bill":
+        parts += [f"due {g('amount_due')}" if g("amount_due") else "", g("account"), g("due_on")]
+    elif e.kind == "document":
+        parts += [g("text")]
+    return "; ".join(p for p in parts if p)

@@ -32,15 +32,18 @@ in memory).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
+import orjson
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.appointment import Appointment
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -52,6 +55,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.provenance import Provenance
+from fhir.resources.R4B.reference import Reference
 
 from bridge.family import Entry, Family, Member
 
@@ -89,7 +93,12 @@ Made = list[tuple[str, Resource]]
 
 
 def fid(*parts: str) -> str:
-    return str(uuid.uuid5(NS, "\x1f".join(parts)))
+    """uuid5(NS, parts joined by U+001F), formatted directly (uuid.UUID is slow in a loop)."""
+    h = bytearray(hashlib.sha1(NS.bytes + "\x1f".join(parts).encode(), usedforsecurity=False).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def urn(id_: str) -> str:
@@ -122,6 +131,10 @@ class FhirWriter:
         self.capture_info: dict[str, tuple[str | None, str | None, str | None]] = {}
         self._concepts: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._times: dict[str, str | None] = {}
+        self._org_refs: dict[str, dict[str, Any]] = {}
+        self.subjects = {mid: self.ref(urn(pid)) for mid, pid in self.patients.items()}
+        for ref in self.subjects.values():
+            self.validator.pin(ref, Reference)
 
     def check(self, res: Resource) -> Resource:
         self.validator.validate(MODELS[res["resourceType"]], res)
@@ -140,6 +153,7 @@ class FhirWriter:
                 hit["text"] = text
             if len(self._concepts) < 100_000:
                 self._concepts[key] = hit
+                self.validator.pin(hit, CodeableConcept)
         return hit
 
     @staticmethod
@@ -186,7 +200,9 @@ class FhirWriter:
         if key not in self.orgs:
             self.orgs[key] = fid("organization", key)
             self.org_names[key] = name
-        return self.ref(urn(self.orgs[key]), name)
+            self._org_refs[key] = self.ref(urn(self.orgs[key]), name)
+            self.validator.pin(self._org_refs[key], Reference)
+        return self._org_refs[key]
 
     @staticmethod
     def ident(e: Entry) -> list[dict[str, Any]]:
@@ -222,7 +238,7 @@ class FhirWriter:
         make = getattr(self, f"_{e.kind}", None)
         if make is None or e.member_id not in self.patients:
             return []
-        out: Made = make(e, self.ref(urn(self.patients[e.member_id])))
+        out: Made = make(e, self.subjects[e.member_id])
         for _, res in out:
             self.check(res)
         for p in e.sources:
@@ -385,7 +401,7 @@ class FhirWriter:
         r = e.record
         shown = s(r.get("severity"))
         severity = SEVERITY.get((shown or "").strip().lower())
-        reaction = None
+        reaction: dict[str, Any] | None = None
         if s(r.get("reaction")):
             reaction = {"manifestation": [self.concept(s(r.get("reaction")))]}
             if severity:
@@ -420,13 +436,12 @@ def write(family: Family, opts: ExportOptions, out: IO[bytes], progress: Progres
              "identifier": {"system": "urn:kinchart:export", "value": bundle_id}}
     Bundle.model_validate(shell)
     out.write(json.dumps(shell, ensure_ascii=False)[:-1].encode() + b', "entry": [')
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     n = 0
 
     def put(rid: str, res: Resource) -> None:
         nonlocal n
-        out.write((",\n" if n else "\n").encode() + b'{"fullUrl":"urn:uuid:' + rid.encode() + b'","resource":'
-                  + dumps(res).encode() + b"}")
+        out.write((b",\n" if n else b"\n") + b'{"fullUrl":"urn:uuid:' + rid.encode() + b'","resource":'
+                  + orjson.dumps(res) + b"}")
         n += 1
 
     for m in members:

@@ -74,11 +74,15 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
+_PROV_FIELDS = ("url", "vendor", "organization", "parser", "parser_version", "page_kind", "captured_at")
+
+
+def _prov_fields(meta: dict[str, Any]) -> dict[str, str | None]:
+    return {k: _str(meta.get(k)) for k in _PROV_FIELDS}
+
+
 def _provenance(capture_id: str, record_id: int, meta: dict[str, Any]) -> Provenance:
-    return Provenance(capture_id=capture_id, record_id=record_id, url=_str(meta.get("url")),
-                      vendor=_str(meta.get("vendor")), organization=_str(meta.get("organization")),
-                      parser=_str(meta.get("parser")), parser_version=_str(meta.get("parser_version")),
-                      page_kind=_str(meta.get("page_kind")), captured_at=_str(meta.get("captured_at")))
+    return Provenance(capture_id=capture_id, record_id=record_id, **_prov_fields(meta))
 
 
 def fingerprint(e: Entry) -> str:
@@ -87,6 +91,7 @@ def fingerprint(e: Entry) -> str:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_V = TypeVar("_V")
 
 
 def _locked(method: _F) -> _F:
@@ -108,6 +113,7 @@ class Family:
         self.members = Members(vault)
         self._index: TimelineIndex | None = None
         self._metas: dict[str, dict[str, Any]] = {}
+        self._views: dict[tuple[Any, ...], tuple[int, Any]] = {}
 
     # ================================================================ members
 
@@ -116,16 +122,22 @@ class Family:
                       notes: str | None = None) -> Member:
         """A new member; name + dob become a vouched-for identity (pages showing exactly that name
         and birth date are filed under this member without asking)."""
-        return self.members.create(name, dob, relationship, notes)
+        member = self.members.create(name, dob, relationship, notes)
+        self._refile_unassigned()
+        return member
 
     @_locked
     def rename_member(self, member_id: str, name: str) -> Member:
-        return self.members.update(member_id, name=name)
+        member = self.members.update(member_id, name=name)
+        self._refile_unassigned()
+        return member
 
     @_locked
     def update_member(self, member_id: str, *, name: str | None = None, dob: str | None = None,
                       relationship: str | None = None, notes: str | None = None) -> Member:
-        return self.members.update(member_id, name=name, dob=dob, relationship=relationship, notes=notes)
+        member = self.members.update(member_id, name=name, dob=dob, relationship=relationship, notes=notes)
+        self._refile_unassigned()
+        return member
 
     @_locked
     def get_member(self, member_id: str) -> Member | None:
@@ -159,7 +171,8 @@ class Family:
             for key, doc in self.vault.list_docs(ACCOUNTS).items():
                 if doc.get("member_id") != drop_id:
                     continue
-                new_id = account_id(keep_id, str(doc.get("portal_host") or ""), _str(doc.get("organization")))
+                new_id = account_id(keep_id, _str(doc.get("organization")), _str(doc.get("vendor")),
+                                    str(doc.get("portal_host") or ""))
                 target = self.vault.get_doc(ACCOUNTS, new_id) or {}
                 merged = {**doc, **{k: v for k, v in target.items() if v is not None}, "member_id": keep_id}
                 self.vault.put_doc(ACCOUNTS, new_id, merged)
@@ -245,6 +258,26 @@ class Family:
         self._reindex([capture_id, *filed, *moved])
         return AssignResult(capture_id=capture_id, member_id=member_id, filed=filed, moved=moved)
 
+    def _refile_unassigned(self) -> list[str]:
+        """After a member gained an identity: file the waiting captures that now match it exactly
+        (rule 3 of filing.py); the others keep waiting."""
+        if self._index is None:
+            self._metas = {row.id: dict(row.meta) for row in self.vault.list_captures()}
+        filed: list[str] = []
+        for cid, meta in list(self._metas.items()):
+            if meta.get("status") == "filed":
+                continue
+            f = self._decide(cid, meta)
+            if f.member_id:
+                key = capture_patient_key(meta)
+                if f.reason == "identity" and key:
+                    self.vault.put_doc(PATIENT_KEYS, key, {"member_id": f.member_id, "confirmed": False,
+                                                           "source": "identity"})
+                self._set_meta(cid, {**meta, "member_id": f.member_id, "status": "filed"})
+                filed.append(cid)
+        self._reindex(filed)
+        return filed
+
     def _forget_identity(self, member_id: str, key: str) -> None:
         try:
             doc = self.members.doc(member_id)
@@ -298,7 +331,7 @@ class Family:
             date.fromisoformat(expires_on)
         doc = self.vault.get_doc(ACCOUNTS, account_id_) or {}
         doc.update({"member_id": acc.member_id, "portal_host": acc.portal_host,
-                    "organization": acc.organization})
+                    "organization": acc.organization, "vendor": acc.vendor})
         if relationship is not None:
             doc["relationship"] = relationship
         if access_level is not None:
@@ -326,36 +359,58 @@ class Family:
 
     @_locked
     def timeline(self, q: TimelineQuery | None = None, **kwargs: Any) -> TimelinePage:
-        """The merged timeline: TimelineQuery or its fields as keywords."""
-        return _query(self._ensure(), q or TimelineQuery(**kwargs))
+        """The merged timeline: TimelineQuery or its fields as keywords (ids of merged-away members
+        are followed to the member they were merged into)."""
+        return _query(self._ensure(), self._resolved(q or TimelineQuery(**kwargs)))
+
+    def _resolved(self, q: TimelineQuery) -> TimelineQuery:
+        if q.member_ids is None:
+            return q
+        return replace(q, member_ids={self.members.resolve(m) for m in q.member_ids})
 
     @_locked
     def iter_entries(self, q: TimelineQuery | None = None) -> Iterator[Entry]:
         """Every matching entry (exports): the same query without paging."""
         base = q or TimelineQuery()
-        page = _query(self._ensure(), replace(base, offset=0, limit=None))
+        page = _query(self._ensure(), self._resolved(replace(base, offset=0, limit=None)))
         return iter(page.entries)
 
     @_locked
     def get_entry(self, entry_id: str) -> Entry | None:
         return self._ensure().get(entry_id)
 
+    def _view(self, key: tuple[Any, ...], compute: Callable[[TimelineIndex], _V]) -> _V:
+        """A view over the index, computed once per index version (lists are copied out)."""
+        index = self._ensure()
+        hit = self._views.get(key)
+        if hit is not None and hit[0] == index.version:
+            value: _V = hit[1]
+        else:
+            value = compute(index)
+            if len(self._views) > 256:
+                self._views.clear()
+            self._views[key] = (index.version, value)
+        return cast(_V, list(value)) if isinstance(value, list) else value
+
     @_locked
     def trends(self, member_id: str, min_points: int = 1) -> list[Series]:
-        member_id = self.members.resolve(member_id)
-        return _trends(self._ensure().member_entries(member_id, ("test_result",)), min_points)
+        mid = self.members.resolve(member_id)
+        return self._view(("trends", mid, min_points),
+                          lambda ix: _trends(ix.member_entries(mid, ("test_result",)), min_points))
 
     @_locked
     def reconcile_medications(self, member_id: str) -> list[MedGroup]:
-        member_id = self.members.resolve(member_id)
-        return reconcile(self._ensure().member_entries(member_id, ("medication",)))
+        mid = self.members.resolve(member_id)
+        return self._view(("meds", mid), lambda ix: reconcile(ix.member_entries(mid, ("medication",))))
 
     @_locked
     def awaiting_reply(self, member_id: str | None = None, business_days: int = 2, today: date | None = None,
                        holidays: Collection[date] = ()) -> list[Thread]:
         mid = self.members.resolve(member_id) if member_id else None
-        return awaiting_reply(self._ensure().member_entries(mid, ("message",)), today or date.today(),
-                              business_days, holidays)
+        day = today or date.today()
+        key = ("awaiting", mid, business_days, day, tuple(sorted(holidays)))
+        return self._view(key, lambda ix: awaiting_reply(ix.member_entries(mid, ("message",)), day,
+                                                         business_days, holidays))
 
     @_locked
     def upcoming_appointments(self, now: datetime | None = None, member_ids: Collection[str] | None = None,
@@ -465,17 +520,22 @@ class Family:
 
     def _all_items(self) -> Iterator[RecordItem]:
         ordinals: dict[str, int] = {}
+        fields: dict[str, dict[str, str | None]] = {}  # provenance fields, once per capture
         for row in self.vault.iter_records():
-            meta = self._metas.get(row.capture_id)
+            cid = row.capture_id
+            meta = self._metas.get(cid)
             if meta is None:
                 continue
             mid = self._filed_member(meta)
-            n = ordinals.get(row.capture_id, 0)
-            ordinals[row.capture_id] = n + 1
+            n = ordinals.get(cid, 0)
+            ordinals[cid] = n + 1
             if mid is None:
                 continue
-            yield make_item(record_id=row.id, capture_id=row.capture_id, ordinal=n, member_id=mid,
-                             data=row.data, prov=_provenance(row.capture_id, row.id, meta))
+            pf = fields.get(cid)
+            if pf is None:
+                pf = fields[cid] = _prov_fields(meta)
+            yield make_item(record_id=row.id, capture_id=cid, ordinal=n, member_id=mid, data=row.data,
+                            prov=Provenance(capture_id=cid, record_id=row.id, **pf))
 
     def _items_for(self, capture_id: str) -> list[RecordItem]:
         meta = self._metas.get(capture_id, {})

@@ -1,4 +1,9 @@
-"""Portal accounts: member x health system x portal host, learned from the filed captures.
+"""Portal accounts: member x health system x vendor, learned from the filed captures.
+
+An account is one member's access to one health system through one vendor's portal. The health system
+is the organization the pages name (compared normalized); one system may serve its portal under more
+than one host (Oracle Health's shell and its pagelets), and one host may serve many systems (NextGen's
+pxpportal.nextgen.com), so the host identifies the account only when a page names no organization.
 
 What is derived (never stored): the accounts themselves, the last capture per account and per page
 kind. What the caregiver records (stored in the `accounts` collection under the account id, a hash):
@@ -40,7 +45,7 @@ class Account:
     id: str
     member_id: str
     organization: str | None
-    portal_host: str
+    portal_host: str                  # of the latest capture
     vendor: str | None
     relationship: str | None
     access_level: str | None
@@ -51,6 +56,7 @@ class Account:
     last_capture_id: str | None
     capture_count: int
     page_kinds: tuple[PageKindSeen, ...]
+    portal_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,11 @@ def host_of(meta: Mapping[str, Any]) -> str:
     return (urlsplit(url).hostname or "").lower() if isinstance(url, str) else ""
 
 
-def account_id(member_id: str, host: str, organization: str | None) -> str:
-    return digest("account", member_id, host.lower(), norm_org(organization))
+def account_id(member_id: str, organization: str | None, vendor: str | None, host: str) -> str:
+    org = norm_org(organization)
+    if org:
+        return digest("account", member_id, org, vendor or "")
+    return digest("account", member_id, "", vendor or "", host.lower())
 
 
 def eighteenth_birthday(dob: str | None) -> date | None:
@@ -114,16 +123,18 @@ def derive_accounts(captures: Iterable[tuple[str, Mapping[str, Any]]], settings:
             continue
         host = host_of(meta)
         org = meta.get("organization") if isinstance(meta.get("organization"), str) else None
-        aid = account_id(member_id, host, org)
-        a = acc.setdefault(aid, {"member_id": member_id, "host": host, "org": org, "vendor": None,
-                                 "last": None, "kinds": {}, "count": 0})
+        vendor = meta.get("vendor") if isinstance(meta.get("vendor"), str) else None
+        aid = account_id(member_id, org, vendor, host)
+        a = acc.setdefault(aid, {"member_id": member_id, "host": host, "org": org, "vendor": vendor,
+                                 "last": None, "kinds": {}, "count": 0, "hosts": set()})
+        a["hosts"].add(host)
         at = meta.get("captured_at") if isinstance(meta.get("captured_at"), str) else None
         key = (instant(at), cid)
         a["count"] += 1
         if a["last"] is None or key > a["last"][0]:
             a["last"] = (key, at, cid)
             a["org"] = org or a["org"]
-            a["vendor"] = meta.get("vendor") or a["vendor"]
+            a["host"] = host
         pk = str(meta.get("page_kind") or "unknown")
         k = a["kinds"].get(pk)
         if k is None or key > k[0]:
@@ -149,7 +160,7 @@ def derive_accounts(captures: Iterable[tuple[str, Mapping[str, Any]]], settings:
             access_level=s.get("access_level") if isinstance(s.get("access_level"), str) else None,
             expires_on=explicit if isinstance(explicit, str) else None, effective_expires_on=eff,
             expiry_source=source, last_captured_at=a["last"][1], last_capture_id=a["last"][2],
-            capture_count=a["count"], page_kinds=kinds))
+            capture_count=a["count"], page_kinds=kinds, portal_hosts=tuple(sorted(a["hosts"]))))
     out.sort(key=lambda x: (x.member_id, x.organization or "", x.portal_host))
     return out
 

@@ -22,7 +22,7 @@ Natural keys (hard | soft | content):
 | --- | --- | --- | --- |
 | test_result | title, day | minute, component names (must overlap) | component values, narrative (+ status rank) |
 | note | title, day | minute, author, department | text |
-| message | subject (without RE:/FW:), minute | sender | body, direction |
+| message | subject (without RE:/FW:), day | minute, sender | body, direction |
 | visit | day | minute, provider, department, title | - |
 | appointment | day | minute, provider, department | status |
 | medication | ingredient, strength, organization | - | status, instructions |
@@ -114,8 +114,7 @@ def _hard(item: RecordItem) -> tuple[str, ...]:
     if k in ("test_result", "note", "immunization"):
         return (title, day)
     if k == "message":
-        subj = subject_key(_s(d, "thread_subject") or _s(d, "title"))
-        return (subj, minute_of(_s(d, "occurred_at")) or day)
+        return (subject_key(_s(d, "thread_subject") or _s(d, "title")), day)
     if k in ("visit", "appointment"):
         return (day,)
     if k == "medication":
@@ -144,7 +143,8 @@ _SOFT: dict[str, tuple[tuple[str, SoftFn], ...]] = {
     "note": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
              ("author", lambda d: person_name(_s(d, "author"))),
              ("department", lambda d: norm_text(_s(d, "department")))),
-    "message": (("sender", lambda d: person_name(_s(d, "sender"))),),
+    "message": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
+                ("sender", lambda d: person_name(_s(d, "sender")))),
     "visit": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
               ("provider", lambda d: person_name(_s(d, "provider"))),
               ("department", lambda d: norm_text(_s(d, "department"))),

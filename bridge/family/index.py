@@ -70,6 +70,7 @@ class TimelineIndex:
         self._entries: dict[str, Indexed] = {}
         self._keys: list[tuple[int, str, str]] = []
         self._sorted: list[Indexed] = []
+        self.version = 0  # bumped on every change: views over the index are cached per version
 
     # ------------------------------------------------------------------ reading
 
@@ -114,7 +115,9 @@ class TimelineIndex:
 
     def load(self, items: Iterable[RecordItem]) -> None:
         """Replace everything (an unlock or a reparse)."""
+        version = self.version
         self.__init__()  # type: ignore[misc]
+        self.version = version + 1
         for it in items:
             self._by_capture.setdefault(it.capture_id, []).append(it)
             self._groups.setdefault(group_key(it), []).append(it)
@@ -124,6 +127,7 @@ class TimelineIndex:
 
     def set_capture(self, capture_id: str, items: list[RecordItem]) -> None:
         """File (or re-file) one capture's records; an empty list removes the capture."""
+        self.version += 1
         touched: set[tuple[str, ...]] = set()
         for old in self._by_capture.pop(capture_id, []):
             key = group_key(old)

@@ -80,10 +80,13 @@ L_ORG = re.compile(rf"^(?:organization|organisation|health\s+system|practice|cli
 # Another label after a value on the same line ends the value ("Patient: Jane Doe  DOB: ...").
 _NEXT_LABEL = re.compile(r"\s+(?:dob|d\.o\.b\.|date of birth|birth ?date|mrn|age|sex|gender|id|"
                          r"patient id|account|phone|address)\b.*$", re.I)
+NAME_PARTICLES = frozenset({"de", "del", "della", "der", "di", "da", "dos", "du", "la", "le", "van", "von", "y",
+                            "bin", "binti", "al", "el", "ibn", "ten", "ter", "zu"})
 _DATE_TOKEN = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|"
                          r"\d{1,2} [A-Za-z]{3,9}\.? \d{4}")
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "collected": ("collected", "collection date", "collection date/time", "date collected", "specimen collected",
+    "collected": ("collected", "collection date", "collection date/time", "date collected",
+                  "specimen collected",
                   "collected on", "collection time", "drawn", "date drawn", "specimen date"),
     "resulted": ("resulted", "result date", "result date/time", "date resulted", "reported", "date reported",
                  "reported on", "resulted on", "final date", "date received"),
@@ -130,6 +133,10 @@ def _collect(root: LexborNode, skip: Callable[[LexborNode], bool], lines: bool) 
         node, leaving = stack.pop()
         tag = node.tag or ""
         if leaving:
+            if tag == "dt" and not lines:
+                last = next((p for p in reversed(parts) if p.strip()), "")
+                parts.append(" " if last.rstrip().endswith(":") else ": ")
+                continue
             parts.append(_closing(tag, lines))
             continue
         if tag == "-text":
@@ -142,17 +149,26 @@ def _collect(root: LexborNode, skip: Callable[[LexborNode], bool], lines: bool) 
             continue
         parts.append(_opening(tag, lines))
         stack.append((node, True))
-        stack.extend((child, False) for child in reversed(list(_children(node))))
+        kids = []
+        child = node.child
+        while child is not None:
+            kids.append((child, False))
+            child = child.next
+        kids.reverse()
+        stack.extend(kids)
     text = "".join(parts)
     if lines:
-        return "\n".join(line for line in (_clean_line(x) for x in text.split("\n")) if line)
+        cleaned = (_clean_line(x) for x in text.split("\n") if x and not x.isspace())
+        return "\n".join(line for line in cleaned if line)
     paras = [clean(p) for p in re.split(r"\n[ \t]*\n", text)]
     return "\n\n".join(p for p in paras if p)
 
 
 def _opening(tag: str, lines: bool) -> str:
+    if tag == "dd":
+        return ""  # a term and its description stay on one line: "Status: Final"
     if lines:
-        return "\n" if tag != "dd" and (tag == "dt" or tag in BLOCK_TAGS) else ""
+        return "\n" if tag == "dt" or tag in BLOCK_TAGS else ""
     return "\n\n" if tag in BLOCK_TAGS else ""
 
 
@@ -165,6 +181,8 @@ def _closing(tag: str, lines: bool) -> str:
 
 
 def _clean_line(line: str) -> str:
+    if "\t" not in line:
+        return clean(line) or ""
     cells = [clean(c) for c in line.split("\t")]
     return "\t".join(c for c in cells if c)
 
@@ -428,8 +446,8 @@ def _aria_label(node: LexborNode) -> str | None:
     if ids and node.parser is not None:
         texts = []
         for ident in ids[:4]:
-            if re.fullmatch(r"[A-Za-z][\w:.-]*", ident):
-                target = node.parser.css_first(f"#{ident.replace(':', '\\:').replace('.', '\\.')}")
+            if re.fullmatch(r"[A-Za-z][\w-]*", ident):
+                target = node.parser.css_first(f'[id="{ident}"]')
                 texts.append(_text(target) or "")
         label = clean(" ".join(texts))
         if label:
@@ -460,15 +478,24 @@ def _label_lines(nodes: list[LexborNode], skip_tables: set[int]) -> list[str]:
     return [line for line in lines if line]
 
 
+_SEGMENT = re.compile(r"\t|\s+[·|•]\s+")
+_ANY_FIELD_LABEL = re.compile(
+    r"\s(?:" + "|".join(re.escape(x) for labels in FIELD_LABELS.values() for x in labels) + r")\s*:", re.I)
+
+
 def _labelled(lines: list[str], labels: tuple[str, ...]) -> str | None:
+    """The value written after one of labels: "Label: value", a "Label<TAB>value" row or dt/dd pair,
+    or one of several "A: x · B: y" segments. A value ends at the next known label."""
     pattern = re.compile(r"^(?:" + "|".join(re.escape(x) for x in labels) + rf"){_SEP}(?P<v>.+)$", re.I)
     for line in lines:
-        # a line may hold several "label<TAB>value" cells: try from each cell
-        cells = line.split("\t")
-        for k in range(len(cells)):
-            m = pattern.match("\t".join(cells[k:]))
+        # a line may hold several "label<TAB>value" cells or "A: x · B: y" segments: try from each
+        segments = _SEGMENT.split(line)
+        for k in range(len(segments)):
+            m = pattern.match("\t".join(segments[k:]))
             if m:
-                return clean(m["v"].split("\t")[0])
+                value = m["v"].split("\t")[0]
+                nxt = _ANY_FIELD_LABEL.search(value)
+                return clean(value[:nxt.start()] if nxt else value)
     return None
 
 
@@ -535,6 +562,11 @@ def _name_value(raw: str | None) -> str | None:
     words = value.split()
     if not 1 < len(words) <= 6 or len(value) > 80 or re.search(r"[\d@<>{}=]", value):
         return None
+    # Every word a capitalized name part or a particle ("de", "van"): "Patient: please call" is no name.
+    for word in words:
+        letters = word.lstrip("\"'“‘(")
+        if not letters or not (letters[0].isupper() or letters.lower() in NAME_PARTICLES):
+            return None
     return value
 
 

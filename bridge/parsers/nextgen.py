@@ -12,11 +12,15 @@ Page kinds read (the routed page component decides; the hash route says the same
 | `pxp-documents` showing a Patient Visit Summary | `visit` | read_visit_summary |
 | `pxp-documents` showing another document (a letter) | `note` | read_document |
 | `pxp-documents` with no document open | `note_list` | read_document_list |
+| Health Records Allergies / Immunizations / Problems (a guess: see nextgen_records) | `allergy_list`, ... | read_allergies, ... |
 | any other PxP page (dashboard, statements, ...) | `unknown` | one `document` with the main text |
 
-Order of extraction: the patient is the account being viewed (the sidenav patient card, then the
-header patient selector, then the trusted-representative banner), never the signed-in user
-(`.pxp-header__user-name`: under proxy access that is the caregiver). The organization is the header's
+Claiming: the `pxp-root` app element, or a `/<practice>-<id>/portal/` path together with Angular PxP
+markup (`ng-version` plus `pxp-*` classes); never the host.
+
+Order of extraction: the patient is the account being viewed (the sidenav patient card, the header
+patient selector and the trusted-representative banner, which must agree, else null), never the
+signed-in user (`.pxp-header__user-name`: under proxy access that is the caregiver). The organization is the header's
 practice name, then the logo's alt text, then the footer. Then the page's reader (nextgen_pages).
 See ../shared/portal-reference/nextgen/README.md for what is real and what is a guess.
 """
@@ -32,6 +36,7 @@ from selectolax.lexbor import LexborNode
 from bridge.records import Document, ParseResult, Patient
 
 from . import nextgen_pages as pages
+from . import nextgen_records as records
 from .base import Draft, ParseError
 from .dates import parse_date
 from .nextgen_common import (
@@ -72,6 +77,14 @@ COMPONENTS: tuple[tuple[str, str, Reader], ...] = (
     ("pxp-appointments", "appointment_list", pages.read_appointments),
     ("pxp-hr-medications", "medication_list", pages.read_medications),
 )
+# Health Records sections the reference pages do not model (nextgen_records.py: a guess, read by header
+# text). Found by `pxp-hr-<section>` or the route; a section whose table is not understood stays a document.
+HR_SECTIONS: tuple[tuple[str, str, Reader], ...] = (
+    ("allergies", "allergy_list", records.read_allergies),
+    ("immunizations", "immunization_list", records.read_immunizations),
+    ("problems", "problem_list", records.read_problems),
+)
+GUESSED: frozenset[Reader] = frozenset(reader for _, _, reader in HR_SECTIONS)
 # Hash route -> the same, for pages whose component element was renamed.
 ROUTES: tuple[tuple[re.Pattern[str], str, Reader], ...] = (
     (re.compile(r"^/?health-records/results/[^/?]+"), "test_result", pages.read_result_detail),
@@ -152,6 +165,9 @@ def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
             return "visit", pages.read_visit_summary
         return "note", pages.read_document
     route = _route(page)
+    for section, kind, reader in HR_SECTIONS:
+        if first(root, f"pxp-hr-{section}") is not None or re.match(rf"^/?health-records/{section}\b", route):
+            return kind, reader
     for pattern, kind, reader in ROUTES:
         if pattern.search(route):
             return kind, reader
@@ -175,13 +191,14 @@ def parse(page: Page) -> ParseResult:
 
 def _read(page: Page, main: LexborNode, draft: Draft) -> None:
     chosen = _choose(main, page)
-    if chosen is None:
-        # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
-        draft.page_kind = "unknown"
-        text = br_paragraphs(main)
-        if text:
-            title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(page.top.tree.root, "title")
-            draft.records.append(Document(title=title, text=text))
-        return
-    draft.page_kind, reader = chosen
-    reader(main, draft)
+    if chosen is not None:
+        draft.page_kind, reader = chosen
+        reader(main, draft)
+        if draft.records or reader not in GUESSED:
+            return
+    # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
+    draft.page_kind = "unknown"
+    text = br_paragraphs(main)
+    if text:
+        title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(page.top.tree.root, "title")
+        draft.records.append(Document(title=title, text=text))

@@ -118,12 +118,22 @@ def first(root: LexborNode | None, selector: str) -> LexborNode | None:
     return None
 
 
+def fast_text(node: LexborNode | None) -> str | None:
+    """text_of, with a fast path for the common leaf (one text child): most table cells and labels."""
+    if node is None:
+        return None
+    child = node.child
+    if child is not None and child.next is None and child.tag == "-text":
+        return None if is_hidden(node) else clean(child.text_content)
+    return text_of(node)
+
+
 def text_at(root: LexborNode | None, selector: str) -> str | None:
     """Text of the first match of selector below root that has text."""
     if root is None:
         return None
     for node in root.css(selector):
-        value = text_of(node)
+        value = fast_text(node)
         if value:
             return value
     return None
@@ -148,14 +158,15 @@ def column_of(cell: LexborNode) -> str | None:
     return None
 
 
-def row_cells(row: LexborNode, header_columns: list[str | None]) -> dict[str, LexborNode]:
-    """A row's cells by column: the cdk-column class first, else the header's column at that index."""
+def row_cells(row: LexborNode, header_columns: list[str | None], by_text: bool = False) -> dict[str, LexborNode]:
+    """A row's cells by column: the cdk-column class first, else the header's column at that index
+    (by_text: the header's column only, for tables whose column ids we do not know)."""
     cells: dict[str, LexborNode] = {}
     index = 0
     for cell in _children(row):
         if cell.tag not in {"td", "th"}:
             continue
-        name = column_of(cell)
+        name = None if by_text else column_of(cell)
         if name is None and index < len(header_columns):
             name = header_columns[index]
         if name and name not in cells:
@@ -164,9 +175,9 @@ def row_cells(row: LexborNode, header_columns: list[str | None]) -> dict[str, Le
     return cells
 
 
-def header_columns(table: LexborNode, aliases: dict[str, str]) -> list[str | None]:
+def header_columns(table: LexborNode, aliases: dict[str, str], by_text: bool = False) -> list[str | None]:
     """Column names of a table's header row, by cdk-column class or by the header's visible text
-    (looked up in aliases: lower-cased header text -> column name)."""
+    (looked up in aliases: lower-cased header text -> column name; by_text: the text only)."""
     header = None
     for row in table.css("tr"):
         if row.css_first("th") is not None:
@@ -178,9 +189,9 @@ def header_columns(table: LexborNode, aliases: dict[str, str]) -> list[str | Non
     for cell in _children(header):
         if cell.tag not in {"td", "th"}:
             continue
-        name = column_of(cell)
+        name = None if by_text else column_of(cell)
         if name is None:
-            name = aliases.get((text_of(cell) or "").lower())
+            name = aliases.get((text_of(cell) or "").lower().rstrip(":"))
         names.append(name)
     return names
 
@@ -189,7 +200,7 @@ def cell_text(cells: dict[str, LexborNode], *names: str) -> str | None:
     for name in names:
         node = cells.get(name)
         if node is not None:
-            value = text_of(node)
+            value = fast_text(node)
             if value:
                 return value
     return None

@@ -73,16 +73,23 @@ ApptStatus = Literal["scheduled", "cancelled", "completed", "requested"]
 MedStatus = Literal["active", "discontinued"]
 T = TypeVar("T")
 
-RESULT_CATEGORY: dict[str, Category] = {"laboratory": "lab", "lab": "lab", "radiology": "imaging", "imaging": "imaging",
-                   "pathology": "pathology", "cardiology": "other"}
-RESULT_STATUS: dict[str, ResultStatus] = {"final": "final", "preliminary": "preliminary", "prelim": "preliminary", "partial": "preliminary",
-                 "pending": "pending", "in progress": "pending", "ordered": "pending", "corrected": "corrected",
-                 "amended": "corrected", "revised": "corrected"}
-APPT_STATUS: dict[str, ApptStatus] = {"scheduled": "scheduled", "confirmed": "scheduled", "booked": "scheduled", "checked in": "scheduled",
-               "cancelled": "cancelled", "canceled": "cancelled", "completed": "completed",
-               "complete": "completed", "requested": "requested", "pending": "requested"}
-MED_STATUS: dict[str, MedStatus] = {"active": "active", "discontinued": "discontinued", "inactive": "discontinued",
-              "stopped": "discontinued"}
+RESULT_CATEGORY: dict[str, Category] = {
+    "laboratory": "lab", "lab": "lab", "radiology": "imaging", "imaging": "imaging", "pathology": "pathology",
+    "cardiology": "other",
+}
+RESULT_STATUS: dict[str, ResultStatus] = {
+    "final": "final", "preliminary": "preliminary", "prelim": "preliminary", "partial": "preliminary",
+    "pending": "pending", "in progress": "pending", "ordered": "pending", "corrected": "corrected",
+    "amended": "corrected", "revised": "corrected",
+}
+APPT_STATUS: dict[str, ApptStatus] = {
+    "scheduled": "scheduled", "confirmed": "scheduled", "booked": "scheduled", "checked in": "scheduled",
+    "cancelled": "cancelled", "canceled": "cancelled", "completed": "completed", "complete": "completed",
+    "requested": "requested", "pending": "requested",
+}
+MED_STATUS: dict[str, MedStatus] = {
+    "active": "active", "discontinued": "discontinued", "inactive": "discontinued", "stopped": "discontinued",
+}
 
 # Header texts of the tables, for pages whose cells lack cdk-column ids.
 LAB_COLUMNS = {"test": "component", "component": "component", "result": "value", "value": "value",
@@ -291,7 +298,8 @@ def _appointment_cards(root: LexborNode) -> list[LexborNode]:
     """The cards of the active tab only (an inactive mat-tab-body is an empty placeholder, and
     never trusted even when it is not)."""
     bodies = select(root, SEL_TAB_BODY)
-    active = [b for b in bodies if has_class(b, "mat-mdc-tab-body-active") or has_class(b, "mat-tab-body-active")]
+    active = [b for b in bodies
+              if has_class(b, "mat-mdc-tab-body-active") or has_class(b, "mat-tab-body-active")]
     if active:
         return [card for body in active for card in select(body, SEL_APPT_CARD)]
     if bodies:
@@ -396,7 +404,8 @@ def read_visit_summary(root: LexborNode, draft: Draft) -> None:
     sections = _sections(doc)
     visit_type = header.get("encounter type") or header.get("visit type")
     title = visit_type or text_at(viewer, SEL_DOC_TITLE)
-    when = parse_datetime(header.get("encounter date") or header.get("date of service") or header.get("visit date"))
+    when = parse_datetime(header.get("encounter date") or header.get("date of service")
+                          or header.get("visit date"))
     if when is None:
         draft.warn("the visit summary shows no encounter date")
     diagnoses: list[str] = []
@@ -414,7 +423,8 @@ def read_visit_summary(root: LexborNode, draft: Draft) -> None:
             draft.warn(f"the visit summary shows no {field}")
     draft.records.append(Visit(
         title=title, occurred_at=when, visit_type=visit_type, provider=provider, department=None,
-        location=location, reason=text_of(reason), diagnoses=diagnoses, summary_text=br_paragraphs(instructions),
+        location=location, reason=text_of(reason), diagnoses=diagnoses,
+        summary_text=br_paragraphs(instructions),
     ))
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from bridge import __version__
 from bridge.capture import BadCapture, validate_capture
 from bridge.ingest import file_and_receipt, ingest
+from bridge.vault import VaultError
 
 from .errors import CLIENT_HEADER, api_error, locked
 from .guards import _bearer
@@ -78,7 +79,11 @@ async def post_capture(request: web.Request) -> web.Response:
         if not state.unlocked:
             return locked()
         vault = state.require_vault()
-        receipt = ingest(vault, capture, state.family)
+        try:
+            receipt = ingest(vault, capture, state.family)
+        except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
+            return api_error(500, "vault_error", f"{exc} The page may not have been saved: keep it open and "
+                                                 "check the vault from the Kinchart dashboard.")
         state.touch()
     return web.json_response(receipt.model_dump(mode="json"), status=200 if receipt.duplicate else 201)
 

@@ -1,7 +1,140 @@
-"""The dashboard's export page. (Being written: see bridge/exports/.)"""
+"""The dashboard's export page: the same exports as `kinchart export`, from the same merged-timeline
+query, downloaded by the browser (the plaintext ones only after the caregiver ticks that they know the
+file leaves the vault's protection), and the import of another caregiver's share bundle."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+from datetime import date
+from typing import Any
+
 from aiohttp import web
 
+from bridge.exports import FORMATS, PLAINTEXT, PLAINTEXT_WARNING, ExportOptions, write_stream
+from bridge.exports.bundle import BundleError, import_bundle
+from bridge.exports.pdf import PdfUnavailable
+from bridge.records import RECORD_KINDS
+
+from .render import render
+from .views import View, form_of, view
+
 routes = web.RouteTableDef()
+
+#: what the page offers: value -> (format, csv table, label)
+CHOICES: dict[str, tuple[str, str, str]] = {
+    "json": ("json", "entries", FORMATS["json"][2]),
+    "csv": ("csv", "entries", "CSV spreadsheet: one row per timeline entry"),
+    "csv-components": ("csv", "components", "CSV spreadsheet: one row per lab result component"),
+    "fhir": ("fhir", "entries", FORMATS["fhir"][2]),
+    "ics": ("ics", "entries", FORMATS["ics"][2]),
+    "html": ("html", "entries", FORMATS["html"][2]),
+    "pdf": ("pdf", "entries", FORMATS["pdf"][2]),
+    "bundle": ("bundle", "entries", "Encrypted share bundle (for another caregiver's Kinchart)"),
+}
+
+
+def _page(v: View, status: int = 200, error: str | None = None, message: str | None = None,
+          form: dict[str, Any] | None = None) -> web.Response:
+    form = form or {}
+    members = v.family.list_members()
+    return render("export.html", status=status, csrf=v.csrf, members=members, kinds=RECORD_KINDS, choices=CHOICES,
+                  warning=PLAINTEXT_WARNING, error=error, message=message,
+                  chosen_members=set(form.get("members") or [m.id for m in members]),
+                  chosen_kinds=set(form.get("kinds") or []), fmt=form.get("format") or "pdf",
+                  since=form.get("since") or "", until=form.get("until") or "", past=bool(form.get("past")))
+
+
+@routes.get("/export")
+async def export_page(request: web.Request) -> web.StreamResponse:
+    return _page(view(request))
+
+
+async def _view(request: web.Request) -> tuple[View, dict[str, Any]]:
+    v, single = await form_of(request)
+    multi = await request.post()  # cached by aiohttp: the checked form's repeated fields
+    form: dict[str, Any] = dict(single)
+    form["members"] = [x for x in multi.getall("member", []) if isinstance(x, str)]
+    form["kinds"] = [x for x in multi.getall("kind", []) if isinstance(x, str)]
+    upload = multi.get("bundle")
+    form["upload"] = upload.file.read() if isinstance(upload, web.FileField) else None
+    return v, form
+
+
+def _date(value: str, what: str) -> str | None:
+    if not value:
+        return None
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{what} must be a date.") from None
+    return value
+
+
+@routes.post("/export")
+async def export_download(request: web.Request) -> web.StreamResponse:
+    v, form = await _view(request)
+    choice = CHOICES.get(str(form.get("format") or ""))
+    try:
+        if choice is None:
+            raise ValueError("Choose a format.")
+        fmt, table, _ = choice
+        known = {m.id for m in v.family.list_members()}
+        members = [m for m in form["members"] if m in known]
+        if not members:
+            raise ValueError("Choose at least one family member.")
+        kinds = [k for k in form["kinds"] if k in RECORD_KINDS] or None
+        since = _date(str(form.get("since") or ""), "From")
+        until = _date(str(form.get("until") or ""), "To")
+        passphrase = None
+        if fmt == "bundle":
+            passphrase = str(form.get("passphrase") or "")
+            if passphrase != str(form.get("again") or ""):
+                raise ValueError("The two passphrases differ.")
+        elif form.get("understood") != "yes":
+            raise ValueError("Tick the box to confirm you understand the file will not be encrypted.")
+    except ValueError as exc:
+        return _page(v, status=400, error=str(exc), form=form)
+    opts = ExportOptions(member_ids=members, kinds=kinds, since=since, until=until, include_past=bool(form.get("past")))
+
+    def run() -> bytes:
+        buf = io.BytesIO()
+        write_stream(fmt, v.family, v.vault, opts, buf, passphrase=passphrase,
+                     csv_table="components" if table == "components" else "entries")
+        return buf.getvalue()
+
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, run)
+    except (BundleError, PdfUnavailable) as exc:
+        return _page(v, status=400 if isinstance(exc, BundleError) else 503, error=str(exc), form=form)
+    suffix, media, _ = FORMATS[fmt]
+    name = f"kinchart-{'components' if table == 'components' else 'family'}-{date.today().isoformat()}{suffix}"
+    if fmt == "bundle":
+        name = f"kinchart-share-{date.today().isoformat()}{suffix}"
+    resp = web.Response(body=body, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    resp.content_type = media.split(";")[0]
+    if "charset" in media:
+        resp.charset = "utf-8"
+    return resp
+
+
+@routes.post("/export/import-bundle")
+async def import_share_bundle(request: web.Request) -> web.StreamResponse:
+    v, form = await _view(request)
+    data = form.get("upload")
+    if not data:
+        return _page(v, status=400, error="Choose a share bundle file to import.")
+    passphrase = str(form.get("passphrase") or "")
+
+    def run() -> str:
+        return import_bundle(v.vault, v.family, data, passphrase).describe()
+
+    try:
+        summary = await asyncio.get_running_loop().run_in_executor(None, run)
+    except BundleError as exc:
+        return _page(v, status=400, error=str(exc))
+    return _page(v, message=f"Imported the share bundle: {summary}.")
+
+
+__all__ = ["PLAINTEXT", "routes"]

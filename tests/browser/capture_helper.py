@@ -17,6 +17,7 @@ frame), the same function object chrome.scripting.executeScript injects as `func
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -41,7 +42,7 @@ def serialize_function_source(path: Path = CAPTURE_JS) -> str:
     m = re.search(r"^export function serializeDocument\(\) \{$.*?^\}$", text, flags=re.M | re.S)
     if not m:
         raise RuntimeError(f"serializeDocument() not found in {path}")
-    return m.group(0)[len("export "):]
+    return m.group(0)[len("export ") :]
 
 
 def chromium_executable() -> str | None:
@@ -66,7 +67,10 @@ def chromium_available() -> tuple[bool, str]:
             path = p.chromium.executable_path
         if Path(path).exists():
             return True, path
-        return False, f"no Chromium: {SYSTEM_CHROMIUM} is missing and Playwright's build is not installed ({path})"
+        return (
+            False,
+            f"no Chromium: {SYSTEM_CHROMIUM} is missing and Playwright's build is not installed ({path})",
+        )
     except Exception as exc:  # playwright missing or broken
         return False, f"no Chromium: Playwright unavailable ({exc})"
 
@@ -93,9 +97,13 @@ def capture_from_page(page: Any, extension_version: str = "test") -> dict[str, A
             continue
         if doc.get("html"):
             frames.append({"url": doc["url"], "html": doc["html"]})
-    return {"url": top["url"], "title": top["title"],
-            "captured_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "frames": frames, "extension_version": extension_version}
+    return {
+        "url": top["url"],
+        "title": top["title"],
+        "captured_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "frames": frames,
+        "extension_version": extension_version,
+    }
 
 
 class CaptureSession:
@@ -105,13 +113,30 @@ class CaptureSession:
     def _load(self, path: Path, url: str | None) -> Any:
         page = self.context.new_page()
         if url:
-            # Serve the file's bytes under the portal address the page came from (no network).
+            # Serve the file's bytes under the portal address the page came from (no network). Only the
+            # first navigation is answered: a page that reloads or redirects itself stays as first rendered.
             body = Path(path).read_bytes()
-            page.route(url.split("#")[0], lambda route: route.fulfill(
-                status=200, body=body, headers={"Content-Type": "text/html; charset=utf-8"}))
-            page.route("**/*", lambda route: route.abort()
-                       if route.request.url.split("#")[0] != url.split("#")[0] else route.fallback())
-            page.goto(url, wait_until="load")
+            target = url.split("#")[0]
+            served = {"n": 0}
+
+            def handle(route: Any) -> None:
+                request = route.request
+                if (
+                    request.is_navigation_request()
+                    and request.frame == page.main_frame
+                    and request.url.split("#")[0] == target
+                    and served["n"] == 0
+                ):
+                    served["n"] += 1
+                    route.fulfill(status=200, body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+                else:
+                    route.abort("aborted")
+
+            page.route("**/*", handle)
+            # Wait for the document's own load, not Playwright's navigation bookkeeping: a page whose script
+            # starts another navigation (aborted above) would otherwise never count as loaded.
+            page.goto(url, wait_until="commit")
+            page.wait_for_function("document.readyState === 'complete'")
         else:
             page.goto(Path(path).resolve().as_uri(), wait_until="load")
         return page
@@ -140,18 +165,34 @@ class CaptureSession:
             page.close()
 
 
-@contextlib.contextmanager
-def capture_session(playwright: Any = None) -> Iterator[CaptureSession]:
-    """A headless Chromium (no extension) for serializing pages with the extension's capture code.
+_DRIVER: Any = None
 
-    Pass a running Playwright (sync API) if the caller already has one: two cannot run in one thread.
-    """
-    if playwright is None:
+
+def shared_playwright() -> Any:
+    """One Playwright (sync API) per process: two cannot run in one thread, so every helper and fixture
+    shares this one. Stopped by stop_shared_playwright() (the browser tests' session teardown) or at exit."""
+    global _DRIVER
+    if _DRIVER is None:
         from playwright.sync_api import sync_playwright
 
-        with sync_playwright() as p, capture_session(p) as session:
-            yield session
-        return
+        _DRIVER = sync_playwright().start()
+        atexit.register(stop_shared_playwright)
+    return _DRIVER
+
+
+def stop_shared_playwright() -> None:
+    global _DRIVER
+    if _DRIVER is not None:
+        driver, _DRIVER = _DRIVER, None
+        with contextlib.suppress(Exception):
+            driver.stop()
+
+
+@contextlib.contextmanager
+def capture_session(playwright: Any = None) -> Iterator[CaptureSession]:
+    """A headless Chromium (no extension) for serializing pages with the extension's capture code."""
+    if playwright is None:
+        playwright = shared_playwright()
     args = ["--disable-quic", "--disable-gpu"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")

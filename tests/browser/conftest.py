@@ -15,6 +15,7 @@ Two things beyond that document:
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.server
 import json
 import os
@@ -38,7 +39,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from capture_helper import EXTENSION_DIR, REPO, chromium_available, chromium_executable
+from capture_helper import (
+    EXTENSION_DIR,
+    REPO,
+    chromium_available,
+    chromium_executable,
+    shared_playwright,
+    stop_shared_playwright,
+)
 
 FIXTURES = REPO / "fixtures" / "portal_pages"
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -65,12 +73,13 @@ def chromium_path() -> str | None:
 
 @pytest.fixture(scope="session")
 def playwright_driver() -> Iterator[Any]:
+    """Playwright's sync API, shared with capture_helper.capture_session() (one per process)."""
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"playwright is not installed: {exc}")
-    with sync_playwright() as p:
-        yield p
+    yield shared_playwright()
+    stop_shared_playwright()
 
 
 @dataclass
@@ -119,7 +128,9 @@ class ExtensionBrowser:
             """async (tabId) => {
                 const d = tabId === null ? {} : {tabId};
                 return {text: await chrome.action.getBadgeText(d), title: await chrome.action.getTitle(d)};
-            }""", tab_id)
+            }""",
+            tab_id,
+        )
         return got
 
     # -- tabs ----------------------------------------------------------------------------------------
@@ -152,7 +163,9 @@ class ExtensionBrowser:
             if time.monotonic() > deadline:
                 raise AssertionError(f"expected one tab at {url}, found {len(matching)}")
             time.sleep(0.05)
-        self.cdp.send("Extensions.triggerAction", {"id": self.extension_id, "targetId": matching[0]["targetId"]})
+        self.cdp.send(
+            "Extensions.triggerAction", {"id": self.extension_id, "targetId": matching[0]["targetId"]}
+        )
 
     def open_popup(self, tab_id: int | None) -> Any:
         """popup.html as a tab, acting on `tab_id` (browser-testing.md)."""
@@ -184,8 +197,9 @@ def extension_copy(dest: Path, extra_host_permissions: list[str] | None = None) 
 
 
 @contextlib.contextmanager
-def launch_extension(playwright: Any, executable: str | None, extension_dir: Path,
-                     portal_port: int | None = None) -> Iterator[ExtensionBrowser]:
+def launch_extension(
+    playwright: Any, executable: str | None, extension_dir: Path, portal_port: int | None = None
+) -> Iterator[ExtensionBrowser]:
     args = [
         f"--disable-extensions-except={extension_dir}",
         f"--load-extension={extension_dir}",
@@ -199,14 +213,16 @@ def launch_extension(playwright: Any, executable: str | None, extension_dir: Pat
         args.append("--no-sandbox")
     user_data = tempfile.mkdtemp(prefix="kinchart-chromium-")
     context = playwright.chromium.launch_persistent_context(
-        user_data, executable_path=executable, headless=True, args=args)
+        user_data, executable_path=executable, headless=True, args=args
+    )
     try:
         workers = [w for w in context.service_workers if w.url.startswith("chrome-extension://")]
         worker = workers[0] if workers else context.wait_for_event("serviceworker", timeout=15_000)
         extension_id = urlsplit(worker.url).netloc
         cdp = context.browser.new_browser_cdp_session()
-        eb = ExtensionBrowser(context=context, worker=worker, extension_id=extension_id, cdp=cdp,
-                              extension_dir=extension_dir)
+        eb = ExtensionBrowser(
+            context=context, worker=worker, extension_id=extension_id, cdp=cdp, extension_dir=extension_dir
+        )
         # Never talk to a bridge someone left running on the default port: point at a closed one.
         eb.set_port(free_port())
         yield eb
@@ -216,7 +232,9 @@ def launch_extension(playwright: Any, executable: str | None, extension_dir: Pat
 
 
 @pytest.fixture
-def extension(playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer) -> Iterator[ExtensionBrowser]:
+def extension(
+    playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer
+) -> Iterator[ExtensionBrowser]:
     """The unpacked extension from extension/, in a fresh headless profile, portal hosts mapped."""
     with launch_extension(playwright_driver, chromium_path, EXTENSION_DIR, portal_server.port) as eb:
         yield eb
@@ -308,11 +326,18 @@ def portal_server() -> Iterator[PortalServer]:
 # ---- a real bridge -------------------------------------------------------------------------------
 
 
+@functools.cache
 def bridge_available() -> tuple[bool, str]:
     if not (REPO / "bridge" / "server" / "app.py").exists():
         return False, "bridge/server/app.py does not exist yet"
-    out = subprocess.run([sys.executable, "-m", "bridge", "--help"], capture_output=True, text=True,
-                         timeout=60, cwd=str(REPO), env={**os.environ, "COLUMNS": "200"})
+    out = subprocess.run(
+        [sys.executable, "-m", "bridge", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(REPO),
+        env={**os.environ, "COLUMNS": "200"},
+    )
     for command in ("serve", "init", "pair-code"):
         if not re.search(rf"\b{command}\b", out.stdout):
             return False, f"`kinchart {command}` does not exist yet"
@@ -341,8 +366,14 @@ class Bridge:
         return env
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "bridge", *args], env=self.env(), capture_output=True,
-                             text=True, timeout=120, cwd=str(REPO))
+        out = subprocess.run(
+            [sys.executable, "-m", "bridge", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(REPO),
+        )
         if out.returncode != 0:
             raise AssertionError(f"kinchart {' '.join(args)} failed: {out.stdout}\n{out.stderr}")
         return out.stdout
@@ -355,7 +386,11 @@ class Bridge:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bridge", "serve", "--port", str(self.port)],
-                env=self.env(unlocked), stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))
+                env=self.env(unlocked),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(REPO),
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -378,8 +413,9 @@ class Bridge:
             self.proc.wait(timeout=10)
         self.proc = None
 
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                origin: str | None = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None, origin: str | None = None
+    ) -> Any:
         """A request as the extension makes it (a token works only with the Origin it was paired from)."""
         headers = {"X-Kinchart-Client": "browser-tests/1"}
         if origin:
@@ -390,8 +426,9 @@ class Bridge:
             data = json.dumps(body).encode()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers,
-                                     method=method)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers, method=method
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 

@@ -119,7 +119,7 @@ class Guard:
         return out
 
     def canary_requests(self) -> list[str]:
-        return [u for u in self.requests if CANARY_HOST in u]
+        return [u for u in self.requests if (urlsplit(u).hostname or "").endswith(CANARY_HOST)]
 
     def reset(self) -> None:
         for items in (self.requests, self.blocked, self.dialogs, self.console, self.page_errors):
@@ -141,6 +141,13 @@ class Shots:
         safe = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:60]
         path = self.dir / f"{self.n:02d}-{safe}.png"
         page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def element(self, locator: Any, name: str) -> Path:
+        self.n += 1
+        safe = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")[:60]
+        path = self.dir / f"{self.n:02d}-{safe}.png"
+        locator.screenshot(path=str(path))
         return path
 
 

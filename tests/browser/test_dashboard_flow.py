@@ -207,6 +207,11 @@ def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None
     hoa_list = forms.filter(has_text="test result list")
     assert HOA in hoa_list.inner_text()
     assert "Looks like" in hoa_list.inner_text() and "please choose" in hoa_list.inner_text()
+    # Kinchart does not pick a member for the caregiver: filing needs an explicit choice.
+    assert hoa_list.get_by_label("This is").input_value() == ""
+    hoa_list.get_by_role("button", name="File it").click()
+    assert page.url == world.base + "/captures" and page.locator("form.assign").count() == 4
+    assert hoa_list.get_by_label("This is").evaluate("el => !el.validity.valid")
     hoa_list.get_by_label("This is").select_option(label=HOA)
     hoa_list.get_by_role("button", name="File it").click()
     page.wait_for_url(world.base + "/captures")
@@ -291,6 +296,12 @@ def test_timeline_filters_by_kind_and_health_system_and_search_narrows(world: Wo
     assert 0 < harborview < everything
     sources = page.locator("ol.timeline li .source").all_inner_texts()
     assert sources and all("Harborview Health & Wellness" in s for s in sources)
+    # A flagged row keeps its source on the same line as its title (the grid has a column for the flag).
+    flagged = page.locator("ol.timeline li", has=page.locator(".flag"))
+    assert flagged.count() >= 1
+    title_box = flagged.first.locator("a.title").bounding_box()
+    source_box = flagged.first.locator(".source").bounding_box()
+    assert title_box and source_box and abs(title_box["y"] - source_box["y"]) < 8, (title_box, source_box)
     assert page.get_by_role("checkbox", name="Harborview Health & Wellness").is_checked()
     world.shot(page, "timeline-harborview")
 
@@ -363,6 +374,7 @@ def test_results_page_charts_a_trend_with_a_point_per_source(world: World) -> No
         assert sum(source in t for t in tips) == row_sources.count(source) >= 1
         assert source in svg.locator("text").all_text_contents()
     world.shot(page, "results-hoa")
+    world.shot.element(card, "results-hoa-egfr-chart")
     # A point links to its entry.
     href = svg.locator("a").first.get_attribute("href")
     assert href and href.startswith("/entries/")

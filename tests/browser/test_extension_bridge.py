@@ -62,7 +62,9 @@ def restart(bridge: Bridge, unlocked: bool = True) -> None:
 # ---- pairing ---------------------------------------------------------------------------------------
 
 
-def test_pairing_stores_only_the_token_and_the_bridge_learns_the_origin(paired: ExtensionBrowser, bridge: Bridge) -> None:
+def test_pairing_stores_only_the_token_and_the_bridge_learns_the_origin(
+    paired: ExtensionBrowser, bridge: Bridge
+) -> None:
     local = paired.local_storage()
     assert set(local) == {"port", "token"}
     assert local["port"] == bridge.port
@@ -90,7 +92,8 @@ def test_wrong_pairing_code_is_refused(extension: ExtensionBrowser, bridge: Brid
 
 
 def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
-        paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer) -> None:
+    paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer
+) -> None:
     url = portal_server.add_fixture(*MYCHART)
     popup, tab_id = save_in_popup(paired, url)
     result = last_result(paired)
@@ -121,8 +124,12 @@ def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
     title = popup.locator("#result-title").inner_text()
     assert title.startswith("Saved 1 result for Francis"), title
     assert "who is this" not in title
-    members = bridge.request("GET", "/api/members", token=paired.local_storage()["token"],
-                             origin=f"chrome-extension://{paired.extension_id}")["members"]
+    members = bridge.request(
+        "GET",
+        "/api/members",
+        token=paired.local_storage()["token"],
+        origin=f"chrome-extension://{paired.extension_id}",
+    )["members"]
     assert [m["name"] for m in members] == ["Francis X. O'Brien"]
     assert paired.session_storage().get("unassigned") == []
 
@@ -135,20 +142,40 @@ def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
     assert set(paired.local_storage()) == {"port", "token"}
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "bridge/server/guards.py refuses a token sent without Origin (403 forbidden_origin), but Chromium sends "
-    "no Origin on GET from an extension (Sec-Fetch-Site: none; only POST carries it), so GET /api/members "
-    "fails from the real extension; docs/api.md allows requests with no Origin at all"))
-def test_assign_to_an_existing_member(paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer) -> None:
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "bridge/server/guards.py refuses a token sent without Origin (403 forbidden_origin), but Chromium sends "
+        "no Origin on GET from an extension (Sec-Fetch-Site: none; only POST carries it), so GET /api/members "
+        "fails from the real extension; docs/api.md allows requests with no Origin at all"
+    ),
+)
+def test_assign_to_an_existing_member(
+    paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer
+) -> None:
     token = paired.local_storage()["token"]
     origin = f"chrome-extension://{paired.extension_id}"
     # A member that exists already (made through the API, as the dashboard would).
-    first = bridge.request("POST", "/api/captures", token=token, origin=origin, body={
-        "url": "http://www.citypharmacy.example/x", "title": "x", "captured_at": "2026-11-01T00:00:00Z",
-        "frames": [{"url": "http://www.citypharmacy.example/x", "html": "<html><body>x</body></html>"}],
-        "extension_version": "test"})
-    bridge.request("POST", f"/api/captures/{first['capture_id']}/assign", token=token, origin=origin,
-                   body={"new_member": {"name": "Lan Nguyen", "dob": "1949-08-21", "relationship": "mother"}})
+    first = bridge.request(
+        "POST",
+        "/api/captures",
+        token=token,
+        origin=origin,
+        body={
+            "url": "http://www.citypharmacy.example/x",
+            "title": "x",
+            "captured_at": "2026-11-01T00:00:00Z",
+            "frames": [{"url": "http://www.citypharmacy.example/x", "html": "<html><body>x</body></html>"}],
+            "extension_version": "test",
+        },
+    )
+    bridge.request(
+        "POST",
+        f"/api/captures/{first['capture_id']}/assign",
+        token=token,
+        origin=origin,
+        body={"new_member": {"name": "Lan Nguyen", "dob": "1949-08-21", "relationship": "mother"}},
+    )
     url = portal_server.add_fixture(*ORACLE_FRAME)
     popup, _ = save_in_popup(paired, url)
     popup.locator("#assign").wait_for(state="visible")
@@ -163,7 +190,8 @@ def test_assign_to_an_existing_member(paired: ExtensionBrowser, bridge: Bridge, 
 
 
 def test_save_oracle_page_without_access_to_the_record_host_says_what_was_left_out(
-        paired: ExtensionBrowser, portal_server: PortalServer) -> None:
+    paired: ExtensionBrowser, portal_server: PortalServer
+) -> None:
     shell = portal_server.add_fixture(*ORACLE_SHELL)
     portal_server.add_fixture(*ORACLE_FRAME)
     popup, _ = save_in_popup(paired, shell)
@@ -177,8 +205,12 @@ def test_save_oracle_page_without_access_to_the_record_host_says_what_was_left_o
 
 
 def test_save_oracle_page_with_its_record_frame(
-        playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer, bridge: Bridge,
-        tmp_path: Path) -> None:
+    playwright_driver: Any,
+    chromium_path: str | None,
+    portal_server: PortalServer,
+    bridge: Bridge,
+    tmp_path: Path,
+) -> None:
     """Once the record host is allowed (what "Allow and save again" asks for), the frame is captured and parsed."""
     shell = portal_server.add_fixture(*ORACLE_SHELL)
     portal_server.add_fixture(*ORACLE_FRAME)
@@ -218,7 +250,8 @@ def test_save_unknown_portal_page_is_kept_as_a_document(paired: ExtensionBrowser
 
 
 def test_bridge_stopped_capture_waits_in_memory_and_is_delivered_when_back(
-        paired: ExtensionBrowser, bridge: Bridge) -> None:
+    paired: ExtensionBrowser, bridge: Bridge
+) -> None:
     bridge.stop()
     popup, tab_id = save_in_popup(paired, UNKNOWN)
     assert popup.locator("#status").get_attribute("data-state") == "bridge_not_running"
@@ -269,7 +302,8 @@ def test_locked_vault_is_a_clear_failure(paired: ExtensionBrowser, bridge: Bridg
     assert result.get_attribute("data-kind") == "fail"
     assert result.get_attribute("role") == "alert"
     assert popup.locator("#result-title").inner_text() == (
-        "Not saved: Kinchart is locked. Unlock it in the Kinchart dashboard, then try again.")
+        "Not saved: Kinchart is locked. Unlock it in the Kinchart dashboard, then try again."
+    )
     assert paired.session_storage().get("pending", []) == []
 
 
@@ -287,7 +321,9 @@ def test_revoked_token_means_not_paired(paired: ExtensionBrowser, bridge: Bridge
     popup.wait_for_selector("#status[data-state='connected']")
 
 
-def test_reply_without_the_bridge_header_is_not_trusted(extension: ExtensionBrowser, portal_server: PortalServer) -> None:
+def test_reply_without_the_bridge_header_is_not_trusted(
+    extension: ExtensionBrowser, portal_server: PortalServer
+) -> None:
     """Something else on the bridge's port (here: the portal test server) is never taken for Kinchart."""
     extension.set_port(portal_server.port)
     page, tab_id = extension.open_tab(UNKNOWN)
@@ -298,7 +334,9 @@ def test_reply_without_the_bridge_header_is_not_trusted(extension: ExtensionBrow
     popup.wait_for_selector("#result:not([hidden])")
     assert not popup.locator("#result-title").inner_text().startswith("Saved")
     assert len(extension.session_storage()["pending"]) == 1
-    assert re.search(r"Not saved yet: Something other than Kinchart", popup.locator("#result-title").inner_text())
+    assert re.search(
+        r"Not saved yet: Something other than Kinchart", popup.locator("#result-title").inner_text()
+    )
     # Neither the page nor a token was sent to it: only unauthenticated pings.
     to_impostor = [r for r in portal_server.requests if r[1] == f"127.0.0.1:{portal_server.port}"]
     assert to_impostor and all(r[0] == "GET" and r[2] == "/api/ping" for r in to_impostor), to_impostor

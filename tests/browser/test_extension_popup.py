@@ -28,7 +28,7 @@ def test_loads_with_the_pinned_id(extension: ExtensionBrowser) -> None:
 
 
 def test_popup_says_bridge_not_running(extension: ExtensionBrowser) -> None:
-    page, tab_id = extension.open_tab(TOP)
+    _, tab_id = extension.open_tab(TOP)
     popup = extension.open_popup(tab_id)
     status = popup.locator("#status")
     assert status.get_attribute("data-state") == "bridge_not_running"
@@ -89,7 +89,8 @@ def test_service_worker_capture_top_first_with_same_host_frame(extension: Extens
 
 
 def test_frame_from_another_host_is_captured_once_allowed(
-        playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer, tmp_path: Path) -> None:
+    playwright_driver: Any, chromium_path: str | None, portal_server: PortalServer, tmp_path: Path
+) -> None:
     """With a host permission for the record host (what "Allow and save again" grants), its frame is included."""
     ext_dir = extension_copy(tmp_path, extra_host_permissions=["http://records.frames.example/*"])
     with launch_extension(playwright_driver, chromium_path, ext_dir, portal_server.port) as eb:
@@ -126,7 +127,9 @@ def test_popup_save_without_bridge_says_so_and_keeps_it_waiting(extension: Exten
     assert popup.evaluate("document.activeElement.id") == "result"
 
 
-def test_page_too_large_is_refused_before_sending(extension: ExtensionBrowser, portal_server: PortalServer) -> None:
+def test_page_too_large_is_refused_before_sending(
+    extension: ExtensionBrowser, portal_server: PortalServer
+) -> None:
     page, tab_id = extension.open_tab("http://portal.huge.example/records/everything")
     extension.click_action(page)
     result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
@@ -155,11 +158,14 @@ def test_capture_helper_serializes_fixture_pages(playwright_driver: Any) -> None
     """capture_helper (what the parser tests use) loads a page and serializes it, frames included."""
     pages = Path(__file__).resolve().parent / "pages"
     with capture_session(playwright_driver) as cap:
-        doc = cap.serialize_file(pages / "unknown_portal.html",
-                                 url="http://www.citypharmacy.example/account/prescriptions/history")
+        doc = cap.serialize_file(
+            pages / "unknown_portal.html", url="http://www.citypharmacy.example/account/prescriptions/history"
+        )
         assert doc["url"] == "http://www.citypharmacy.example/account/prescriptions/history"
         assert doc["title"] == "Prescription history - City Pharmacy"
-        assert doc["html"].startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+        assert doc["html"].startswith('<!DOCTYPE html>\n<html lang="en">')
         assert "Atorvastatin 20 mg" in doc["html"]
-        doc = cap.serialize_html("<!DOCTYPE html><title>x</title><p id=a></p><script>a.textContent='set'</script>")
+        doc = cap.serialize_html(
+            "<!DOCTYPE html><title>x</title><p id=a></p><script>a.textContent='set'</script>"
+        )
         assert '<p id="a">set</p>' in doc["html"]
