@@ -272,6 +272,8 @@ async function queueOrFail(err, capture, tabId, frameNote) {
   const kept = await keepWaiting(capture, tabId);
   if (!kept) return fail(new bridge.BridgeError("session_full"), tabId);
   const n = (await pendingList()).length;
+  await badge(String(n), COLORS.waiting,
+    n === 1 ? "1 page is waiting for Kinchart to start" : n + " pages are waiting for Kinchart to start", tabId);
   const result = {
     ok: false,
     queued: true,
@@ -391,16 +393,19 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
   return true;
 });
 
-chrome.commands?.onCommand.addListener(async (command, tab) => {
-  if (command !== "save-to-family-record") return;
+// The keyboard shortcut: the same save as the popup's button; the badge carries the receipt.
+async function onCommand(command, tab) {
+  if (command !== "save-to-family-record") return null;
   let tabId = tab && typeof tab.id === "number" ? tab.id : null;
   if (tabId === null) {
     const [active] = await chrome.tabs.query({ active: true, currentWindow: true });
     tabId = active ? active.id : null;
   }
-  if (tabId === null) return;
-  await saveTab(tabId);
-});
+  if (tabId === null) return null;
+  return saveTab(tabId);
+}
+
+chrome.commands?.onCommand.addListener((command, tab) => { onCommand(command, tab); });
 
 chrome.alarms.onAlarm.addListener((alarm) => {
   if (alarm.name === RETRY_ALARM) deliverPending();
@@ -410,4 +415,4 @@ chrome.runtime.onStartup?.addListener(() => { showWaiting(); });
 chrome.runtime.onInstalled?.addListener(() => { showWaiting(); });
 
 // For tests and debugging from the worker's console.
-self.kinchart = { saveTab, deliverPending, getStatus, handle };
+self.kinchart = { saveTab, deliverPending, getStatus, handle, onCommand };

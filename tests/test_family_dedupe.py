@@ -212,3 +212,12 @@ def test_merge_records_prefers_the_richer_and_fills_nulls() -> None:
     merged = merge_records(poor, rich)
     assert merged["title"] == "Comprehensive Metabolic Panel" and merged["ordered_by"] == "Priya Raman, MD"
     assert merged["occurred_at"] == "2025-09-08T07:42:00" and merged["performing_lab"] == "Quest"
+
+
+def test_undated_results_with_different_values_are_not_taken_for_corrections() -> None:
+    mk = Maker()
+    items = [mk(result("CBC", None, "final", [comp("WBC", "5.0")]), "a", "2025-01-03T00:00:00Z"),
+             mk(result("CBC", None, "final", [comp("WBC", "9.0")]), "b", "2025-01-04T00:00:00Z"),
+             mk(result("CBC", None, "final", [comp("WBC", "9.0")]), "c", "2025-01-05T00:00:00Z")]
+    entries = build_entries(items)
+    assert sorted(len(e.sources) for e in entries) == [1, 2] and all(e.history == () for e in entries)

@@ -90,11 +90,14 @@ class Env:
             folder.mkdir()
         self.passfile = self.secrets / "pass.txt"
         self.passfile.write_text(PASSPHRASE + "\n")
+        self.bundle_passfile = self.secrets / "bundle-pass.txt"
+        self.bundle_passfile.write_text("a synthetic bundle passphrase\n")
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KINCHART_")}
         env.update({"KINCHART_VAULT": str(self.vault), "KINCHART_PASSPHRASE_FILE": str(self.passfile),
+                    "KINCHART_BUNDLE_PASSPHRASE_FILE": str(self.bundle_passfile),
                     "KINCHART_KDF": "fast", "TMPDIR": str(self.tmpdir), "TEMP": str(self.tmpdir),
                     "TMP": str(self.tmpdir), "HOME": str(self.home),
                     "XDG_DATA_HOME": str(self.home / "data"), "XDG_CACHE_HOME": str(self.home / "cache"),
@@ -169,21 +172,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def export_commands(e: Env, dest: Path) -> list[list[str]]:
     """`kinchart export` invocations for every format it offers, if the command exists yet."""
-    helptext = e.run("--help").stdout
-    if not re.search(r"\bexport\b", helptext):
+    if not re.search(r"\bexport\b", e.run("--help").stdout):
         return []
-    sub = e.run("export", "--help").stdout + e.run("export", "--help").stderr
-    formats = sorted(set(re.findall(r"\b(json|csv|html|pdf|ics|fhir|zip)\b", sub)))
-    commands = []
-    for fmt in formats or ["json"]:
-        target = dest / f"export.{fmt}"
-        if "--format" in sub and "--out" in sub:
-            commands.append(["export", "--format", fmt, "--out", str(target)])
-        elif "--format" in sub:
-            commands.append(["export", "--format", fmt, str(target)])
-        else:
-            commands.append(["export", fmt, str(target)])
-    return commands
+    sub = e.run("export", "--help").stdout
+    formats = sorted(set(re.findall(r"\b(json|csv|fhir|ics|html|pdf|bundle)\b", sub)))
+    assert formats, sub
+    return [["export", "--format", fmt, "--output", str(dest / f"export.{fmt}")] for fmt in formats]
 
 
 def test_sentinels_are_distinctive_and_the_scan_finds_them(tmp_path: Path) -> None:
@@ -218,16 +212,32 @@ def test_no_fixture_string_readable_after_import_serve_and_export(tmp_path: Path
         status, body = request(port, "POST", "/api/pair", {"code": code, "client_name": "t"}, {"Origin": origin})
         assert status == 201, body
         auth = {"Origin": origin, "Authorization": f"Bearer {body['token']}"}
+        members: dict[str, str] = {}
         for c in fixture_captures("?live=1"):
             status, receipt = request(port, "POST", "/api/captures", c, auth)
             assert status == 201, receipt
+            name = (receipt.get("patient") or {}).get("name")
+            if receipt["needs_assignment"] and name:  # file it, so that exports have records to write
+                choice = {"member_id": members[name]} if name in members else {"new_member": {"name": name}}
+                status, filed = request(port, "POST", f"/api/captures/{receipt['capture_id']}/assign", choice, auth)
+                assert status == 200, filed
+                members[name] = filed["member"]["id"]
+        assert len(members) >= 2
         wal = e.vault / "kinchart.db-wal"
         assert wal.exists() and wal.stat().st_size > 0, "expected a live WAL to scan"
         assert scan(scanned) == []
-        for cmd in export_commands(e, tmp_path / "exports"):
-            (tmp_path / "exports").mkdir(exist_ok=True)
+        exports = tmp_path / "exports"  # where the caregiver asked for plaintext: not scanned
+        exports.mkdir()
+        commands = export_commands(e, exports)
+        for cmd in commands:
             e.run(*cmd)
         assert scan(scanned) == []
+        if commands:  # the control: the exports really did write the records out, just not anywhere else
+            assert scan([exports]), "the exports hold none of the fixture strings: nothing was exported"
+            bundles = list(exports.glob("*.bundle"))
+            assert scan(bundles) == [], "the share bundle is meant to stay encrypted"
+        else:
+            pytest.fail("`kinchart export` is missing")  # it exists now; a removal should be noticed
     finally:
         stop(proc)
     assert scan(scanned) == []

@@ -165,6 +165,7 @@ _CONTENT: dict[str, tuple[str, ...]] = {
     "document": ("text",),
 }
 _LONG_TEXT = frozenset({"narrative", "text", "body", "summary_text", "comments", "instructions"})
+_UNDATED_APART = frozenset({"test_result", "note", "message"})
 STATUS_RANK = {"pending": 0, "preliminary": 1, "final": 2, "corrected": 3}
 
 
@@ -195,6 +196,9 @@ def _match(cluster: _Cluster, item: RecordItem, soft: dict[str, str], comps: fro
     same_capture = cluster.captures.get(item.capture_id)
     if same_capture is not None and all(d != item.data for d in same_capture):
         return -1
+    if (item.kind in _UNDATED_APART and not day_of(_s(item.data, "occurred_at"))
+            and _conflicts(item.kind, cluster.items[-1].data, item.data)):
+        return -1  # no date to tell a correction from another result: keep both
     score = 0
     for k, v in soft.items():
         cv = cluster.soft.get(k)

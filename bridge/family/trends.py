@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .models import Entry
-from .normalize import fold, minute_of
+from .normalize import fold, minute_of, wall
 
 # analyte id -> (display name, folded names that are certainly this analyte)
 _SYN: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -138,8 +139,9 @@ def _convert(aid: str, unit: str, series_unit: str, value: float | None) -> floa
 
 
 def trends(entries: Iterable[Entry], min_points: int = 1) -> list[Series]:
-    """Series from the test results among `entries` (normally one member's), by analyte name."""
-    raw: dict[str, list[tuple[str, TrendPoint]]] = {}
+    """Series from the test results among `entries` (normally one member's), by analyte name. The very
+    same value at the same minute shown by two entries (a panel and a single-test page) is one point."""
+    raw: dict[str, list[tuple[Entry, dict[str, Any]]]] = {}
     display: dict[str, str] = {}
     for e in entries:
         if e.kind != "test_result":
@@ -152,37 +154,40 @@ def trends(entries: Iterable[Entry], min_points: int = 1) -> list[Series]:
                 continue
             aid, disp = analyte_of(str(c["name"]), e.title)
             display.setdefault(aid, disp)
-            vn = c.get("value_num")
-            pt = TrendPoint(entry_id=e.id, occurred_at=e.occurred_at, name=str(c["name"]), value=c.get("value"),
-                            value_num=float(vn) if isinstance(vn, (int, float)) else None, unit=c.get("unit"),
-                            ref_range=c.get("ref_range"), ref_low=c.get("ref_low"), ref_high=c.get("ref_high"),
-                            flag=c.get("flag"), organization=e.organization, series_value=None,
-                            organizations=e.organizations)
-            raw.setdefault(aid, []).append((aid, pt))
+            raw.setdefault(aid, []).append((e, c))
     out: list[Series] = []
     for aid in sorted(raw):
-        pts = [p for _, p in raw[aid]]
+        rows = raw[aid]
         canon = _CANON.get(aid)
         counts: dict[str, int] = {}
-        for p in pts:
-            if p.unit:
-                counts[p.unit] = counts.get(p.unit, 0) + 1
+        for _, c in rows:
+            u = c.get("unit")
+            if isinstance(u, str) and u:
+                counts[u] = counts.get(u, 0) + 1
         unit = canon[0] if canon else (max(sorted(counts), key=lambda u: counts[u]) if counts else None)
-        conv = [TrendPoint(**{**p.__dict__, "series_value": _convert(aid, p.unit or "", unit or "", p.value_num)
-                               if unit else p.value_num}) for p in pts]
-        # the very same value at the same minute shown by two entries is one point
-        merged: dict[tuple[str, str, str], TrendPoint] = {}
-        for p in sorted(conv, key=lambda p: (minute_of(p.occurred_at) or (p.occurred_at or ""), p.entry_id)):
-            k = (minute_of(p.occurred_at) or (p.occurred_at or ""), "".join((p.value or "").split()).lower(),
-                 _unit(p.unit))
-            if k in merged and k[0]:
-                prev = merged[k]
-                orgs = tuple(sorted({*prev.organizations, *p.organizations}))
-                merged[k] = TrendPoint(**{**prev.__dict__, "also_in": (*prev.also_in, p.entry_id),
-                                          "organizations": orgs})
-            else:
-                merged[k if k[0] else (*k[:2], p.entry_id)] = p
-        points = tuple(sorted(merged.values(), key=lambda p: (p.occurred_at or "", p.entry_id)))
+        merged: dict[tuple[str, ...], dict[str, Any]] = {}
+        for e, c in sorted(rows, key=lambda r: (wall(r[0].occurred_at), r[0].id)):
+            vn = c.get("value_num")
+            num = float(vn) if isinstance(vn, (int, float)) else None
+            value = c.get("value")
+            minute = minute_of(e.occurred_at)
+            k: tuple[str, ...] = (minute, "".join(str(value or "").split()).lower(), _unit(c.get("unit")))
+            if not minute:
+                k = (*k, e.id)
+            prev = merged.get(k)
+            if prev is not None:
+                prev["also_in"] = (*prev["also_in"], e.id)
+                prev["organizations"] = tuple(sorted({*prev["organizations"], *e.organizations}))
+                continue
+            merged[k] = {
+                "entry_id": e.id, "occurred_at": e.occurred_at, "name": str(c["name"]), "value": value,
+                "value_num": num, "unit": c.get("unit"), "ref_range": c.get("ref_range"),
+                "ref_low": c.get("ref_low"), "ref_high": c.get("ref_high"), "flag": c.get("flag"),
+                "organization": e.organization,
+                "series_value": _convert(aid, c.get("unit") or "", unit, num) if unit else num,
+                "organizations": e.organizations, "also_in": (),
+            }
+        points = tuple(TrendPoint(**m) for m in merged.values())
         if len(points) < min_points:
             continue
         out.append(Series(

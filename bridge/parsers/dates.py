@@ -67,7 +67,7 @@ def _fast(prepared: str) -> tuple[datetime, bool] | None:
             return None
         hour = hour % 12 + (12 if groups["ap"].lower() == "pm" else 0)
     try:
-        value = datetime(year, month, int(groups["d"]), hour, int(groups["mi"] or 0), int(groups["s"] or 0))  # noqa: DTZ001
+        value = datetime(year, month, int(groups["d"]), hour, int(groups["mi"] or 0), int(groups["s"] or 0))
     except ValueError:
         return None
     return value, groups["h"] is not None

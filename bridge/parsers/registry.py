@@ -40,7 +40,7 @@ def parse_page(page: Page) -> tuple[ParserInfo, ParseResult]:
     info = ParserInfo(module.NAME, module.VERSION)
     try:
         result: ParseResult = module.parse(page)
-    except (ParseError, ValueError, AttributeError, TypeError, IndexError, KeyError) as exc:
+    except (ParseError, ValueError, AttributeError, TypeError, IndexError, KeyError, RecursionError) as exc:
         result = generic.parse(page)
         result.warnings.insert(0, f"the {module.NAME} parser could not read this page ({type(exc).__name__}: {exc})")
         info = ParserInfo(generic.NAME, generic.VERSION)

@@ -54,26 +54,36 @@ def paragraphs_of(node: LexborNode | None) -> str | None:
     return joined or None
 
 
-def _collect(node: LexborNode, parts: list[str], paragraphs: bool) -> None:
-    tag = node.tag
-    if tag == "-text":
-        parts.append(node.text_content or "")
-        return
-    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
-        return
-    block = tag in BLOCK_TAGS
-    if paragraphs and (block or tag == "br"):
-        parts.append("\n\n")
-    elif tag == "br" or block:
-        parts.append(" ")
-    child = node.child
-    while child is not None:
-        _collect(child, parts, paragraphs)
-        child = child.next
-    if block:
-        parts.append("\n\n" if paragraphs else " ")
-    elif tag in {"td", "th"}:
-        parts.append(" ")
+def _collect(root: LexborNode, parts: list[str], paragraphs: bool) -> None:
+    """Depth-first text walk, iterative so that a page nested thousands deep cannot exhaust the stack.
+    The stack holds nodes to enter and, after a block's children, the separator that closes it."""
+    stack: list[LexborNode | str] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        tag = item.tag
+        if tag == "-text":
+            parts.append(item.text_content or "")
+            continue
+        if tag in SKIP_TAGS or tag == "-comment" or is_hidden(item):
+            continue
+        block = tag in BLOCK_TAGS
+        if paragraphs and (block or tag == "br"):
+            parts.append("\n\n")
+        elif tag == "br" or block:
+            parts.append(" ")
+        if block:
+            stack.append("\n\n" if paragraphs else " ")
+        elif tag in {"td", "th"}:
+            stack.append(" ")
+        children: list[LexborNode] = []
+        child = item.child
+        while child is not None:
+            children.append(child)
+            child = child.next
+        stack.extend(reversed(children))
 
 
 def split_lines(text: str | None) -> list[str]:

@@ -187,7 +187,7 @@ class ExtensionBrowser:
 def extension_copy(dest: Path, extra_host_permissions: list[str] | None = None) -> Path:
     """A copy of the extension, optionally with more host permissions (as if optional ones were granted)."""
     out = dest / "extension"
-    shutil.copytree(EXTENSION_DIR, out, ignore=shutil.ignore_patterns("*.txt"))
+    shutil.copytree(EXTENSION_DIR, out)
     if extra_host_permissions:
         manifest_path = out / "manifest.json"
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -70,6 +70,7 @@ class Guard:
     console: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     strip_csp: bool = False
+    stripped: int = 0  # responses served without their CSP while strip_csp was on
 
     def attach(self, context: Any) -> None:
         context.route("**/*", self._route)
@@ -105,6 +106,7 @@ class Guard:
             response = route.fetch(max_redirects=0)
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-security-policy"}
             route.fulfill(response=response, headers=headers)
+            self.stripped += 1
             return
         route.fallback()
 
@@ -124,6 +126,7 @@ class Guard:
     def reset(self) -> None:
         for items in (self.requests, self.blocked, self.dialogs, self.console, self.page_errors):
             items.clear()
+        self.stripped = 0
 
 
 class Shots:
@@ -151,11 +154,6 @@ class Shots:
         return path
 
 
-def form_posts_ok(page: Any) -> None:
-    """Wait for the navigation a form submit starts to land."""
-    page.wait_for_load_state("load")
-
-
 # ---- capture files for `kinchart import` ---------------------------------------------------------
 
 
@@ -163,8 +161,9 @@ def recent(days_ago: int) -> date:
     return date.today() - timedelta(days=days_ago)
 
 
-def capture_file(vendor: str, stem: str, *, replace: dict[str, str] | None = None,
-                 captured_at: str | None = None) -> dict[str, Any]:
+def capture_file(
+    vendor: str, stem: str, *, replace: dict[str, str] | None = None, captured_at: str | None = None
+) -> dict[str, Any]:
     """A fixture page as the capture the extension would send (one frame, at the page's own address)."""
     spec = json.loads((FIXTURES / vendor / f"{stem}.expected.json").read_text(encoding="utf-8"))
     html = (FIXTURES / vendor / f"{stem}.html").read_text(encoding="utf-8")
@@ -172,8 +171,13 @@ def capture_file(vendor: str, stem: str, *, replace: dict[str, str] | None = Non
         assert old in html, f"{old!r} is not in {vendor}/{stem}"
         html = html.replace(old, new)
     url = spec["url"]
-    return {"url": url, "title": f"{vendor}/{stem}", "captured_at": captured_at or spec.get("captured_at"),
-            "frames": [{"url": url, "html": html}], "extension_version": "browser-tests"}
+    return {
+        "url": url,
+        "title": f"{vendor}/{stem}",
+        "captured_at": captured_at or spec.get("captured_at"),
+        "frames": [{"url": url, "html": html}],
+        "extension_version": "browser-tests",
+    }
 
 
 def write_captures(dest: Path, captures: list[dict[str, Any]]) -> Path:
@@ -226,7 +230,7 @@ class ThreadBridge:
                 loop.run_until_complete(main())
             except asyncio.CancelledError:
                 pass
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            except BaseException as exc:
                 failure.append(exc)
             finally:
                 ready.set()
@@ -237,8 +241,9 @@ class ThreadBridge:
         ready.wait(30)
         if failure:
             raise failure[0]
-        urllib.request.urlopen(urllib.request.Request(f"{self.base}/api/ping",  # noqa: S310
-                                                      headers={"X-Kinchart-Client": "t/1"}), timeout=10).close()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.base}/api/ping", headers={"X-Kinchart-Client": "t/1"}), timeout=10
+        ).close()
         return self
 
     def stop(self) -> None:
@@ -261,13 +266,13 @@ PAYLOADS = [
     "{{7*7}}",
 ]
 LIVE_MARKUP = (
-    "<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)><circle r=\"3\"></circle></svg>"
-    "<a href=\"javascript:alert(4)\">a javascript: link</a>"
-    "<div style=\"background:url(javascript:alert(5));width:expression(alert(6))\">css</div>"
-    f"<img src=\"https://{CANARY_HOST}/pixel.png\">"
+    '<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)><circle r="3"></circle></svg>'
+    '<a href="javascript:alert(4)">a javascript: link</a>'
+    '<div style="background:url(javascript:alert(5));width:expression(alert(6))">css</div>'
+    f'<img src="https://{CANARY_HOST}/pixel.png">'
     f"\"><script>fetch('https://{CANARY_HOST}/x')</script>"
-    f"<iframe src=\"https://{CANARY_HOST}/frame\"></iframe>"
-    f"<link rel=\"stylesheet\" href=\"https://{CANARY_HOST}/s.css\">"
+    f'<iframe src="https://{CANARY_HOST}/frame"></iframe>'
+    f'<link rel="stylesheet" href="https://{CANARY_HOST}/s.css">'
 )
 
 
@@ -290,43 +295,79 @@ def epic_canary_captures() -> dict[str, dict[str, Any]]:
     spec, s = _epic("message_thread_metformin_px")
     subject = "Question about new metformin dose"
     canary_subject = f"Canary subject {esc(PAYLOADS[0])} {esc(PAYLOADS[7])}"
-    s = _sub(s, f'data-testid="conversation-subject">{subject}</h2>',
-             f'data-testid="conversation-subject">{canary_subject}</h2>')
-    s = _sub(s, f'<span class="_convSubject_3kq9x_56">{subject}</span>',
-             f'<span class="_convSubject_3kq9x_56">{canary_subject}</span>')
-    s = s.replace('aria-label="Message from Kim Pham"', f'aria-label="Message from Kim {esc(PAYLOADS[1])} Pham"')
-    s = s.replace('data-testid="message-sender">Kim Pham</span>',
-                  f'data-testid="message-sender">Kim {esc(PAYLOADS[1])} Pham</span>')
-    s = s.replace('<li class="_recipient_3kq9x_36">Meera Krishnan, MD</li>',
-                  f'<li class="_recipient_3kq9x_36">Meera Krishnan, MD {esc(PAYLOADS[2])}</li>')
-    first = ('<div data-paragraph="0"><span style="font-family: Segoe UI, Arial, sans-serif; font-size: 11pt;">'
-             "Hello Dr. Krishnan,</span></div>")
-    lines = "".join(f'<div data-paragraph="x{i}"><span>Canary line {i}: {esc(p)}</span></div>'
-                    for i, p in enumerate(PAYLOADS))
+    s = _sub(
+        s,
+        f'data-testid="conversation-subject">{subject}</h2>',
+        f'data-testid="conversation-subject">{canary_subject}</h2>',
+    )
+    s = _sub(
+        s,
+        f'<span class="_convSubject_3kq9x_56">{subject}</span>',
+        f'<span class="_convSubject_3kq9x_56">{canary_subject}</span>',
+    )
+    s = s.replace(
+        'aria-label="Message from Kim Pham"', f'aria-label="Message from Kim {esc(PAYLOADS[1])} Pham"'
+    )
+    s = s.replace(
+        'data-testid="message-sender">Kim Pham</span>',
+        f'data-testid="message-sender">Kim {esc(PAYLOADS[1])} Pham</span>',
+    )
+    s = s.replace(
+        '<li class="_recipient_3kq9x_36">Meera Krishnan, MD</li>',
+        f'<li class="_recipient_3kq9x_36">Meera Krishnan, MD {esc(PAYLOADS[2])}</li>',
+    )
+    first = (
+        '<div data-paragraph="0"><span style="font-family: Segoe UI, Arial, sans-serif; font-size: 11pt;">'
+        "Hello Dr. Krishnan,</span></div>"
+    )
+    lines = "".join(
+        f'<div data-paragraph="x{i}"><span>Canary line {i}: {esc(p)}</span></div>'
+        for i, p in enumerate(PAYLOADS)
+    )
     s = _sub(s, first, first + lines + f'<div data-paragraph="live">Live: {LIVE_MARKUP}</div>')
     url = spec["url"] + "-canary"
-    out["xss_epic_message"] = {"url": url, "title": "Canary message", "captured_at": spec["captured_at"],
-                               "frames": [{"url": url, "html": s}], "extension_version": "xss-canary"}
+    out["xss_epic_message"] = {
+        "url": url,
+        "title": "Canary message",
+        "captured_at": spec["captured_at"],
+        "frames": [{"url": url, "html": s}],
+        "extension_version": "xss-canary",
+    }
 
     spec, s = _epic("note_progress_px")
-    s = _sub(s, 'data-testid="note-title">Progress Notes</h1>',
-             f'data-testid="note-title">Canary Note {esc(PAYLOADS[0])} {esc(PAYLOADS[7])}</h1>')
-    s = _sub(s, '<span class="note-hdr-value">Meera Krishnan, MD</span>',
-             f'<span class="note-hdr-value">Dr. Canary {esc(PAYLOADS[1])}</span>')
-    s = _sub(s, '<span class="note-hdr-value">Lakeside Internal Medicine Riverside</span>',
-             f'<span class="note-hdr-value">Canary Dept {esc(PAYLOADS[2])} {esc(PAYLOADS[6])}</span>')
+    s = _sub(
+        s,
+        'data-testid="note-title">Progress Notes</h1>',
+        f'data-testid="note-title">Canary Note {esc(PAYLOADS[0])} {esc(PAYLOADS[7])}</h1>',
+    )
+    s = _sub(
+        s,
+        '<span class="note-hdr-value">Meera Krishnan, MD</span>',
+        f'<span class="note-hdr-value">Dr. Canary {esc(PAYLOADS[1])}</span>',
+    )
+    s = _sub(
+        s,
+        '<span class="note-hdr-value">Lakeside Internal Medicine Riverside</span>',
+        f'<span class="note-hdr-value">Canary Dept {esc(PAYLOADS[2])} {esc(PAYLOADS[6])}</span>',
+    )
     paragraphs = "".join(f"<p>Canary paragraph {i}: {esc(p)}</p>" for i, p in enumerate(PAYLOADS))
     s = _sub(s, '<div class="note-body">', f'<div class="note-body">{paragraphs}<p>Live: {LIVE_MARKUP}</p>')
     url = spec["url"] + "&canary=1"
-    out["xss_epic_note"] = {"url": url, "title": "Canary note", "captured_at": spec["captured_at"],
-                            "frames": [{"url": url, "html": s}], "extension_version": "xss-canary"}
+    out["xss_epic_note"] = {
+        "url": url,
+        "title": "Canary note",
+        "captured_at": spec["captured_at"],
+        "frames": [{"url": url, "html": s}],
+        "extension_version": "xss-canary",
+    }
     return out
 
 
 def write_epic_canary_captures() -> None:
     for name, capture in epic_canary_captures().items():
-        (CAPTURES / f"{name}.json").write_text(json.dumps(capture, indent=2, ensure_ascii=False) + "\n",
-                                               encoding="utf-8")
+        (CAPTURES / f"{name}.json").write_text(
+            json.dumps(capture, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

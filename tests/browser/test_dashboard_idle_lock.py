@@ -52,8 +52,9 @@ def _unlock(page: Any, base: str) -> None:
     page.wait_for_url(base + "/")
 
 
-def test_idle_dashboard_locks_itself(playwright_driver: Any, chromium_path: str | None,
-                                     idle_bridge: ThreadBridge) -> None:
+def test_idle_dashboard_locks_itself(
+    playwright_driver: Any, chromium_path: str | None, idle_bridge: ThreadBridge
+) -> None:
     base = idle_bridge.base
     shot = Shots("dashboard-idle")
     with dashboard_browser(playwright_driver) as browser:

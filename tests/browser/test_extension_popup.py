@@ -169,3 +169,17 @@ def test_capture_helper_serializes_fixture_pages(playwright_driver: Any) -> None
             "<!DOCTYPE html><title>x</title><p id=a></p><script>a.textContent='set'</script>"
         )
         assert '<p id="a">set</p>' in doc["html"]
+
+
+def test_keyboard_shortcut_saves_like_the_button(extension: ExtensionBrowser) -> None:
+    """The command is registered with its shortcut; its handler saves the tab (headless Chromium cannot
+    press a browser shortcut, so the handler is called as the browser would call it)."""
+    commands = {c["name"]: c for c in extension.sw("chrome.commands.getAll()")}
+    assert commands["save-to-family-record"]["shortcut"] == "Alt+Shift+K"
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)  # a shortcut grants activeTab like a click does
+    result = extension.sw("id => self.kinchart.onCommand('save-to-family-record', {id})", tab_id)
+    assert result["queued"] is True and result["code"] == "bridge_not_running"
+    assert len(pending(extension)) == 1
+    assert extension.badge()["text"] == "1"
+    assert extension.sw("id => self.kinchart.onCommand('something-else', {id})", tab_id) is None
