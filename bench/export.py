@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,55 @@ TARGETS = {"fhir": ("< 15 s", "< 400 MB"), "pdf": ("< 15 s", "< 400 MB")}
 
 def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                parents[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                continue
+    out, frontier = [], [root]
+    while frontier:
+        kids = [p for p, pp in parents.items() if pp in frontier]
+        out.extend(kids)
+        frontier = kids
+    return out
+
+
+def _pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
+class Sampler(threading.Thread):
+    """The peak memory of this process's descendants (the browser), summed as PSS (shared pages counted
+    once), sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.stop.wait(0.05):
+            self.peak = max(self.peak, _pss_mb(_descendants(me)))
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def one(path: Path, records: int, captures: int, fmt: str) -> dict[str, float]:
@@ -49,17 +99,25 @@ def one(path: Path, records: int, captures: int, fmt: str) -> dict[str, float]:
     base = _maxrss_mb()
     with tempfile.TemporaryDirectory(prefix="kinchart-bench-export-", dir=path) as tmp:
         out = Path(tmp) / f"out.{fmt}"
-        t0, c0 = time.perf_counter(), time.process_time()
+        sampler = Sampler()
+        if fmt == "pdf":  # only the PDF starts processes (the sampler costs a little CPU)
+            sampler.start()
+        t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
         with out.open("wb") as f:
             count, _ = write_stream(fmt, family, vault, ExportOptions(), f,
                                     passphrase="synthetic share passphrase" if fmt == "bundle" else None)
         export_s, export_cpu = time.perf_counter() - t0, time.process_time() - c0
+        children_cpu = _children_cpu() - k0
+        sampler.stop.set()
+        if sampler.is_alive():
+            sampler.join()
         size = out.stat().st_size
     peak = _maxrss_mb()
     vault.close()
     return {"entries": total, "index_s": index_s, "index_cpu": index_cpu, "export_s": export_s,
             "export_cpu": export_cpu, "peak_mb": peak, "added_mb": peak - base, "count": count, "bytes": size,
-            "children_peak_mb": _maxrss_mb(resource.RUSAGE_CHILDREN)}
+            "browser_peak_mb": sampler.peak, "browser_cpu": children_cpu,
+            "load": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -101,9 +159,11 @@ def main() -> None:
                m_target + at if m_target else "")
         figure(f"export.{fmt}.added_rss", r["added_mb"], "MB (over the process after the index build)")
         if fmt == "pdf":
-            figure("export.pdf.chromium_peak", r["children_peak_mb"], "MB (largest browser process)")
+            figure("export.pdf.browser_peak", r["browser_peak_mb"], "MB (Chromium and Playwright, PSS summed)")
+            figure("export.pdf.browser_cpu", r["browser_cpu"], "s cpu (Chromium and Playwright)")
         figure(f"export.{fmt}.size", r["bytes"] / 1e6, "MB written")
         figure(f"export.{fmt}.count", r["count"], "items")
+        figure(f"export.{fmt}.load", r["load"], "(1-minute load average of this machine during the run)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,11 +46,32 @@ def validate_capture(data: Any) -> dict[str, Any]:
         where = ".".join(str(p) for p in first["loc"])
         raise BadCapture(f"capture field '{where}': {first['msg']}") from None
     capture = model.model_dump()
+    for field in ("url", "title", "captured_at", "extension_version"):
+        capture[field] = _well_formed(capture[field])
+    for frame in capture["frames"]:
+        frame["url"], frame["html"] = _well_formed(frame["url"]), _well_formed(frame["html"])
+    for where, url in [("url", capture["url"])] + [(f"frames.{i}.url", f["url"]) for i, f in enumerate(capture["frames"])]:
+        try:
+            parts = urlsplit(url)
+            _ = parts.hostname, parts.port  # both raise ValueError on a malformed address
+        except ValueError as exc:
+            raise BadCapture(f"capture field '{where}': not a valid address ({exc})") from None
     if not capture["captured_at"]:
         capture["captured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     for frame in capture["frames"]:
         frame["url"] = frame["url"] or capture["url"]
     return capture
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _well_formed(value: str | None) -> str | None:
+    """JSON may carry lone UTF-16 surrogates ("\\ud800") that no UTF-8 file or database can hold: they
+    become U+FFFD, as a browser shows them, instead of failing later when the capture is stored."""
+    if value is None or not _LONE_SURROGATE.search(value):
+        return value
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 _SAVED_FROM = re.compile(r"<!--\s*saved from url=\(\d+\)\s*(\S+?)\s*-->", re.I)

@@ -95,10 +95,10 @@ def init(vault: Path | None = VaultOpt) -> None:
 @app.command()
 def serve(vault: Path | None = VaultOpt,
           port: int = typer.Option(None, "--port", help="Port on 127.0.0.1 (default 47213, or KINCHART_PORT)"),
-          idle_lock: int = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes")) -> None:
+          idle_lock: float = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes")) -> None:
     """Start the bridge and the dashboard on 127.0.0.1."""
     from bridge.server import PortTaken, run
-    from bridge.vault import Vault, WrongPassphrase
+    from bridge.vault import Vault, VaultError, WrongPassphrase
 
     folder = _vault_dir(vault)
     passphrase = read_passphrase_file()
@@ -116,6 +116,8 @@ def serve(vault: Path | None = VaultOpt,
         _fail(str(exc), code=2)
     except WrongPassphrase:
         _fail("The passphrase in KINCHART_PASSPHRASE_FILE does not open this vault.")
+    except VaultError as exc:  # a damaged vault: said in one line, and the file is left as it is
+        _fail(str(exc))
 
 
 @app.command()
@@ -153,6 +155,7 @@ def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .ht
     """Import saved pages and captures through the same path as the extension."""
     from bridge.capture import BadCapture, capture_from_html_file, validate_capture
     from bridge.ingest import ingest_many
+    from bridge.vault import VaultError
 
     files = _input_files(paths)
     store = _open_unlocked(_vault_dir(vault))
@@ -181,7 +184,11 @@ def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .ht
                 stored += not result.duplicate
             progress.advance(task)
 
-        ingest_many(store, (read(f) for f in files), family, on_result=done)
+        try:
+            ingest_many(store, (read(f) for f in files), family, on_result=done)
+        except VaultError as exc:
+            progress.stop()
+            _fail(f"{exc} Captures reported before this point were saved.")
     store.close()
     out.print(f"Imported {stored} new capture(s); {duplicates} already in the vault; {len(bad)} skipped.")
     for file, why in bad:
@@ -196,14 +203,16 @@ def reparse(vault: Path | None = VaultOpt) -> None:
     from bridge.ingest import reparse_all
 
     store = _open_unlocked(_vault_dir(vault))
-    total = len(store.list_captures())
+    total = store.capture_count()
+    family = _family(store)
+    before = family.snapshot() if family is not None else None  # the timeline as it was, to report changes
     with Progress(TextColumn("Reparsing"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
         task = progress.add_task("reparse", total=total)
         report = reparse_all(store, progress=lambda: progress.advance(task))
-    family = _family(store)
     extra = ""
-    if family is not None and hasattr(family, "after_reparse"):
-        extra = f"; timeline: {family.after_reparse()}"
+    if family is not None:
+        family.refresh()
+        extra = f"; timeline: {family.after_reparse(before)}"
     store.close()
     out.print(f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
               f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}.")
@@ -300,7 +309,7 @@ def export(fmt: str = typer.Option(..., "--format", "-f",
            until: str | None = typer.Option(None, "--until", help="To this date (YYYY-MM-DD), inclusive"),
            kind: list[str] | None = typer.Option(None, "--kind", "-k", help="Only this kind of record (test_result, message, ...); repeat for several"),
            past: bool = typer.Option(False, "--past", help="ics: past appointments too"),
-           timeline_limit: int = typer.Option(500, "--timeline-limit", help="html/pdf: timeline items per member (0: all)"),
+           timeline_limit: int = typer.Option(150, "--timeline-limit", help="html/pdf: the most recent timeline items per member (0: all)"),
            force: bool = typer.Option(False, "--force", help="Replace the output file if it exists"),
            vault: Path | None = VaultOpt) -> None:
     """Export records (plaintext formats leave the vault's protection; `bundle` stays encrypted)."""

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,54 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: Deeper nesting than a browser's own parser ever builds (Blink stops at 512) is flattened before
+#: parsing: the HTML tree builder's work grows with depth squared (100,000 nested <div>s took minutes).
+MAX_PARSE_DEPTH = 2000
+_CONTAINERS = ("div", "span", "section", "article", "main", "nav", "header", "footer", "aside", "a", "b", "i", "u",
+               "s", "em", "strong", "small", "big", "font", "form", "fieldset", "center", "blockquote", "ul", "ol",
+               "dl", "table", "tbody", "thead", "tfoot", "label", "button", "code", "pre", "sub", "sup", "abbr",
+               "cite", "q", "mark", "details", "summary", "figure", "figcaption")
+_CONTAINER = re.compile(rf"<(/?)(?:{'|'.join(_CONTAINERS)})(?=[\s>/])", re.I)
+
+
+def _flatten_deep_nesting(html: str) -> str:
+    """The page with container tags beyond MAX_PARSE_DEPTH removed (their text stays); unchanged, and
+    cheap, for any page a browser could have built by parsing (a depth of at most 512)."""
+    if html.count("<") <= MAX_PARSE_DEPTH:
+        return html
+    lowered = html.lower()  # an upper bound first, at C speed: the depth cannot exceed the opening tags
+    if sum(lowered.count("<" + name) for name in _CONTAINERS) <= MAX_PARSE_DEPTH:
+        return html
+    depth = deepest = 0
+    for m in _CONTAINER.finditer(html):
+        depth = max(depth - 1, 0) if m.group(1) else depth + 1
+        deepest = max(deepest, depth)
+    if deepest <= MAX_PARSE_DEPTH:
+        return html
+    depth = 0
+
+    def keep(m: re.Match[str]) -> str:
+        nonlocal depth
+        if m.group(1):
+            depth = max(depth - 1, 0)
+            return m.group(0) if depth < MAX_PARSE_DEPTH else " "
+        depth += 1
+        return m.group(0) if depth <= MAX_PARSE_DEPTH else " "
+
+    return _CONTAINER.sub(keep, html)
+
+
+def _parseable(capture: dict[str, Any]) -> dict[str, Any]:
+    frames = capture.get("frames") or []
+    flat = [_flatten_deep_nesting(f.get("html") or "") for f in frames]
+    if all(new is f.get("html") or (not new and not f.get("html")) for new, f in zip(flat, frames, strict=True)):
+        return capture
+    return {**capture, "frames": [{**f, "html": new} for new, f in zip(flat, frames, strict=True)]}
+
+
 def parse_capture(capture: dict[str, Any]) -> tuple[ParserInfo, ParseResult, str | None]:
     """Parse, never raising: an unexpected parser crash becomes a generic parse plus the error."""
+    capture = _parseable(capture)  # (only what is parsed; the stored capture is never changed)
     page = Page.from_capture(capture)
     try:
         info, result = parse_page(page)

@@ -278,7 +278,9 @@ async function queueOrFail(err, capture, tabId, frameNote) {
     ok: false,
     queued: true,
     code: err.code,
-    message: err.message,
+    message: err.code === "bridge_not_running"
+      ? "Kinchart is not running on this computer. Start Kinchart and this page will be sent."
+      : err.message,
     notes: [
       "Nothing is saved yet. The page is kept in this browser's memory (not on disk) and will be sent when Kinchart answers." +
         (n > 1 ? " " + n + " pages are waiting." : ""),

@@ -345,8 +345,9 @@ def test_share_bundle_round_trips_into_a_second_vault_without_duplicates(filled:
     data = sealed.getvalue()
     assert n > 0 and data.startswith(bundle.MAGIC)
     assert HOA.encode() not in data and b"Hemoglobin" not in data  # sealed
-    with pytest.raises(bundle.BundleError, match="passphrase"):
-        bundle.unseal(data, "the wrong passphrase")
+    for wrong in ("the wrong passphrase", ""):
+        with pytest.raises(bundle.BundleError, match="passphrase"):
+            bundle.unseal(data, wrong)
     tampered = bytearray(data)
     tampered[-40] ^= 1
     with pytest.raises(bundle.BundleError):

@@ -103,3 +103,20 @@ async def test_share_bundle_download_and_import(dash: tuple[DashboardClient, Tes
         assert r.status == 200, page
     assert "0 new capture(s)" in page and f"{len(manifest['captures'])} already in this vault" in page
     assert json.dumps(manifest)  # the manifest is plain JSON once opened
+
+
+@pytest.mark.browser
+async def test_pdf_download_prints_in_a_worker_thread(dash: tuple[DashboardClient, TestServer, tuple[str, str]]) -> None:
+    from pypdf import PdfReader
+
+    from bridge.exports import pdf
+
+    if not pdf.chromium_executable():
+        pytest.skip("no system Chromium")
+    client, _, (hoa, _lan) = dash
+    await client.get("/export")
+    status, headers, body = await _post(client, "/export", [("format", "pdf"), ("member", hoa), ("understood", "yes")])
+    assert status == 200, body[:500]
+    assert headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
+    text = " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(body)).pages)
+    assert HOA in text and LAN not in text

@@ -151,3 +151,104 @@ def test_web_ext_lint_has_no_errors() -> None:
     # The one expected warning: Firefox ignores background.service_worker (it uses background.scripts).
     codes = {w["code"] for w in report.get("warnings", [])}
     assert codes <= {"BACKGROUND_SERVICE_WORKER_IGNORED"}, json.dumps(report["warnings"], indent=1)
+
+
+ASSEMBLE_SCRIPT = r"""
+import { assembleCapture, captureSize, MAX_CAPTURE_BYTES } from "./extension/capture.js";
+const doc = (url, html, child_frames = []) => ({ url, title: "T " + url, html, child_frames });
+const results = [
+  { frameId: 7, result: doc("https://a.example/panel", "<html>panel</html>") },
+  { frameId: 0, result: doc("https://a.example/top", "<html>top</html>",
+      ["https://a.example/panel", "https://record.b.example/r", "about:blank", ""]) },
+  { frameId: 9, result: null },
+  { frameId: 3, result: { url: "about:blank", html: "" } },
+];
+const out = assembleCapture(results, { url: "https://a.example/top", title: "tab" }, "0.1.0",
+                            new Date("2026-11-25T10:00:00Z"));
+const none = assembleCapture([{ frameId: 5, result: doc("https://x.example/", "<html></html>") }], null, "0.1.0");
+console.log(JSON.stringify({ out, none, size: captureSize({ a: "é" }), max: MAX_CAPTURE_BYTES }));
+"""
+
+
+def test_assemble_capture_top_first_and_counts_skipped_frames() -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (needed to run extension/capture.js outside a browser)")
+    out = subprocess.run(
+        [node, "--input-type=module", "-e", ASSEMBLE_SCRIPT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    capture = data["out"]["capture"]
+    assert capture == {
+        "url": "https://a.example/top",
+        "title": "T https://a.example/top",
+        "captured_at": "2026-11-25T10:00:00.000Z",
+        "frames": [
+            {"url": "https://a.example/top", "html": "<html>top</html>"},
+            {"url": "https://a.example/panel", "html": "<html>panel</html>"},
+        ],
+        "extension_version": "0.1.0",
+    }
+    assert data["out"]["skippedFrames"] == ["https://record.b.example/r"]
+    assert data["none"] == {"capture": None, "skippedFrames": [], "error": "no_access"}
+    assert data["size"] == len(json.dumps({"a": "é"}, ensure_ascii=False, separators=(",", ":")).encode())
+    assert data["max"] < 32 * 1024 * 1024
+
+
+@pytest.mark.browser
+def test_firefox_installs_the_extension(tmp_path: Path) -> None:
+    """`MOZ_HEADLESS=1 web-ext run` loads the same folder into Firefox (ESR) as a temporary add-on."""
+    import os
+    import signal
+    import time
+
+    firefox = shutil.which("firefox-esr") or shutil.which("firefox")
+    if firefox is None:
+        pytest.skip("Firefox is not installed (apt-get install firefox-esr); Chromium tests cover the rest")
+    cmd = _web_ext()
+    if cmd is None:
+        pytest.skip("web-ext is not installed (npm ci)")
+    log = tmp_path / "web-ext.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                *cmd,
+                "run",
+                "--source-dir",
+                str(EXT),
+                f"--firefox={firefox}",
+                "--no-input",
+                "--no-reload",
+                "--verbose",
+                "--profile-create-if-missing",
+                f"--firefox-profile={tmp_path / 'profile'}",
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MOZ_HEADLESS": "1"},
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        text = ""
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if "as a temporary add-on" in text or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert "Installed" in text and "as a temporary add-on" in text, text[-3000:]
+        assert '"id":"extension@kinchart.local"' in text
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)

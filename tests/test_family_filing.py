@@ -201,3 +201,22 @@ def test_creating_the_member_files_waiting_captures_of_exactly_that_identity(fam
     assert v.get_capture_meta(exact)["member_id"] == leo.id
     assert [u.capture_id for u in f.unassigned()] == [no_dob]  # no birth date on the page: still asked
     assert f.timeline(member_ids=[leo.id]).total == 1
+
+
+def test_after_reparse_an_automatic_filing_whose_patient_reads_differently_asks_again(
+        fam: tuple[FakeVault, Family]) -> None:
+    v, f = fam
+    mom = f.create_member("Đỗ Thị Hoa", "1949-11-03")
+    auto = _cap(v)  # filed by identity
+    told = _cap(v, org="prairie", name="Hoa Do", dob="1949-11-03", title="TSH")  # the caregiver's answer
+    assert f.file_capture(auto).reason == "identity" and f.file_capture(told).needs_assignment
+    f.assign(told, mom.id)
+    for cid, patient in ((auto, {"name": "Đỗ Thị Hoa", "dob": None}), (told, {"name": "HOA DO", "dob": None})):
+        m = v.get_capture_meta(cid)
+        m["patient"] = patient  # a new parser no longer reads the birth date
+        v.set_capture_meta(cid, m)
+    report = Family(v).after_reparse()
+    assert (report.captures_filed, report.captures_unassigned) == (1, 1)
+    assert v.get_capture_meta(told)["member_id"] == mom.id
+    waiting = Family(v).unassigned()
+    assert [w.capture_id for w in waiting] == [auto] and waiting[0].candidates[0].member_id == mom.id

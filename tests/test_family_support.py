@@ -135,7 +135,7 @@ def comp(name: str, value: str, unit: str | None = None, low: float | None = Non
             "ref_high": high, "flag": flag}
 
 
-def result(title: str, at: str, status: str | None = "final", components: list[dict[str, Any]] | None = None,
+def result(title: str, at: str | None, status: str | None = "final", components: list[dict[str, Any]] | None = None,
            **kw: Any) -> dict[str, Any]:
     return {"kind": "test_result", "title": title, "occurred_at": at, "category": "lab", "status": status,
             "resulted_at": kw.get("resulted_at"), "ordered_by": kw.get("ordered_by"),

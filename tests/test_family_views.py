@@ -241,3 +241,16 @@ def test_views_follow_new_captures(fam: tuple[FakeVault, Family, str, str]) -> N
     assert f.awaiting_reply(today=date(2026, 4, 22)) == []
     add(v, f, "prairie", [message("Hi", "2026-04-15T10:00:00", "Kim", "from_patient")], page_kind="message_thread")
     assert len(f.awaiting_reply(today=date(2026, 4, 22))) == 1
+
+
+def test_accounts_are_member_system_vendor_not_host(fam: tuple[FakeVault, Family, str, str]) -> None:
+    v, f, mom, _ = fam
+    for org, at in (("Prairie Valley Family Health", "2025-09-20T10:00:00Z"), ("Lakeview Cardiology", "2025-09-21T10:00:00Z")):
+        m = meta("lakeside", captured_at=at)
+        m.update(vendor="nextgen", organization=org, portal_host="pxpportal.nextgen.com",
+                 url=f"https://pxpportal.nextgen.com/{org.split()[0].lower()}/portal/#")
+        cid = v.put_capture_with(m, [result(f"CBC {org}", "2025-09-18T07:05:00")])
+        assert f.file_capture(cid).member_id == mom
+    accounts = f.list_accounts(date(2025, 10, 1))
+    assert sorted(a.organization or "" for a in accounts) == ["Lakeview Cardiology", "Prairie Valley Family Health"]
+    assert {a.portal_host for a in accounts} == {"pxpportal.nextgen.com"}

@@ -60,9 +60,14 @@ def old_vault(tmp_path: Path) -> Path:
 def everything(vault: Vault) -> dict[str, Any]:
     """The whole record set, decrypted: captures, their meta, their records (with ids), documents."""
     return {
-        "captures": {row.id: {"capture": vault.get_capture(row.id), "meta": row.meta,
-                              "records": [(r.id, r.kind, r.data) for r in vault.records_for(row.id)]}
-                     for row in vault.list_captures()},
+        "captures": {
+            row.id: {
+                "capture": vault.get_capture(row.id),
+                "meta": row.meta,
+                "records": [(r.id, r.kind, r.data) for r in vault.records_for(row.id)],
+            }
+            for row in vault.list_captures()
+        },
         "docs": {c: vault.list_docs(c) for c in ("members", "accounts", "settings", "assignments")},
     }
 
@@ -112,11 +117,22 @@ def test_the_family_model_and_new_captures_work_on_an_upgraded_vault(old_vault: 
         assert before >= 1  # v1 had no members: its captures wait for "who is this?"
         member = family.create_member(name="Synthetic Upgraded Person", dob="1940-02-03")
         family.assign(family.unassigned()[0].capture_id, member.id)
-        receipt = ingest(vault, {"url": "https://portal.v1fixture.example/letters/3", "title": "After upgrade",
-                                 "captured_at": "2026-01-01T00:00:00Z",
-                                 "frames": [{"url": "https://portal.v1fixture.example/letters/3",
-                                             "html": "<main><p>A letter stored after the upgrade.</p></main>"}],
-                                 "extension_version": "test"}, family)
+        receipt = ingest(
+            vault,
+            {
+                "url": "https://portal.v1fixture.example/letters/3",
+                "title": "After upgrade",
+                "captured_at": "2026-01-01T00:00:00Z",
+                "frames": [
+                    {
+                        "url": "https://portal.v1fixture.example/letters/3",
+                        "html": "<main><p>A letter stored after the upgrade.</p></main>",
+                    }
+                ],
+                "extension_version": "test",
+            },
+            family,
+        )
         assert not receipt.duplicate
         assert vault.capture_count() == len(manifest()["captures"]) + 1
     with Vault.open(old_vault) as vault:
@@ -125,15 +141,27 @@ def test_the_family_model_and_new_captures_work_on_an_upgraded_vault(old_vault: 
 
 
 def _cli(args: list[str], vault_dir: Path, passfile: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KINCHART_VAULT": str(vault_dir), "KINCHART_PASSPHRASE_FILE": str(passfile),
-           "KINCHART_KDF": "fast"}
-    proc = subprocess.run([sys.executable, "-m", "bridge", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        **os.environ,
+        "KINCHART_VAULT": str(vault_dir),
+        "KINCHART_PASSPHRASE_FILE": str(passfile),
+        "KINCHART_KDF": "fast",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
 
 
-def test_cli_upgrades_then_backup_and_restore_give_an_identical_record_set(old_vault: Path, tmp_path: Path) -> None:
+def test_cli_upgrades_then_backup_and_restore_give_an_identical_record_set(
+    old_vault: Path, tmp_path: Path
+) -> None:
     passfile = V1 / "passphrase.txt"
     page = tmp_path / "page.html"
     page.write_text("<main><p>Imported by the CLI into an upgraded vault.</p></main>", encoding="utf-8")

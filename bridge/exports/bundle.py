@@ -112,6 +112,8 @@ def unseal(data: bytes, passphrase: str) -> bytes:
         raise BundleError("This share bundle is damaged (its header is unreadable).") from exc
     if len(nonce) != 12:
         raise BundleError("This share bundle is damaged (its header is unreadable).")
+    if not passphrase:
+        raise BundleError("The share bundle's passphrase is needed to open it.")
     key = kdf.derive(passphrase, salt, params)
     try:
         return AESGCM(key).decrypt(nonce, data[len(prefix):], prefix)

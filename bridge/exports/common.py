@@ -34,7 +34,7 @@ class ExportOptions:
     until: str | None = None          # ISO date or datetime, inclusive (a date: the whole day)
     include_past: bool = False        # ics: past appointments too
     now: datetime | None = None       # "upcoming" is measured from here (default: the wall clock)
-    timeline_limit: int | None = 500  # html/pdf: at most this many timeline items per member (None: all)
+    timeline_limit: int | None = 150  # html/pdf: the most recent timeline items per member (None: all)
     extra: dict[str, str] = field(default_factory=dict)
 
     def query(self, kinds: Collection[str] | None = None, member_ids: Collection[str] | None = None) -> TimelineQuery:

@@ -4,7 +4,7 @@
 - UTF-8 with a byte-order mark (so accented names survive Excel), CRLF line ends, every field quoted
   where needed by the csv module;
 - dates as dates: a `date` column `YYYY-MM-DD` and a `time` column `HH:MM:SS` (the forms spreadsheets
-  read as dates and times), the zone offset, when the page stated one, in its own column;
+  read as dates and times), the zone, when the page stated one, in its own column (`UTC-04:00`);
 - numbers as numbers (`value_num`, `ref_low`, `ref_high`, `amount_due`);
 - no formula injection: any text cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is
   prefixed with `'`, so a spreadsheet shows it as text and never evaluates it. Captured content is
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from typing import IO, Any, Literal
 
@@ -49,20 +50,19 @@ def neutralise(value: Any) -> Any:
     return text
 
 
+_WHEN = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?")
+
+
 def split_when(iso: str | None) -> tuple[str, str, str]:
-    """'2025-03-14T08:12:00-04:00' -> ('2025-03-14', '08:12:00', '-04:00')."""
-    if not iso:
-        return "", "", ""
-    d = iso[:10]
-    if len(iso) <= 10:
-        return d, "", ""
-    rest = iso[11:]
-    t, offset = rest[:8], rest[8:]
-    if offset.startswith("."):  # fractions of a second
-        offset = offset.lstrip(".0123456789")
-    if len(t) == 5:
-        t += ":00"
-    return d, t, "Z" if offset == "Z" else offset
+    """'2025-03-14T08:12:00-04:00' -> ('2025-03-14', '08:12:00', 'UTC-04:00')."""
+    m = _WHEN.match(iso or "")
+    if not m:
+        return (iso or "")[:10], "", ""
+    d, hm, sec, zone = m.groups()
+    t = f"{hm}:{sec or '00'}" if hm else ""
+    if not zone:
+        return d, t, ""
+    return d, t, "UTC" if zone in ("Z", "+00:00", "+0000") else f"UTC{zone}"
 
 
 def _num(v: Any) -> Any:

@@ -61,9 +61,9 @@ def _info(model: Any) -> Info:
 class ShapeValidator:
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
-        self._known: set[tuple[Any, tuple[str, ...]]] = set()
+        self._known: dict[tuple[Any, tuple[str, ...]], list[tuple[Any, TypeAdapter[Any] | None]]] = {}
         self._pinned: dict[int, Any] = {}  # id -> the object (kept alive, so the id stays its own)
-        self._seen: set[tuple[int, Any]] = set()
+        self._seen: set[tuple[int, type, Any]] = set()
         self.full = 0  # elements validated in full
 
     def pin(self, element: dict[str, Any], model: Any) -> None:
@@ -88,25 +88,23 @@ class ShapeValidator:
             return
         sig = tuple([k + "[" if type(v) is list else k for k, v in d.items()])
         key = (model, sig)
-        if key not in self._known:
+        plan = self._known.get(key)
+        if plan is None:
             model.model_validate(d)
             self.full += 1
-            self._known.add(key)
+            info = _info(model)
+            # in the dict's own key order: (element model, primitive adapter) per child
+            self._known[key] = [(None, None) if k == "resourceType" else info[k] for k in d]
             return
-        info = _info(model)
         seen = self._seen
-        for k, v in d.items():
-            if k == "resourceType":
-                continue
-            klass, adapter = info[k]
-            values = v if type(v) is list else (v,)
-            for x in values:
+        for (klass, adapter), v in zip(plan, d.values(), strict=True):
+            for x in (v if type(v) is list else (v,)):
                 if klass is not None:
                     self._element(klass, x)
                 elif adapter is not None:
-                    mark = (id(adapter), x)
+                    mark = (id(adapter), type(x), x)
                     if mark in seen:
                         continue
                     adapter.validate_python(x)
-                    if len(seen) < 200_000 and (type(x) is not str or len(x) <= 64):
+                    if len(seen) < 50_000 and (type(x) is not str or len(x) <= 64):
                         seen.add(mark)  # codes, dates, displays repeat; long free text does not

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -50,7 +50,9 @@ def environment() -> jinja2.Environment:
 
 RECENT_ABNORMAL = 15   # flagged results shown
 MAX_CHARTS = 6         # trend charts per member
+CHART_POINTS = 40      # the most recent results on a chart
 RECENT_VISITS = 10
+MAX_IMMUNIZATIONS = 100  # doses listed, most recent first (a real record has far fewer)
 INACTIVE_PROBLEMS = frozenset({"resolved", "inactive", "historical", "deleted"})
 
 
@@ -61,6 +63,13 @@ class Flagged:
 
 
 @dataclass
+class Chart:
+    series: Series        # the points charted (the most recent CHART_POINTS)
+    total: int            # how many results the whole series has
+    svg: Markup
+
+
+@dataclass
 class MemberPacket:
     member: Member
     systems: list[str]
@@ -68,8 +77,9 @@ class MemberPacket:
     problems: list[Entry] = field(default_factory=list)
     medications: list[MedGroup] = field(default_factory=list)
     abnormal: list[Flagged] = field(default_factory=list)
-    charts: list[tuple[Series, Markup]] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
     immunizations: list[Entry] = field(default_factory=list)
+    immunizations_total: int = 0
     visits: list[Entry] = field(default_factory=list)
     upcoming: list[Entry] = field(default_factory=list)
     timeline: list[Entry] = field(default_factory=list)
@@ -110,8 +120,14 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
         wanted = {analyte_of(str(c.get("name")), f.entry.title)[0] for f in flagged for c in f.components}
         series = [sr for sr in trends(results, min_points=2) if sr.analyte in wanted]
         series.sort(key=lambda sr: (-len(sr.points), sr.name))
-        p.charts = [(sr, trend_svg(sr, link_prefix="#e-")) for sr in series[:MAX_CHARTS]]
-    p.immunizations = list(reversed(by_kind.get("immunization", [])))
+        for sr in series[:MAX_CHARTS]:
+            pts = sr.points[-CHART_POINTS:]
+            recent = replace(sr, points=pts, organizations=tuple(sorted(
+                {o for pt in pts for o in (pt.organizations or ((pt.organization,) if pt.organization else ()))})))
+            p.charts.append(Chart(recent, len(sr.points), trend_svg(recent, link_prefix="#e-")))
+    doses = by_kind.get("immunization", [])
+    p.immunizations_total = len(doses)
+    p.immunizations = list(reversed(doses))[:MAX_IMMUNIZATIONS]
     p.visits = list(reversed(by_kind.get("visit", [])))[:RECENT_VISITS]
     now = opts.wall_now()
     upcoming: list[Entry] = []
@@ -122,7 +138,7 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
             upcoming.append(e)
     p.upcoming = upcoming
     p.timeline_total = len(items)
-    newest = list(reversed(items))
+    newest = [e for e in reversed(items) if e.occurred_at] + [e for e in items if not e.occurred_at]
     p.timeline = newest if opts.timeline_limit is None else newest[:opts.timeline_limit]
     return p
 

@@ -212,9 +212,8 @@ class Family:
         assigned = self.vault.get_doc(ASSIGNMENTS, capture_id)
         key = capture_patient_key(meta)
         remembered = self.vault.get_doc(PATIENT_KEYS, key) if key else None
-        filed = meta.get("member_id") if meta.get("status") == "filed" else None
         return decide(capture_id, meta, docs, live((assigned or {}).get("member_id")),
-                      live((remembered or {}).get("member_id")), live(filed))
+                      live((remembered or {}).get("member_id")))
 
     @_locked
     def assign(self, capture_id: str, member_id: str, *, only_this: bool = False) -> AssignResult:
@@ -230,7 +229,8 @@ class Family:
         filed: list[str] = []
         moved: list[str] = []
         with self.vault.transaction():
-            self.vault.put_doc(ASSIGNMENTS, capture_id, {"member_id": member_id, "patient_key": key})
+            self.vault.put_doc(ASSIGNMENTS, capture_id, {"member_id": member_id, "patient_key": key,
+                                                         "only_this": only_this})
             self._set_meta(capture_id, {**meta, "member_id": member_id, "status": "filed"}, meta)
             if key and not only_this:
                 old = self.vault.get_doc(PATIENT_KEYS, key)
@@ -468,7 +468,7 @@ class Family:
                     # the parser now reads this page's patient differently: the caregiver's answer
                     # for this capture also answers for the new key
                     mid = self.members.resolve(str(assigned["member_id"]))
-                    if not self.vault.get_doc(PATIENT_KEYS, key):
+                    if not assigned.get("only_this") and not self.vault.get_doc(PATIENT_KEYS, key):
                         self.vault.put_doc(PATIENT_KEYS, key, {"member_id": mid, "confirmed": True,
                                                                "source": "reparse"})
                     self.vault.put_doc(ASSIGNMENTS, cid, {**assigned, "patient_key": key})

@@ -111,6 +111,9 @@ def _hard(item: RecordItem) -> tuple[str, ...]:
     k = item.kind
     title = norm_text(_s(d, "title"))
     day = day_of(_s(d, "occurred_at"))
+    alone = ("", item.capture_id, str(item.ordinal))  # nothing to recognize the fact by
+    if k in ("test_result", "note", "immunization", "allergy", "problem") and not title:
+        return alone
     if k in ("test_result", "note", "immunization"):
         return (title, day)
     if k == "message":
@@ -119,6 +122,8 @@ def _hard(item: RecordItem) -> tuple[str, ...]:
         return (day,)
     if k == "medication":
         drug = parse_drug(_s(d, "title"))
+        if not drug.ingredient:
+            return alone
         return (drug.ingredient, drug.strength or "", norm_org(item.prov.organization))
     if k in ("allergy", "problem"):
         return (title,)
@@ -349,7 +354,7 @@ def _versions(kind: str, items: Sequence[RecordItem]) -> tuple[_Version, list[_V
     history: list[_Version] = []
     for item in items:  # already in capture order
         if current is None:
-            current = _Version(dict(item.data), [item])
+            current = _Version(item.data, [item])
             continue
         st = item.data.get("status")
         r_item = STATUS_RANK.get(st) if ranked and isinstance(st, str) else None
@@ -361,12 +366,12 @@ def _versions(kind: str, items: Sequence[RecordItem]) -> tuple[_Version, list[_V
                     h.add(item)
                     break
             else:
-                history.append(_Version(dict(item.data), [item]))
+                history.append(_Version(item.data, [item]))
             continue
         if (r_item is not None and r_cur is not None and r_item > r_cur) or _conflicts(
                 kind, current.record, item.data):
             history.append(current)
-            current = _Version(dict(item.data), [item])
+            current = _Version(item.data, [item])
             continue
         current.add(item)
     assert current is not None
@@ -386,7 +391,7 @@ def build_group(key: tuple[str, ...], items: Sequence[RecordItem]) -> list[Entry
     """All entries of one natural-key group (see the module docstring)."""
     if len(items) == 1:  # the common case: a fact seen once
         it = items[0]
-        rec = dict(it.data)
+        rec = it.data
         org = it.prov.organization
         return [Entry(id=digest("entry", *key), kind=key[1], member_id=key[0], occurred_at=_s(rec, "occurred_at"),
                       title=_s(rec, "title"), organization=org, organizations=(org,) if org else (),

@@ -44,7 +44,7 @@ class Filing:
     member_id: str | None
     needs_assignment: bool
     candidates: list[Candidate] = field(default_factory=list)
-    reason: str = ""  # assigned | remembered | filed | identity | new_patient | similar | ambiguous | no_patient
+    reason: str = ""  # assigned | remembered | identity | new_patient | similar | ambiguous | no_patient
 
 
 def patient_of(meta: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -121,15 +121,14 @@ def identity_matches(name: str | None, dob: str | None, members: Sequence[dict[s
 
 
 def decide(capture_id: str, meta: dict[str, Any], members: Sequence[dict[str, Any]],
-           assigned: str | None, remembered: str | None, filed: str | None = None) -> Filing:
-    """The filing decision as a pure function (see the module docstring). `filed` is the member the
-    capture's meta already names (kept through a reparse), used after the two remembered answers."""
+           assigned: str | None, remembered: str | None) -> Filing:
+    """The filing decision as a pure function (see the module docstring). The member a capture was
+    filed under before is deliberately not an input: after a reparse that reads the patient
+    differently, a capture the caregiver did not assign is decided afresh (and may ask)."""
     if assigned:
         return Filing(capture_id, assigned, False, [], "assigned")
     if remembered:
         return Filing(capture_id, remembered, False, [], "remembered")
-    if filed:
-        return Filing(capture_id, filed, False, [], "filed")
     name, dob = patient_of(meta)
     if not name:
         cands = [Candidate(str(m["id"]), str(m.get("name") or ""), 0.0, ("page shows no patient",))

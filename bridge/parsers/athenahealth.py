@@ -35,11 +35,10 @@ from bridge.records import Document, ParseResult, Patient
 
 from . import athenahealth_records as records
 from . import athenahealth_results as results
-from .athenahealth_dom import is_root_path, paragraphs, route_path, tid, tid_text, when
+from .athenahealth_dom import first_text, is_root_path, paragraphs, route_path, text_of, tid, tid_text, when
 from .base import Draft
-from .labels import first_text
 from .page import Frame, Page
-from .text import clean, text_of
+from .text import clean
 
 NAME = "athenahealth"
 VERSION = "1"

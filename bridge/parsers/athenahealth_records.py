@@ -17,19 +17,20 @@ from .athenahealth_dom import (
     ancestor_testid,
     classes,
     dd_map,
+    first_text,
     linked_rows,
     paragraphs,
     pick,
     section_heading,
+    text_of,
     tid,
     tid_text,
     when,
     word,
 )
 from .base import Draft
-from .dates import combine
-from .labels import first_text
-from .text import clean, text_of
+from .dates import combine, parse_date
+from .text import clean
 
 CLS_MSG_FROM = ".pp-message__from"
 CLS_MSG_ON_BEHALF = ".pp-message__on-behalf"
@@ -62,6 +63,21 @@ def _direction(item: LexborNode) -> str | None:
     return None
 
 
+def _direction_by_sender(item: LexborNode, sender: str | None, patient: str | None) -> str | None:
+    """Without the direction classes: a proxy writes "on behalf of" the patient, and the patient
+    signs as themself; any other sender in a portal thread is the practice."""
+    line = item.css_first(CLS_MSG_FROM)
+    if line is None:
+        name = tid(item, "message-sender")
+        line = name.parent if name is not None else None
+    from_line = text_of(line) or ""
+    if re.search(r"\bon behalf of\b", from_line, re.I):
+        return "from_patient"
+    if not sender or not patient:
+        return None
+    return "from_patient" if sender.casefold() == patient.casefold() else "to_patient"
+
+
 def _sender(item: LexborNode) -> str | None:
     sender = tid_text(item, "message-sender")
     if sender:
@@ -76,15 +92,17 @@ def _sender(item: LexborNode) -> str | None:
 def read_message_thread(root: LexborNode, url: str, draft: Draft) -> None:
     thread = tid(root, "message-thread") or root
     subject = tid_text(thread, "thread-subject") or first_text(thread, "h1", "h2")
+    patient = draft.patient.name if draft.patient else None
     for item in thread.css('[data-testid="message-item"]'):
+        sender = _sender(item)
         recipients = [r for r in (text_of(n) for n in item.css('[data-testid="message-recipient"]')) if r]
         body = paragraphs(tid(item, "message-body"))
         if body is None:
             draft.warn("a message shows no body")
         draft.records.append(Message(
             title=subject, thread_subject=subject, occurred_at=when(item.css_first("time")),
-            sender=_sender(item), recipients=recipients, body=body,
-            direction=_direction(item),
+            sender=sender, recipients=recipients, body=body,
+            direction=_direction(item) or _direction_by_sender(item, sender, patient),
         ))
 
 
@@ -239,11 +257,59 @@ def read_visit_list(root: LexborNode, url: str, draft: Draft) -> None:
 
 
 _NOTED = ("noted", "date noted", "onset", "recorded", "diagnosed", "date added")
+# A table's header text -> field, by the first keyword it contains (for list pages built as tables).
+_HEADER_WORDS: tuple[tuple[str, str], ...] = (
+    ("vaccin", "name"), ("immuniz", "name"), ("allerg", "name"), ("substance", "name"),
+    ("problem", "name"), ("condition", "name"), ("diagnos", "name"),
+    ("reaction", "reaction"), ("sever", "severity"), ("status", "status"),
+    ("given", "given"), ("administ", "given"),
+    ("onset", "noted"), ("noted", "noted"), ("recorded", "noted"), ("added", "noted"), ("date", "date"),
+)
+
+
+def when_text(text: str | None) -> str | None:
+    return parse_date(text) if text else None
+
+
+def _items(root: LexborNode, thing: str) -> list[LexborNode]:
+    """`<thing>-item` cards; else any `<thing>-row` / `<thing>-card` testid."""
+    found = root.css(f'[data-testid="{thing}-item"]')
+    return found or root.css(f'[data-testid="{thing}-row"], [data-testid="{thing}-card"]')
+
+
+def _table_rows(root: LexborNode) -> list[dict[str, str]]:
+    """Every body row of the page's tables as field -> text, by what each column header says."""
+    out: list[dict[str, str]] = []
+    for table in root.css("table"):
+        head = table.css_first("thead tr") or table.css_first("tr")
+        if head is None or head.css_first("th") is None:
+            continue
+        fields: list[str | None] = []
+        for th in (c for c in head.iter() if c.tag in {"th", "td"}):
+            key = (text_of(th) or "").lower()
+            field = next((f for word, f in _HEADER_WORDS if word in key and f not in fields), None)
+            fields.append(field)
+        if "name" not in fields:
+            continue
+        for row in table.css("tr"):
+            if row.mem_id == head.mem_id or row.css_first("td") is None:
+                continue
+            values = [text_of(c) for c in row.iter() if c.tag in {"th", "td"}]
+            record = {f: v for f, v in zip(fields, values, strict=False) if f and v}
+            if record.get("name"):
+                out.append(record)
+    return out
 _GIVEN = ("date given", "given", "date administered", "administered", "date")
 
 
 def read_allergies(root: LexborNode, url: str, draft: Draft) -> None:
-    for item in root.css('[data-testid="allergy-item"]'):
+    items = _items(root, "allergy")
+    if not items:
+        for row in _table_rows(root):
+            draft.records.append(Allergy(
+                title=row["name"], occurred_at=when_text(row.get("noted") or row.get("date")),
+                reaction=row.get("reaction"), severity=row.get("severity")))
+    for item in items:
         labels = dd_map(item)
         title = tid_text(item, "allergy-name") or first_text(item, "h3", "h2")
         if title is None:
@@ -258,7 +324,12 @@ def read_allergies(root: LexborNode, url: str, draft: Draft) -> None:
 
 def read_immunizations(root: LexborNode, url: str, draft: Draft) -> None:
     """One record per dose given: a vaccine card lists each dose's date."""
-    for item in root.css('[data-testid="immunization-item"]'):
+    items = _items(root, "immunization")
+    if not items:
+        for row in _table_rows(root):
+            draft.records.append(Immunization(
+                title=row["name"], occurred_at=when_text(row.get("given") or row.get("date"))))
+    for item in items:
         title = tid_text(item, "immunization-name") or first_text(item, "h3", "h2")
         if title is None:
             continue
@@ -274,7 +345,14 @@ def read_immunizations(root: LexborNode, url: str, draft: Draft) -> None:
 
 
 def read_problems(root: LexborNode, url: str, draft: Draft) -> None:
-    for item in root.css('[data-testid="problem-item"]'):
+    items = _items(root, "problem")
+    if not items:
+        for row in _table_rows(root):
+            status = row.get("status")
+            draft.records.append(Problem(
+                title=row["name"], occurred_at=when_text(row.get("noted") or row.get("date")),
+                status=status.lower() if status else None))
+    for item in items:
         labels = dd_map(item)
         title = tid_text(item, "problem-name") or first_text(item, "h3", "h2")
         if title is None:

@@ -19,18 +19,18 @@ from bridge.records import Component, TestResult
 from .athenahealth_dom import (
     cell,
     dd_map,
+    first_text,
     header_index,
     paragraphs,
     pick,
     route_path,
+    text_of,
     tid,
     tid_text,
     when,
     word,
 )
 from .base import Draft, ParseError
-from .labels import first_text
-from .text import text_of
 from .values import make_component
 
 CLS_RESULT_NAME = ".pp-result-table__name"

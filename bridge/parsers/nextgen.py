@@ -55,9 +55,10 @@ from .nextgen_common import (
     first,
     select,
     text_at,
+    text_of,
 )
 from .page import Page
-from .text import clean, text_of
+from .text import clean
 
 NAME = "nextgen"
 VERSION = "1"
@@ -131,6 +132,11 @@ def _patient(root: LexborNode, draft: Draft) -> Patient | None:
     if not names:
         draft.warn("the page does not show whose account it is")
         return None
+    # A shorter form of the same name (the banner's "Ólafur's account") agrees with the full one.
+    full = max(names, key=len)
+    full_words = set(re.findall(r"\w+", full.casefold()))
+    if all(set(re.findall(r"\w+", n.casefold())) <= full_words for n in names):
+        names = [full]
     if len({n.casefold() for n in names}) > 1:
         draft.warn(f"the page names more than one current patient ({', '.join(dict.fromkeys(names))})")
         return None

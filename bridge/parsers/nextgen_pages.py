@@ -29,9 +29,10 @@ from .nextgen_common import (
     row_cells,
     select,
     text_at,
+    text_of,
 )
-from .text import clean, text_of
-from .values import make_component, split_value_unit, value_num
+from .text import clean
+from .values import make_component, normalize_flag, split_value_unit, value_num
 
 # --- selectors ------------------------------------------------------------------------------
 SEL_RESULT_CARD = "mat-card.pxp-result-card, .pxp-result-card"
@@ -193,10 +194,15 @@ def _components(table: LexborNode, draft: Draft) -> list[Component]:
         flag_cell = cells.get("flag")
         flag = None
         if flag_cell is not None:
-            flag = text_of(flag_cell)
-            span = first(flag_cell, "[title]")
-            if span is not None and not flag:
-                flag = clean(span.attributes.get("title"))
+            # The flag's title or aria-label names it ("Critical low" for "LL"; an icon's meaning);
+            # else the letters shown.
+            flag = None
+            for node in (flag_cell, *flag_cell.css("[title], [aria-label]")):
+                named = clean(node.attributes.get("title") or node.attributes.get("aria-label"))
+                if normalize_flag(named):
+                    flag = named
+                    break
+            flag = flag or text_of(flag_cell)
         rng = cell_text(cells, "range", "reference", "referencerange")
         comp = make_component(name, value, unit, rng, flag)
         if comp.value is None:

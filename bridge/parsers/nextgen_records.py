@@ -18,7 +18,7 @@ from bridge.records import Allergy, Immunization, Problem
 
 from .base import Draft
 from .dates import parse_date
-from .nextgen_common import cell_text, data_rows, header_columns, row_cells, select
+from .nextgen_common import cell_text, data_rows, header_columns, row_cells, select, text_of
 from .text import clean
 
 # Header text (lower-cased) -> column name, per section.
@@ -35,10 +35,39 @@ PROBLEM_COLUMNS = {"problem": "name", "problems": "name", "condition": "name", "
 _DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4}")
 
 
+# A header no alias names exactly ("Vaccine name", "Date recorded"): the first word it contains.
+KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("vaccin", "name"), ("immuniz", "name"), ("allerg", "name"), ("substance", "name"), ("agent", "name"),
+    ("problem", "name"), ("condition", "name"), ("diagnos", "name"),
+    ("reaction", "reaction"), ("sever", "severity"), ("status", "status"),
+    ("given", "given"), ("administ", "given"),
+    ("onset", "noted"), ("noted", "noted"), ("recorded", "noted"), ("added", "noted"),
+)
+
+
+def _loose(names: list[str | None], table: LexborNode, wanted: set[str]) -> list[str | None]:
+    """Fill the columns the exact aliases missed by keyword, each column name once."""
+    header = next((row for row in table.css("tr") if row.css_first("th") is not None), None)
+    if header is None:
+        return names
+    texts = [(text_of(c) or "").lower() for c in header.iter() if c.tag in {"td", "th"}]
+    out = list(names) + [None] * (len(texts) - len(names))
+    for i, text in enumerate(texts):
+        if out[i] is not None:
+            continue
+        for word, name in KEYWORDS:
+            if word in text and name in wanted and name not in out:
+                out[i] = name
+                break
+    if "given" in wanted and "given" not in out:  # a lone "Date" column of a vaccine table
+        out = [("given" if n is None and "date" in t else n) for n, t in zip(out, texts, strict=False)]
+    return out
+
+
 def _tables(root: LexborNode, aliases: dict[str, str]) -> list[tuple[list[str | None], LexborNode]]:
     found = []
     for table in select(root, "table"):
-        columns = header_columns(table, aliases, by_text=True)
+        columns = _loose(header_columns(table, aliases, by_text=True), table, set(aliases.values()))
         if "name" in columns:
             found.append((columns, table))
     return found

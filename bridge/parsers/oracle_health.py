@@ -37,9 +37,9 @@ from .oracle_health_context import (
     pagelet_url,
     patient_of,
 )
-from .oracle_health_dom import select
+from .oracle_health_dom import select, text_of
 from .page import Frame, Page
-from .text import clean, paragraphs_of, text_of
+from .text import clean, paragraphs_of
 
 NAME = "oracle_health"
 VERSION = "1"

@@ -20,8 +20,9 @@ from bridge.records import Patient
 
 from .dates import parse_date
 from .labels import attr
+from .oracle_health_dom import text_of
 from .page import Frame
-from .text import clean, text_of
+from .text import clean
 
 # URL path shapes.
 RECORD_PATH = re.compile(r"^/person/(?P<pid>\d+)(?:/(?P<rest>.*))?$")
@@ -42,7 +43,9 @@ PAGELET_CONTAINER = ".pagelet-container[data-pagelet]"
 PERSON_CONTEXT = "#person-context, .person-context"
 PERSON_NAME = ".person-context-name"
 PERSON_DOB = ".person-context-dob"
+CONTEXT_NOISE = frozenset({"person-context-label", "person-context-dob", "sr-only", "label"})
 SWITCH_PROFILE = "a.switch-profile-item"
+PROFILE_NOISE = frozenset({"relationship", "sr-only", "label"})  # "Mother", "Self": not the name
 BRAND_NAME = ".consumer-brand-name"
 BRAND_LOGO = ".consumer-brand img[alt], .portal-brand img[alt], img.consumer-brand-logo[alt]"
 FOOTER_COPY = ".consumer-footer-copy, footer p, [role=contentinfo] p"
@@ -208,7 +211,7 @@ def _switch_profile_name(frame: Frame, pid: str | None) -> str | None:
     if chosen is None:
         return None
     bdi = chosen.css_first("bdi")
-    return text_of(bdi) if bdi is not None else text_of(chosen)
+    return text_of(bdi) if bdi is not None else text_of(chosen, PROFILE_NOISE)
 
 
 def patient_of(frame: Frame) -> tuple[Patient | None, bool]:
@@ -218,7 +221,8 @@ def patient_of(frame: Frame) -> tuple[Patient | None, bool]:
     dob_shown = False
     if ctx is not None:
         name_node = ctx.css_first(PERSON_NAME) or ctx.css_first("bdi")
-        name = text_of(name_node)
+        # Without its name hook: the header's text without "Viewing:" and the DOB.
+        name = text_of(name_node) if name_node is not None else text_of(ctx, CONTEXT_NOISE)
         dob_node = ctx.css_first(PERSON_DOB)
         dob_shown = dob_node is not None
         dob = _dob(dob_node)

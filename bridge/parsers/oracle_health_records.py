@@ -16,10 +16,20 @@ from selectolax.lexbor import LexborNode
 from bridge.records import Allergy, Appointment, Immunization, Medication, Message, Note, Problem
 
 from .base import Draft
-from .labels import dl_pairs, first_text
-from .oracle_health_dom import ancestor, day_of, moment, section_items, select, stamp
+from .oracle_health_dom import (
+    ancestor,
+    day_of,
+    dl_pairs,
+    first_text,
+    moment,
+    section_items,
+    select,
+    stamp,
+    text_of,
+    unlabelled_text,
+)
 from .page import Frame
-from .text import clean, paragraphs_of, text_of
+from .text import clean, paragraphs_of
 
 # Clinical notes (real hooks: .consumer-card-item with a.document-view).
 NOTE_LINK = "a.document-view"
@@ -29,6 +39,7 @@ FOLDER = ".message-folder[data-folder]"
 MESSAGE_ROW = "tr.message-row"
 THREAD_SUBJECT = ("#thread-subject bdi", "#thread-subject", ".message-thread .consumer-card-header")
 THREAD_MESSAGE = "li.message"
+SENDER_NOISE = frozenset({"on-behalf", "label", "sr-only"})
 # Appointments, medications, immunizations, allergies, problems (synthetic markup).
 APPOINTMENT = "li.appointment-card"
 MEDICATION = "li.medication-item"
@@ -124,7 +135,8 @@ def _people(cell: LexborNode | None) -> list[str]:
     names = [t for t in (text_of(b) for b in cell.css("bdi")) if t]
     if names:
         return names
-    return [t for t in (clean(x) for x in re.split(r";", text_of(cell) or "")) if t]
+    # No bdis: the field's text without its "To:" label, one person per ";" (names hold commas).
+    return [t for t in (clean(x) for x in re.split(r";", unlabelled_text(cell) or "")) if t]
 
 
 def parse_message_list(frame: Frame, root: LexborNode, draft: Draft) -> None:
@@ -161,7 +173,7 @@ def _sender(node: LexborNode | None) -> str | None:
     for bdi in node.css("bdi"):
         if ancestor(bdi, "on-behalf") is None:
             return text_of(bdi)
-    return _without_label(text_of(node))
+    return _without_label(text_of(node, SENDER_NOISE))
 
 
 def _body(message: LexborNode) -> str | None:

@@ -18,11 +18,21 @@ from selectolax.lexbor import LexborNode
 from bridge.records import Component, TestResult
 
 from .base import Draft
-from .labels import dl_pairs, first_text
-from .oracle_health_dom import ancestor, is_visible, moment, section_items, select, stamp
+from .oracle_health_dom import (
+    ancestor,
+    dl_pairs,
+    first_text,
+    is_visible,
+    moment,
+    section_items,
+    select,
+    stamp,
+    text_of,
+    unlabelled_text,
+)
 from .page import Frame
-from .text import clean, paragraphs_of, text_of
-from .values import make_component, split_value_unit
+from .text import clean, paragraphs_of
+from .values import make_component, normalize_flag, split_value_unit
 
 LABS_ROOT = "#labs"
 RESULT_ITEM = ".labs-list > li, li[data-normalcy], li.history-row"
@@ -32,6 +42,9 @@ VALUE = ("[data-link] .x-small-heading bdi", ".x-small-heading bdi", ".history-v
 FLAG = (".result-interpretation", ".history-interpretation bdi", ".history-interpretation")
 RANGE = (".result-reference-range bdi", ".history-range bdi", ".reference-range bdi")
 PERFORMED_AT = (".history-source bdi", ".result-performing-location bdi", ".performing-location bdi")
+RANGE_FIELDS = ".result-reference-range, .history-range, .reference-range"
+PERFORMED_AT_FIELDS = ".history-source, .result-performing-location, .performing-location"
+FLAG_FIELDS = ".history-interpretation"
 STATUS_BADGE = ".result-status .consumer-badge, .result-status"
 BADGE = ".consumer-badge"
 COMMENT = ".result-comment-text"
@@ -61,6 +74,17 @@ STATUS_WORDS: dict[str, Status] = {
     "modified": "corrected",
 }
 OTHER_PANELS = ("vital sign", "vitals")
+# Visible labels beside a bdi -> which field it holds (checked in order).
+LABEL_ROLES: tuple[tuple[str, str], ...] = (
+    ("range", "range"),
+    ("normal", "range"),
+    ("performed", "lab"),
+    ("performing", "lab"),
+    ("location", "lab"),
+    ("interpretation", "flag"),
+    ("flag", "flag"),
+    ("abnormal", "flag"),
+)
 
 
 def status_word(text: str | None) -> Status | None:
@@ -98,18 +122,25 @@ def _component(
 ) -> tuple[Component, str | None]:
     """One analyte: (component, performing lab). Warns for a missing value, range or unit."""
     raw_value = first_text(item, *VALUE)
-    flag = first_text(item, *FLAG)
-    rng = first_text(item, *RANGE)
-    lab = first_text(item, *PERFORMED_AT)
-    if history and item.css_first(HISTORY_CLASS_HOOKS) is None:
-        # A history row reduced to its bdis: value+unit, "Performed at", interpretation, range.
+    # The bdi inside each field first; else the field's own text without its "Label:" span.
+    flag = first_text(item, *FLAG) or _field(item, FLAG_FIELDS)
+    rng = first_text(item, *RANGE) or _field(item, RANGE_FIELDS)
+    lab = first_text(item, *PERFORMED_AT) or _field(item, PERFORMED_AT_FIELDS)
+    # Without (some of) the class hooks: a bdi whose container labels it ("Reference Range:",
+    # "Performed at:", "Interpretation:"), and in a history row the bdis' order (value+unit,
+    # "Performed at", interpretation when flagged, range).
+    labelled = _labelled_bdis(item)
+    rng = rng or labelled.get("range")
+    flag = flag or labelled.get("flag") or _badge_flag(item)
+    lab = lab or labelled.get("lab")
+    if history and (item.css_first(HISTORY_CLASS_HOOKS) is None or not (rng and lab)):
         bdis = [t for b in item.css("bdi") if ancestor(b, "small-heading") is None and (t := text_of(b))]
-        if bdis:
+        if bdis and not raw_value:
             raw_value = bdis[0]
-        if len(bdis) >= 3:
-            lab, rng = bdis[1], bdis[-1]
-        if len(bdis) >= 4:
-            flag = bdis[2]
+        if len(bdis) >= 3 and not labelled:
+            lab, rng = lab or bdis[1], rng or bdis[-1]
+        if len(bdis) >= 4 and not labelled:
+            flag = flag or bdis[2]
     value, unit = split_value_unit(raw_value)
     comp = make_component(name, value, unit, rng, flag)
     if comp.value is None:
@@ -119,6 +150,59 @@ def _component(
     if comp.value_num is not None and comp.unit is None:
         draft.warn(f"component '{name}' has no unit")
     return comp, lab
+
+
+def _field(item: LexborNode, selector: str) -> str | None:
+    for node in select(item, selector):
+        value = unlabelled_text(node)
+        if value:
+            return value
+    return None
+
+
+def _badge_flag(item: LexborNode) -> str | None:
+    """A badge that shows a flag word (High, Low, Critical, Abnormal) without the interpretation class."""
+    for node in select(item, BADGE):
+        text = text_of(node)
+        if text and status_word(text) is None and normalize_flag(text):
+            return text
+    return None
+
+
+def _label_role(label: str | None) -> str | None:
+    key = (clean(label) or "").lower()
+    for word, role in LABEL_ROLES:
+        if word in key:
+            return role
+    return None
+
+
+def _labelled_bdis(item: LexborNode) -> dict[str, str]:
+    """Role ("range", "lab", "flag") -> text of each bdi that its own container labels."""
+    found: dict[str, str] = {}
+    for bdi in item.css("bdi"):
+        parent = bdi.parent
+        value = text_of(bdi)
+        if parent is None or not value or ancestor(bdi, "small-heading", "x-small-heading") is not None:
+            continue
+        label_node = parent.css_first(".label")
+        label = text_of(label_node) if label_node is not None else None
+        if label is None:
+            whole = text_of(parent) or ""
+            label = whole.replace(value, "", 1) if len(whole) < 60 else None
+        role = _label_role(label)
+        if role and role not in found:
+            found[role] = value
+    # A labelled field without a bdi: "<span class="label">Reference Range:</span> 136-145".
+    for label_node in item.css(".label"):
+        parent = label_node.parent
+        role = _label_role(text_of(label_node))
+        if parent is None or role is None or role in found or parent.css_first(".date, .time") is not None:
+            continue
+        value = unlabelled_text(parent)
+        if value and len(value) < 80:
+            found[role] = value
+    return found
 
 
 def _category(panel: str | None) -> Category:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -28,6 +29,8 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPBadRequest(text="not UTF-8") from None
     except ValueError:
         raise web.HTTPBadRequest(text="not JSON") from None
+    except RecursionError:  # e.g. [[[[...]]]] 100,000 deep: the decoder's recursion limit, not a crash
+        raise web.HTTPBadRequest(text="JSON nested too deeply") from None
 
 
 async def _body(request: web.Request) -> Any | web.Response:
@@ -80,7 +83,9 @@ async def post_capture(request: web.Request) -> web.Response:
             return locked()
         vault = state.require_vault()
         try:
-            receipt = ingest(vault, capture, state.family)
+            # In a worker thread (the vault and the family model lock for that): parsing a pathological
+            # page can take many seconds, and the bridge must keep answering meanwhile.
+            receipt = await asyncio.get_running_loop().run_in_executor(None, ingest, vault, capture, state.family)
         except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
             return api_error(500, "vault_error", f"{exc} The page may not have been saved: keep it open and "
                                                  "check the vault from the Kinchart dashboard.")

@@ -77,7 +77,11 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
             return api_error(401, "not_paired",
                              "This browser is not paired with Kinchart. Pair it with the code shown in the dashboard.")
         # A token only works from the origin it was paired from: another extension cannot use a stolen one.
-        if (origin or None) != client.origin:
+        # Chromium sends no Origin on an extension's GETs (it does on POSTs), so a missing Origin is
+        # accepted for reads only; a present, different Origin is always refused.
+        wrong = origin != client.origin if origin is not None else (
+            client.origin is not None and request.method not in {"GET", "HEAD"})
+        if wrong:
             return api_error(403, "forbidden_origin", "This token was paired from another origin.")
         request[CLIENT] = client
     try:

@@ -22,7 +22,7 @@ def session_or_redirect(request: web.Request) -> Session:
     if not state.exists:
         raise web.HTTPSeeOther("/setup")
     session = request.app[SESSIONS].get(request)
-    if session is None or not state.unlocked:
+    if session is None or not session.authenticated or not state.unlocked:
         raise web.HTTPSeeOther("/unlock")
     state.touch()
     return session
@@ -64,7 +64,7 @@ async def setup_submit(request: web.Request) -> web.StreamResponse:
         return render("setup.html", status=400, csrf=session.csrf if session else "", error=error)
     state.create(passphrase)
     response = redirect("/members")  # first run goes on to adding the family
-    sessions.set_cookie(response, sessions.begin()[0])
+    sessions.set_cookie(response, sessions.begin(authenticated=True)[0])
     return response
 
 
@@ -93,7 +93,7 @@ async def unlock_submit(request: web.Request) -> web.StreamResponse:
     except VaultError as exc:
         return render("unlock.html", status=500, csrf=session.csrf if session else "", error=str(exc))
     response = redirect("/")
-    sessions.set_cookie(response, sessions.begin()[0])
+    sessions.set_cookie(response, sessions.begin(authenticated=True)[0])
     return response
 
 

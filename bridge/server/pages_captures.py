@@ -50,7 +50,7 @@ async def assign_capture(request: web.Request) -> web.StreamResponse:
 async def reparse(request: web.Request) -> web.StreamResponse:
     v, _form = await form_of(request)
     async with v.state.write_lock:
-        before = v.family.stored_snapshot() or v.family.snapshot()
+        before = v.family.snapshot()
         counts = reparse_all(v.vault)
         v.family.refresh()
         report = v.family.after_reparse(before)
@@ -94,7 +94,7 @@ def _frame_html(request: web.Request) -> tuple[str, str]:
 async def capture_view(request: web.Request) -> web.StreamResponse:
     """The captured page, sanitized (no script, no styles, no remote anything), for a sandboxed frame."""
     _, html = _frame_html(request)
-    clean = nh3.clean(html, tags=ALLOWED_TAGS, clean_content_tags={"script", "style", "template", "noscript"},
+    clean = nh3.clean(html, tags=ALLOWED_TAGS, clean_content_tags={"script", "style", "template", "noscript", "title"},
                       link_rel="noopener noreferrer nofollow", url_schemes={"https", "http", "mailto"})
     body = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Saved page</title></head><body>{clean}</body></html>'
     return web.Response(text=body, content_type="text/html", charset="utf-8",

@@ -5,7 +5,10 @@ file leaves the vault's protection), and the import of another caregiver's share
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import queue
+import threading
 from datetime import date
 from typing import Any
 
@@ -97,26 +100,87 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         return _page(v, status=400, error=str(exc), form=form)
     opts = ExportOptions(member_ids=members, kinds=kinds, since=since, until=until, include_past=bool(form.get("past")))
 
-    def run() -> bytes:
-        buf = io.BytesIO()
-        write_stream(fmt, v.family, v.vault, opts, buf, passphrase=passphrase,
-                     csv_table="components" if table == "components" else "entries")
-        return buf.getvalue()
+    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
+    gone = threading.Event()
 
-    try:
-        body = await asyncio.get_running_loop().run_in_executor(None, run)
-    except (BundleError, PdfUnavailable) as exc:
-        return _page(v, status=400 if isinstance(exc, BundleError) else 503, error=str(exc), form=form)
+    def run() -> None:
+        try:
+            with io.BufferedWriter(_Chunks(chunks, gone), buffer_size=CHUNK) as out:
+                write_stream(fmt, v.family, v.vault, opts, out, passphrase=passphrase,
+                             csv_table="components" if table == "components" else "entries")
+            _put(chunks, gone, None)
+        except _Gone:
+            pass
+        except BaseException as exc:  # handed to the request, which reports it
+            with contextlib.suppress(_Gone):
+                _put(chunks, gone, exc)
+
+    loop = asyncio.get_running_loop()
+    worker = loop.run_in_executor(None, run)
+    first = await loop.run_in_executor(None, chunks.get)
+    if isinstance(first, BundleError | PdfUnavailable):
+        await worker
+        return _page(v, status=400 if isinstance(first, BundleError) else 503, error=str(first), form=form)
+    if isinstance(first, BaseException):
+        await worker
+        raise first
     suffix, media, _ = FORMATS[fmt]
     name = f"kinchart-{'components' if table == 'components' else 'family'}-{date.today().isoformat()}{suffix}"
     if fmt == "bundle":
         name = f"kinchart-share-{date.today().isoformat()}{suffix}"
-    resp = web.Response(body=body, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    resp = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     resp.content_type = media.split(";")[0]
     if "charset" in media:
         resp.charset = "utf-8"
+    try:
+        await resp.prepare(request)
+        item: bytes | BaseException | None = first
+        while item is not None:
+            if isinstance(item, BaseException):  # a failure half-way: the download is cut short
+                raise ConnectionAbortedError("the export failed while it was being sent") from item
+            await resp.write(item)
+            item = await loop.run_in_executor(None, chunks.get)
+        await resp.write_eof()
+    finally:
+        gone.set()  # stops the writer if the browser went away
+        await worker
     return resp
+
+
+CHUNK = 1 << 20
+
+
+class _Gone(Exception):
+    """The download was abandoned: stop writing."""
+
+
+def _put(q: queue.Queue[bytes | BaseException | None], gone: threading.Event,
+         item: bytes | BaseException | None) -> None:
+    while True:
+        try:
+            q.put(item, timeout=0.5)
+            return
+        except queue.Full:
+            if gone.is_set():
+                raise _Gone from None
+
+
+class _Chunks(io.RawIOBase):
+    """A binary sink handing what an export writes to the request, a chunk at a time (nothing is
+    held whole in memory, nothing touches the disk)."""
+
+    def __init__(self, q: queue.Queue[bytes | BaseException | None], gone: threading.Event) -> None:
+        self.q, self.gone = q, gone
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        if data:
+            _put(self.q, self.gone, data)
+        return len(data)
 
 
 @routes.post("/export/import-bundle")

@@ -13,19 +13,30 @@ from aiohttp import web
 COOKIE = "kinchart_session"
 
 
+# Sessions that only carry a form's CSRF token (the setup and unlock pages) are cheap for anyone to
+# make; keep at most this many, dropping the oldest.
+MAX_ANONYMOUS = 200
+
+
 @dataclass
 class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     created: float = field(default_factory=time.monotonic)
+    # True only after the passphrase was given (unlock or first-run setup) in this session.
+    authenticated: bool = False
 
 
 class Sessions:
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}
 
-    def begin(self) -> tuple[str, Session]:
+    def begin(self, authenticated: bool = False) -> tuple[str, Session]:
         sid = secrets.token_urlsafe(32)
-        session = Session()
+        session = Session(authenticated=authenticated)
+        if not authenticated:
+            anonymous = [k for k, v in self._by_id.items() if not v.authenticated]
+            for old in anonymous[: max(0, len(anonymous) - MAX_ANONYMOUS + 1)]:
+                del self._by_id[old]
         self._by_id[sid] = session
         return sid, session
 

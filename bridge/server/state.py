@@ -23,6 +23,7 @@ class BridgeState:
         self.pairing = Pairing(config.vault_dir)
         self.vault: Vault | None = Vault.open(config.vault_dir) if Vault.exists(config.vault_dir) else None
         self._family: Family | None = None
+        self._seen_version = -1
         self.last_activity = time.monotonic()
         self.idle_lock_minutes: float = config.idle_lock_minutes
         # SQLite and the family index are used from one thread; captures are ingested one at a time.
@@ -79,6 +80,13 @@ class BridgeState:
                 return None
             assert self.vault is not None
             self._family = Family(self.vault)
+            self._seen_version = self.vault.external_version()
+        else:
+            assert self.vault is not None
+            version = self.vault.external_version()
+            if version != self._seen_version:  # e.g. `kinchart import` ran while the bridge was unlocked
+                self._family.refresh()
+                self._seen_version = version
         return self._family
 
     def require_vault(self) -> Vault:

@@ -552,6 +552,14 @@ class Vault:
             )
         return out
 
+    @_db_errors
+    def external_version(self) -> int:
+        """SQLite's data_version: it changes when another connection (another `kinchart` process)
+        commits, so a long-running bridge can tell its in-memory views are out of date."""
+        with self._lock:
+            row = self._conn().execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
     def capture_count(self) -> int:
         with self._lock:
             (count,) = self._conn().execute("SELECT count(*) FROM captures").fetchone()

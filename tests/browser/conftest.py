@@ -71,7 +71,9 @@ def chromium_path() -> str | None:
     return chromium_executable()
 
 
-@pytest.fixture(scope="session")
+# Module scope: a session-wide sync Playwright keeps an event loop running, which breaks every asyncio
+# test collected after the browser tests.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Any]:
     """Playwright's sync API, shared with capture_helper.capture_session() (one per process)."""
     try:

@@ -8,6 +8,8 @@
 - `ThreadBridge` runs the bridge app in this process (a thread with its own event loop) when a test needs a
   `ServerConfig` the CLI cannot give (an idle lock of a few seconds).
 - `Shots` saves full-page screenshots under test-artifacts/ at the repo root (gitignored).
+- `A11Y_JS` checks the basics of accessibility on a page (labels, names, one h1, lang, unique ids).
+- `module_playwright()` gives each module its own Playwright (see its docstring for why).
 - `write_epic_canary_captures()` rebuilds fixtures/captures/xss_epic_{message,note}.json from the Epic px
   fixtures (run this file: `python tests/browser/dashboard_fixtures.py --write-canaries`).
 
@@ -44,6 +46,32 @@ CANARY_HOST = "canary.attacker.example"
 
 
 # ---- the browser -----------------------------------------------------------------------------------
+
+
+def module_playwright(request: Any) -> Iterator[Any]:
+    """Playwright's sync API for one test module, stopped after it.
+
+    Playwright's sync API runs an event loop in this thread while it is started; left running (as a
+    session-wide driver is), every asyncio test that pytest runs later in the session fails with
+    "Runner.run() cannot be called from a running event loop". So the dashboard modules start their own
+    and stop it, unless the session-wide one (conftest's `playwright_driver`) already runs: then two
+    cannot coexist in one thread and that one is used.
+    """
+    if asyncio_loop_running():
+        yield request.getfixturevalue("playwright_driver")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+def asyncio_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -154,10 +182,35 @@ class Shots:
         return path
 
 
+# Basic accessibility every dashboard page must meet: a language, one h1, a label for every field, a name for
+# every button and link, tables with header cells.
+A11Y_JS = """() => {
+  const bad = [];
+  if (!document.documentElement.lang) bad.push('no lang on <html>');
+  if (document.querySelectorAll('h1').length !== 1) bad.push(document.querySelectorAll('h1').length + ' h1');
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden') continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) bad.push('unlabelled ' + el.outerHTML.slice(0, 100));
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    const name = (el.getAttribute('aria-label') || el.innerText || el.textContent || '').trim();
+    if (!name) bad.push('nameless ' + el.outerHTML.slice(0, 100));
+  }
+  for (const t of document.querySelectorAll('table')) {
+    if (!t.querySelector('th')) bad.push('table without header cells');
+  }
+  for (const id of [...document.querySelectorAll('[id]')].map(e => e.id)) {
+    if (document.querySelectorAll('[id="' + CSS.escape(id) + '"]').length > 1) bad.push('duplicate id ' + id);
+  }
+  return [...new Set(bad)];
+}"""
+
+
 # ---- capture files for `kinchart import` ---------------------------------------------------------
 
 
 def recent(days_ago: int) -> date:
+    """The date `days_ago` days before today (negative: after), to move a fixture page near today."""
     return date.today() - timedelta(days=days_ago)
 
 

@@ -3,9 +3,12 @@
 One `kinchart serve` on a fresh temp vault with no passphrase file, one browser, for the whole module; the
 tests run in order as one walk-through: first run (create the passphrase, add the family), lock and unlock,
 import pages from four portal systems for four people (`kinchart import`), file the unassigned ones in the
-captures inbox, then every page: the overview, a timeline filtered by kind and by health system and
-searched, an entry with a lab value, its saved page in the sanitized frame, lab trends, medications,
-pairing a browser and revoking it. Screenshots go to test-artifacts/dashboard-flow/.
+captures inbox, then every page: the overview (members, a recent abnormal result, an appointment clash), a
+timeline filtered by kind and by health system and searched, an entry with a lab value, its saved page in
+the sanitized frame and as a download, a message thread, lab trends, medications, pairing a browser and
+revoking it, the idle-lock setting, a reparse, and basic accessibility of every kind of page. Dates of a few
+pages are moved near today so "recent" and "upcoming" have something to show.
+Screenshots go to test-artifacts/dashboard-flow/.
 
 Every test also checks that no request left for any host but the bridge, no dialog opened, no page error
 and no CSP violation happened.
@@ -19,16 +22,34 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, Bridge, bridge_available
-from dashboard_fixtures import Guard, Shots, capture_file, dashboard_browser, recent, write_captures
+from dashboard_fixtures import (
+    A11Y_JS,
+    CAPTURES,
+    Guard,
+    Shots,
+    capture_file,
+    dashboard_browser,
+    module_playwright,
+    recent,
+    write_captures,
+)
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module")
+def pw(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield from module_playwright(request)
+
+
 HOA, LAN, BJORN, JOSE = "Đỗ Thị Hoa", "Nguyễn Thị Lan", "Björn Lindqvist", "José Nuñez"
 A1C_DAY = recent(5)  # the A1c page is moved to a few days ago, so it is a "recent" abnormal result
+VISIT_DAY = recent(-12)  # Lan's and Björn's appointments are moved to the same morning, 12 days ahead
 
 
 def selection() -> list[dict[str, Any]]:
@@ -52,12 +73,25 @@ def selection() -> list[dict[str, Any]]:
         capture_file("oracle_health", "test_result_list_history_potassium"),
         capture_file("oracle_health", "medication_list_current"),
         capture_file("oracle_health", "message_thread_refill"),
-        capture_file("oracle_health", "appointment_list_upcoming"),
+        capture_file(
+            "oracle_health",
+            "appointment_list_upcoming",
+            replace={"Monday, March 23, 2026": f"{VISIT_DAY:%A, %B} {VISIT_DAY.day}, {VISIT_DAY.year}"},
+        ),
         capture_file("nextgen", "lab_result_cbc"),
         capture_file("nextgen", "medication_list"),
         capture_file("nextgen", "message_thread_dizziness"),
+        capture_file(
+            "nextgen",
+            "appointment_list_upcoming",
+            replace={
+                "Tuesday, Oct 7, 2025 at 9:00 AM": f"{VISIT_DAY:%A, %b} {VISIT_DAY.day}, {VISIT_DAY.year} at 10:30 AM"
+            },
+        ),
         capture_file("athenahealth", "lab_result_cmp"),  # José: not a member yet
         capture_file("athenahealth", "medication_list"),
+        # Oracle's shell page with the record in a frame from another host: the same results as test_result_list_labs.
+        json.loads((CAPTURES / "oracle_shell_with_frame.capture.json").read_text(encoding="utf-8")),
     ]
 
 
@@ -89,9 +123,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(
-    playwright_driver: Any, chromium_path: str | None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
+def world(pw: Any, chromium_path: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ok, reason = bridge_available()
     if not ok:
         pytest.skip(f"the bridge server is not ready: {reason}")
@@ -99,7 +131,7 @@ def world(
     bridge = Bridge(tmp)
     bridge.start(unlocked=False)  # no vault and no passphrase file: the dashboard starts at first run
     try:
-        with dashboard_browser(playwright_driver) as browser:
+        with dashboard_browser(pw) as browser:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             guard = Guard(bridge.port)
             guard.attach(context)
@@ -198,7 +230,7 @@ def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None
     page.get_by_role("button", name="Lock").click()
     page.wait_for_url(world.base + "/unlock")
     out = world.bridge.cli("import", str(write_captures(world.tmp / "captures", selection())))
-    assert "Imported 18 new capture(s)" in out, out
+    assert f"Imported {len(selection())} new capture(s)" in out, out
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
     page.wait_for_url(world.base + "/")
@@ -235,7 +267,7 @@ def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None
     page.wait_for_url(world.base + "/captures")
     assert page.locator("form.assign").count() == 0
     assert "Every saved page is filed under a family member." in text_of(page)
-    assert "Saved pages (18)" in text_of(page)
+    assert f"Saved pages ({len(selection())})" in text_of(page)
     assert "unassigned" not in text_of(page, "table.list")
     world.shot(page, "captures-filed")
 
@@ -266,6 +298,19 @@ def test_overview_shows_every_member_and_a_recent_abnormal_result(world: World) 
     assert "Lakeside Health" in portals and "Harborview Health & Wellness" in portals
     lan = cards.filter(has=page.get_by_role("heading", name=re.compile(LAN)))
     assert "Prairie Valley Health" in lan.inner_text()
+    # Lan's follow-up and Björn's lab draw are on the same morning: both upcoming, and flagged as a clash.
+    when = f"{VISIT_DAY:%b} {VISIT_DAY.day}, {VISIT_DAY.year}"
+    lan_upcoming = lan.locator("h3:has-text('Upcoming appointments') + ul li")
+    assert lan_upcoming.count() == 1
+    assert (
+        f"{when}, 10:40 AM" in lan_upcoming.inner_text() and "Okafor, Adaeze MD" in lan_upcoming.inner_text()
+    )
+    assert "clash" in lan_upcoming.inner_text()
+    bjorn = cards.filter(has=page.get_by_role("heading", name=re.compile(BJORN)))
+    assert f"{when}, 10:30 AM" in bjorn.locator("h3:has-text('Upcoming appointments') + ul").inner_text()
+    clashes = " ".join(page.locator("section.clashes").inner_text().split())
+    assert f"Follow Up Visit for {LAN}, {when}, 10:40 AM" in clashes
+    assert f"clashes with {BJORN}'s appointment" in clashes
     world.shot(page, "overview")
 
 
@@ -359,11 +404,60 @@ def test_entry_page_shows_value_unit_range_flag_and_its_capture(world: World) ->
     frame.locator("body").wait_for()
     frame_text = frame.locator("body").inner_text()
     assert "Hemoglobin A1C" in frame_text and "7.9" in frame_text
+    assert "MyChart - Test Results" not in frame_text  # the portal's <title> is not body text
     frames = [f for f in page.frames if f.url.endswith("/view?frame=0")]
     assert len(frames) == 1
     saved = frames[0].content().lower()
     assert "<script" not in saved and "<style" not in saved and "<img" not in saved and "<link" not in saved
     world.shot(page, "capture-a1c")
+    # The page exactly as saved is a download, never rendered in the dashboard's origin.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the page exactly as saved").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("kinchart-capture-")
+    assert "Hemoglobin A1C" in Path(download.path()).read_text(encoding="utf-8")
+    assert re.search(r"/captures/[0-9a-f]+$", page.url), page.url  # the dashboard page stays
+
+
+def test_an_entry_from_two_captures_and_a_capture_with_two_frames(world: World) -> None:
+    page = world.page
+    world.go(f"/members/{world.member_id(LAN)}?kind=test_result")
+    twice = page.locator("ol.timeline li", has_text="2 sources")
+    assert twice.count() >= 5  # the labs page and the shell's framed copy of it are one set of facts
+    twice.first.locator("a.title").click()
+    page.wait_for_url(re.compile(r"/entries/"))
+    sources = page.locator("section.sources li a")
+    assert sources.count() == 2
+    hrefs = [sources.nth(i).get_attribute("href") for i in range(2)]
+    frames_per_capture = []
+    for href in hrefs:
+        world.go(str(href))
+        frames_per_capture.append(page.locator("iframe.captured").count())
+        if page.locator("iframe.captured").count() == 2:
+            headings = page.locator("h3", has_text="Frame").all_inner_texts()
+            assert len(headings) == 2 and "patientportal.myhealthelife" in headings[1]
+            framed = page.frame_locator("iframe.captured").nth(1).locator("body")
+            framed.wait_for()
+            assert "Potassium" in framed.inner_text()
+            page.locator("iframe.captured").nth(1).scroll_into_view_if_needed()
+            world.shot(page, "capture-oracle-two-frames")
+            world.shot.element(page.locator("iframe.captured").nth(1), "capture-oracle-frame-2")
+    assert sorted(frames_per_capture) == [1, 2]
+
+
+def test_message_entry_shows_the_whole_thread(world: World) -> None:
+    page = world.page
+    world.go(f"/members/{world.member_id(HOA)}?kind=message")
+    page.get_by_role("link", name="Question about new metformin dose").first.click()
+    page.wait_for_url(re.compile(r"/entries/"))
+    messages = page.locator("article.message")
+    assert messages.count() == 4
+    assert page.locator("article.message.current").count() == 1
+    first = " ".join(messages.first.locator("header").inner_text().split())
+    assert first == "Kim Pham to Meera Krishnan, MD · Apr 15, 2026, 7:58 PM"
+    paragraphs = messages.first.locator(".text p").all_inner_texts()
+    assert paragraphs[0] == "Hello Dr. Krishnan," and paragraphs[-1] == "Thank you, Kim (her daughter)"
+    world.shot(page, "entry-message-thread")
 
 
 def test_results_page_charts_a_trend_with_a_point_per_source(world: World) -> None:
@@ -410,6 +504,7 @@ def test_medications_page_groups_each_members_medicines(world: World) -> None:
     world.go(f"/members/{world.member_id(HOA)}/medications")
     text = text_of(page)
     assert "Metformin" in text
+    assert "as needed for pain. · no prescriber shown, Lakeside Health" in text
     world.shot(page, "medications-hoa")
 
 
@@ -457,3 +552,67 @@ def test_settings_pair_a_browser_then_revoke_it(world: World) -> None:
 
     status, body = _api(world, "GET", "/api/members", token=token)
     assert status == 401 and body["error"] == "not_paired"
+
+
+def test_settings_idle_lock_minutes_are_saved(world: World) -> None:
+    page = world.page
+    world.go("/settings")
+    minutes = page.get_by_label("Lock after this many idle minutes")
+    assert minutes.input_value() == "30"
+    minutes.fill("0")
+    page.locator("form[action='/settings/idle-lock']").get_by_role("button", name="Save").click()
+    assert page.url == world.base + "/settings" and minutes.evaluate("el => !el.validity.valid")
+    minutes.fill("45")
+    page.locator("form[action='/settings/idle-lock']").get_by_role("button", name="Save").click()
+    page.wait_for_url(world.base + "/settings")
+    assert page.get_by_label("Lock after this many idle minutes").input_value() == "45"
+
+
+def test_reparse_reports_nothing_changed(world: World) -> None:
+    page = world.page
+    world.go("/captures")
+    page.get_by_role("button", name="Reparse every saved page").click()
+    report = page.get_by_role("status")
+    report.wait_for()
+    text = " ".join(report.inner_text().split())
+    n = len(selection())
+    assert text.startswith(f"Reparsed {n} saved pages: 0 changed, {n} unchanged"), text
+    assert "Timeline: 0 added, 0 removed, 0 changed." in text
+    world.shot(page, "captures-reparsed")
+    world.go(f"/members/{world.member_id(HOA)}")
+    assert _count(page) > 20
+
+
+def test_every_page_kind_meets_basic_accessibility(world: World) -> None:
+    page = world.page
+    hoa = world.member_id(HOA)
+    world.go(f"/members/{hoa}?kind=test_result")
+    entry = page.locator("ol.timeline a.title").first.get_attribute("href")
+    world.go(str(entry))
+    capture = page.locator("section.sources a").first.get_attribute("href")
+    paths = [
+        "/",
+        "/members",
+        "/captures",
+        "/settings",
+        f"/members/{hoa}",
+        f"/members/{hoa}/results",
+        f"/members/{hoa}/medications",
+        str(entry),
+        str(capture),
+    ]
+    problems = {}
+    for path in paths:
+        world.go(path)
+        found = page.evaluate(A11Y_JS)
+        if found:
+            problems[path] = found
+    page.goto(world.base + "/")
+    page.get_by_role("button", name="Lock").click()
+    page.wait_for_url(world.base + "/unlock")
+    if found := page.evaluate(A11Y_JS):
+        problems["/unlock"] = found
+    page.get_by_label("Passphrase").fill(PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    page.wait_for_url(world.base + "/")
+    assert problems == {}

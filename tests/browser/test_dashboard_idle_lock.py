@@ -1,6 +1,6 @@
 """Idle lock in real headless Chromium (issue 6): an unattended dashboard goes back to /unlock by itself.
 
-The bridge runs in this process (`ThreadBridge`) with an idle lock of 3 seconds (`ServerConfig` takes
+The bridge runs in this process (`ThreadBridge`) with an idle lock of 4 seconds (`ServerConfig` takes
 minutes as a float; the CLI's `--idle-lock` takes whole minutes). Screenshots: test-artifacts/dashboard-idle/.
 """
 
@@ -15,13 +15,19 @@ from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, free_port
-from dashboard_fixtures import Guard, Shots, ThreadBridge, dashboard_browser
+from dashboard_fixtures import Guard, Shots, ThreadBridge, dashboard_browser, module_playwright
 
 from bridge.config import ServerConfig
 
 pytestmark = pytest.mark.browser
 
-IDLE_SECONDS = 3
+
+@pytest.fixture(scope="module")
+def pw(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield from module_playwright(request)
+
+
+IDLE_SECONDS = 4
 
 
 @pytest.fixture
@@ -52,12 +58,10 @@ def _unlock(page: Any, base: str) -> None:
     page.wait_for_url(base + "/")
 
 
-def test_idle_dashboard_locks_itself(
-    playwright_driver: Any, chromium_path: str | None, idle_bridge: ThreadBridge
-) -> None:
+def test_idle_dashboard_locks_itself(pw: Any, chromium_path: str | None, idle_bridge: ThreadBridge) -> None:
     base = idle_bridge.base
     shot = Shots("dashboard-idle")
-    with dashboard_browser(playwright_driver) as browser:
+    with dashboard_browser(pw) as browser:
         context = browser.new_context()
         guard = Guard(idle_bridge.port)
         guard.attach(context)
@@ -67,7 +71,7 @@ def test_idle_dashboard_locks_itself(
 
         # Using the dashboard keeps it open, well past the idle time.
         started = time.monotonic()
-        while time.monotonic() - started < IDLE_SECONDS + 2:
+        while time.monotonic() - started < IDLE_SECONDS + 1.5:
             page.goto(base + "/members")
             assert page.url == base + "/members"
             time.sleep(0.5)

@@ -28,17 +28,25 @@ from urllib.parse import quote
 import pytest
 from conftest import PASSPHRASE, Bridge, bridge_available
 from dashboard_fixtures import (
+    A11Y_JS,
     CAPTURES,
     PAYLOADS,
     Guard,
     Shots,
     capture_file,
     dashboard_browser,
+    module_playwright,
     recent,
     write_captures,
 )
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def pw(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield from module_playwright(request)
+
 
 CANARY_PATIENT = 'Canary "Quoted" O\'Tester'
 HOSTILE_MEMBER = "<script>alert(13)</script> Kid {{7*7}}"
@@ -120,9 +128,7 @@ def canary_captures() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def canary(
-    playwright_driver: Any, chromium_path: str | None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Canary]:
+def canary(pw: Any, chromium_path: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Canary]:
     ok, reason = bridge_available()
     if not ok:
         pytest.skip(f"the bridge server is not ready: {reason}")
@@ -133,7 +139,7 @@ def canary(
     assert "Imported 3 new capture(s)" in out, out
     bridge.start(unlocked=True)
     try:
-        with dashboard_browser(playwright_driver) as browser:
+        with dashboard_browser(pw) as browser:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             guard = Guard(bridge.port)
             guard.attach(context)
@@ -256,6 +262,7 @@ def check_page(c: Canary, path: str, label: str) -> str:
     response = page.goto(c.base + path)
     assert response is not None and response.status == 200, f"{path}: {response and response.status}"
     page.wait_for_load_state("load")
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
     for frame in page.frames:
         if frame is page.main_frame:
             continue
@@ -266,6 +273,7 @@ def check_page(c: Canary, path: str, label: str) -> str:
             "() => document.body.innerText"
         )
     assert page.evaluate(INERT_JS) == [], path
+    assert page.evaluate(A11Y_JS) == [], path
     # Long hostile strings wrap inside their card instead of spilling out of it.
     assert (
         page.evaluate(
@@ -324,6 +332,7 @@ def test_every_page_showing_the_canaries_is_inert(canary: Canary, strip_csp: boo
     assert "{{7*7}}" in overview
     assert HOSTILE_MEMBER in seen["/members"] and HOSTILE_RELATIONSHIP in seen["/members"]
     assert HOSTILE_CLIENT in seen["/settings"]
+    assert "component 'Canary Magnesium <svg onload=alert(3)> {{7*7}}' has no unit" in everything  # a warning
     assert "Canary Clinic <script>alert(1)</script> <img src=x onerror=alert(2)> {{7*7}}" in seen["/settings"]
     searched = seen[f"/members/{member_id}?q={quote('{{7*7}}')}"]
     assert "49" not in searched.split("Search", 1)[0]

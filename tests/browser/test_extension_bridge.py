@@ -142,14 +142,6 @@ def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
     assert set(paired.local_storage()) == {"port", "token"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "bridge/server/guards.py refuses a token sent without Origin (403 forbidden_origin), but Chromium sends "
-        "no Origin on GET from an extension (Sec-Fetch-Site: none; only POST carries it), so GET /api/members "
-        "fails from the real extension; docs/api.md allows requests with no Origin at all"
-    ),
-)
 def test_assign_to_an_existing_member(
     paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer
 ) -> None:

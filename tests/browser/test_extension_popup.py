@@ -183,3 +183,104 @@ def test_keyboard_shortcut_saves_like_the_button(extension: ExtensionBrowser) ->
     assert len(pending(extension)) == 1
     assert extension.badge()["text"] == "1"
     assert extension.sw("id => self.kinchart.onCommand('something-else', {id})", tab_id) is None
+
+
+class FakeBridge:
+    """Answers like the bridge (with X-Kinchart-Bridge), with a capture reply chosen by the test."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.capture_reply: tuple[int, Any] = (201, {})
+        self.posts: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Kinchart-Bridge", "0.1.0")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                paired = self.headers.get("Authorization") == "Bearer t0ken"
+                self._send(200, {"name": "kinchart", "version": "0.1.0", "locked": False, "paired": paired})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.posts.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(self.rfile.read(length) or b"null"),
+                    }
+                )
+                self._send(*fake.capture_reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_bridge(extension: ExtensionBrowser) -> Any:
+    fake = FakeBridge()
+    extension.set_port(fake.port)
+    extension.sw("chrome.storage.local.set({token: 't0ken'})")
+    yield fake
+    fake.close()
+
+
+def test_an_answer_that_is_not_a_receipt_is_not_a_save(
+    extension: ExtensionBrowser, fake_bridge: FakeBridge
+) -> None:
+    fake_bridge.capture_reply = (201, {"ok": True})
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+    assert result["ok"] is False and result["queued"] is False
+    assert "not with a receipt" in result["message"]
+    assert extension.badge(tab_id)["text"] == "!"
+    # What was sent: the API's capture shape, the client header, the token only in Authorization.
+    [post] = fake_bridge.posts
+    assert post["path"] == "/api/captures"
+    assert post["headers"]["X-Kinchart-Client"] == "extension/0.1.0"
+    assert post["headers"]["Authorization"] == "Bearer t0ken"
+    assert post["headers"]["Content-Type"] == "application/json"
+    assert post["headers"]["Origin"] == f"chrome-extension://{extension.extension_id}"
+    assert set(post["body"]) == {"url", "title", "captured_at", "frames", "extension_version"}
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        (413, "too_large", "This page is too large to save."),
+        (423, "locked", "Kinchart is locked. Unlock it in the Kinchart dashboard, then try again."),
+        (400, "bad_capture", "Kinchart could not read what the extension sent."),
+        (500, None, "Something went wrong while saving. Nothing was saved."),
+    ],
+)
+def test_bridge_errors_are_reported_as_failures(
+    extension: ExtensionBrowser, fake_bridge: FakeBridge, status: int, error: str | None, expected: str
+) -> None:
+    fake_bridge.capture_reply = (status, {"error": error, "message": "x"} if error else {})
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)
+    popup = extension.open_popup(tab_id)
+    popup.get_by_role("button", name="Save to family record").click()
+    popup.wait_for_selector("#result:not([hidden])")
+    title = popup.locator("#result-title").inner_text()
+    assert title.startswith("Not saved: " + expected), title
+    assert popup.locator("#result").get_attribute("role") == "alert"
+    assert pending(extension) == []

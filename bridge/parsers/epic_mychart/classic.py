@@ -60,6 +60,13 @@ ROUTE_KINDS: dict[str, tuple[str, Reader]] = {
     "clinical_healthissues": ("problem_list", classic_lists.read_problems),
     "billing_summary": ("billing", classic_lists.read_billing),
 }
+# Routes matched whole: `Visits/VisitDetails` and the like are other pages than the visit list.
+EXACT_ROUTE_KINDS: dict[str, tuple[str, Reader]] = {
+    "visits": ("appointment_list", classic_lists.read_visits),
+    "visits_index": ("appointment_list", classic_lists.read_visits),
+}
+# Visit cards outside Home (the Visits page has no confirmed hook of its own).
+VISIT_CARDS = "li.visit .visitType"
 # Hooks distinctive enough to count as a fingerprint (not `#HomePage` or `.printheader`, which any site
 # might use).
 _EPIC_HOOKS = ", ".join(
@@ -214,17 +221,24 @@ def organization_of(tree_root: Root) -> str | None:
 
 
 def _kind(frame: Frame) -> tuple[str, Reader | None]:
-    for selector, kind, reader in KIND_HOOKS:
-        if frame.css_first(selector) is not None:
-            return kind, reader
     candidates = [_body_route(frame) or ""]
     segments = _segments(frame.path)
     candidates.append("_".join(segments[-2:]))
     candidates.append(segments[-1] if segments else "")
+    if any(route in EXACT_ROUTE_KINDS for route in candidates) and frame.css_first(VISIT_CARDS) is not None:
+        # The Visits page may reuse Home's "Upcoming Visits" card: it is still the visit list.
+        return "appointment_list", classic_lists.read_visits
+    for selector, kind, reader in KIND_HOOKS:
+        if frame.css_first(selector) is not None:
+            return kind, reader
     for route in candidates:
+        if route in EXACT_ROUTE_KINDS:
+            return EXACT_ROUTE_KINDS[route]
         for key, (kind, reader) in ROUTE_KINDS.items():
             if route == key or route.startswith(key + "_"):
                 return kind, reader
+    if frame.css_first(VISIT_CARDS) is not None:
+        return "appointment_list", classic_lists.read_visits
     return "unknown", None
 
 

@@ -18,6 +18,12 @@ from ..dates import parse_date, parse_datetime
 from ..text import SKIP_TAGS, clean, is_hidden
 
 _US_DATE = re.compile(r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})\s*$")
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_TIME = r"(?:,?\s+(?:at\s+)?\d{1,2}:\d{2}(?:\s*[AP]\.?M\.?)?(?:\s+[A-Z]{2,4}T)?)?"
+# A date (with an optional time) inside a longer phrase: "Given 08/05/2019 (Dose 1)".
+DATE_IN_TEXT = re.compile(
+    rf"\b(?:\d{{1,2}}/\d{{1,2}}/\d{{4}}|{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}}){_TIME}", re.I
+)
 # Screen-reader-only text: never part of a field's value.
 CLEARLABEL = "clearlabel"
 
@@ -168,6 +174,11 @@ def date_field(
         except ValueError:
             pass
     value = parse_datetime(text) if with_time else parse_date(text)
+    if value is None:
+        # The date inside a longer phrase ("08/05/2019 (Dose 1)", "Noted: 04/19/2012").
+        m = DATE_IN_TEXT.search(text)
+        if m and m.group(0) != text:
+            value = parse_datetime(m.group(0)) if with_time else parse_date(m.group(0))
     if value is None:
         warn(f"the {what} '{text}' could not be read as a date")
     return value

@@ -1,5 +1,5 @@
 """Epic MyChart classic: the card lists (medications, immunizations, allergies, health issues,
-billing accounts) and the upcoming visits on Home.
+billing accounts), the upcoming visits on Home and the visit cards of the Visits page.
 
 Each reader walks the cards of its list; inside a card, labelled `dt`/`dd` pairs are matched by
 label and the vendor classes are the fallback. An empty list renders `.nodata` instead of cards,
@@ -15,11 +15,24 @@ from bridge.records import Allergy, Appointment, Bill, Immunization, Medication,
 from ..base import Draft
 from ..text import clean
 from ..values import to_number
-from .classic_common import Node, ancestor, date_field, first, first_value, has_class, pairs_in, pick, unique
+from .classic_common import (
+    DATE_IN_TEXT,
+    Node,
+    ancestor,
+    date_field,
+    first,
+    first_value,
+    has_class,
+    pairs_in,
+    pick,
+    unique,
+    visible_text,
+)
 
 _REFILLS = re.compile(r"(\d+)\s+refills?\b", re.I)
 _NO_REFILLS = re.compile(r"\bno\s+refills?\b", re.I)
 _US_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+_NOTED = re.compile(rf"\b(?:date )?noted(?: on)?\s*:?\s*({DATE_IN_TEXT.pattern})", re.I)
 _MONEY = re.compile(r"(?P<neg>[-(−])?\s*\$?\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
 
 
@@ -92,11 +105,15 @@ def read_immunizations(root: Node, draft: Draft) -> None:
             draft.warn("an immunization has no vaccine name and was left out")
             continue
         doses = card.css("span.doseDate, .doseDate") or card.css("li.dose")
+        given_dates = [date_field(clean(dose.text(deep=True)), "date given", draft.warn) for dose in unique(doses)]
         if not doses:
+            # No dose elements: every date written in the card ("Given on: 08/05/2019, 10/07/2019").
+            text = (visible_text(card) or "").replace(title, " ", 1)
+            given_dates = [date_field(m.group(0), "date given", draft.warn) for m in DATE_IN_TEXT.finditer(text)]
+        if not given_dates:
             draft.warn(f"the immunization '{title}' shows no date given")
             draft.records.append(Immunization(title=title))
-        for dose in unique(doses):
-            given = date_field(clean(dose.text(deep=True)), "date given", draft.warn)
+        for given in given_dates:
             draft.records.append(Immunization(title=title, occurred_at=given))
 
 
@@ -134,7 +151,10 @@ def read_problems(root: Node, draft: Draft) -> None:
         if not title:
             draft.warn("a health issue has no name and was left out")
             continue
-        noted = first_value(card, "span.healthIssueDate", ".healthIssueDate")
+        noted = first_value(card, "span.healthIssueDate", ".healthIssueDate", ".healthIssueNoted")
+        if noted is None:
+            m = _NOTED.search((visible_text(card) or "").replace(title, " ", 1))
+            noted = m.group(1) if m else None
         draft.records.append(
             Problem(
                 title=title,
@@ -217,24 +237,34 @@ def read_home(root: Node, draft: Draft) -> None:
     if card is None:
         return
     for visit in unique(card.css("li.visit")):
-        visit_type = first_value(visit, "h3.visitType", ".visitType")
-        day = first_value(visit, "span.visitDate", ".visitDate")
-        time = first_value(visit, "span.visitTime", ".visitTime")
-        start = _visit_start(day, time, draft)
-        if not visit_type and not start:
-            continue
-        draft.records.append(
-            Appointment(
-                title=visit_type,
-                occurred_at=start,
-                visit_type=visit_type,
-                provider=first_value(visit, "span.visitProvider", ".visitProvider"),
-                department=first_value(visit, "p.visitDepartment", ".visitDepartment"),
-                location=first_value(visit, "p.visitLocation", ".visitLocation"),
-                status=_visit_status(visit),
-                instructions=first_value(visit, "span.instructionText", ".instructionText"),
-            )
+        _read_visit(visit, draft)
+
+
+def read_visits(root: Node, draft: Draft) -> None:
+    """The Visits page (and any classic page of visit cards): every `li.visit`, upcoming or past."""
+    for visit in unique(root.css("li.visit")):
+        _read_visit(visit, draft)
+
+
+def _read_visit(visit: Node, draft: Draft) -> None:
+    visit_type = first_value(visit, "h3.visitType", ".visitType")
+    day = first_value(visit, "span.visitDate", ".visitDate")
+    time = first_value(visit, "span.visitTime", ".visitTime")
+    start = _visit_start(day, time, draft)
+    if not visit_type and not start:
+        return
+    draft.records.append(
+        Appointment(
+            title=visit_type,
+            occurred_at=start,
+            visit_type=visit_type,
+            provider=first_value(visit, "span.visitProvider", ".visitProvider"),
+            department=first_value(visit, "p.visitDepartment", ".visitDepartment"),
+            location=first_value(visit, "p.visitLocation", ".visitLocation"),
+            status=_visit_status(visit),
+            instructions=first_value(visit, "span.instructionText", ".instructionText"),
         )
+    )
 
 
 def _visit_start(day: str | None, time: str | None, draft: Draft) -> str | None:
@@ -247,10 +277,20 @@ def _visit_start(day: str | None, time: str | None, draft: Draft) -> str | None:
     return value or date_field(day, "visit date", draft.warn, with_time=True)
 
 
+_CANCELLED = frozenset({"canceled", "cancelled", "visit canceled", "visit cancelled", "appointment canceled"})
+_REQUESTED = frozenset({"requested", "request pending", "appointment requested"})
+
+
 def _visit_status(visit: Node) -> str:
+    """The card's class or badge ("Canceled"), else the section it is listed under: past visits are
+    completed, upcoming ones scheduled."""
     cls = " ".join((visit.attributes.get("class") or "").lower().split())
-    if "cancel" in cls:
+    badges = {(clean(n.text(deep=False)) or "").lower() for n in visit.traverse() if n.tag != "-text"}
+    if "cancel" in cls or badges & _CANCELLED:
         return "cancelled"
-    if "requested" in cls:
+    if "requested" in cls or badges & _REQUESTED:
         return "requested"
+    heading = (_section_heading(visit) or "").lower()
+    if "past" in cls.split() or heading.startswith(("past", "previous", "completed")):
+        return "completed"
     return "scheduled"

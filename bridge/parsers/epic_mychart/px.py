@@ -16,6 +16,7 @@ Page kinds, from the path after `/app/`, confirmed by the content:
 | `visits/note` | `note` | px_visits |
 | `visits` | `appointment_list` | px_visits |
 | `health-summary` | `health_summary` | px_summary |
+| `medications`, `allergies`, `immunizations`, `health-issues` | the matching `*_list` | px_summary |
 | anything else | `unknown`, one `document` record of the main text | here |
 
 Order of extraction on every page: the patient and organization from the header (px_context: the
@@ -49,6 +50,17 @@ FINGERPRINTS: tuple[str, ...] = (
     "data-px-activity",
 )
 MAIN = "main, [role=main], #main"
+# Single-activity list pages, read with the health summary's card readers. The activity names are not
+# confirmed by public code; the page's own cards decide what is read.
+LIST_ACTIVITIES: dict[str, str] = {
+    "medications": "medication_list",
+    "medication-list": "medication_list",
+    "allergies": "allergy_list",
+    "immunizations": "immunization_list",
+    "health-issues": "problem_list",
+    "problem-list": "problem_list",
+    "problems": "problem_list",
+}
 
 
 def activity(path: str) -> str | None:
@@ -87,7 +99,7 @@ def page_kind(act: str, main: LexborNode) -> str:
         return "appointment_list"
     if act == "health-summary":
         return "health_summary"
-    return "unknown"
+    return LIST_ACTIVITIES.get(act.split("/")[0], "unknown")
 
 
 def parse(page: Page) -> ParseResult:
@@ -127,6 +139,8 @@ def parse(page: Page) -> ParseResult:
         px_visits.parse_appointments(draft, main)
     elif kind == "health_summary":
         px_summary.parse_summary(draft, main)
+    elif kind in px_summary.LIST_PAGE_KINDS:
+        px_summary.parse_list_page(draft, main, kind)
     else:
         _document(draft, main, page)
     return draft.result()

@@ -7,8 +7,13 @@
 * "Allergies" → one `allergy` per item: the `h3`, "Reactions", "Severity", "Noted";
 * "Immunizations" → one `immunization` per date in `ul[aria-label="Dates given"]` (else "Given:").
 
-Everything under a "Current …" heading is `active`. An empty card holds a `role="status"` sentence
+Everything under a "Current …" heading is `active`; under a "Discontinued …" / "Past …" heading a
+medication is `discontinued` and a problem `resolved`. An empty card holds a `role="status"` sentence
 and no items, so it gives no records.
+
+The same cards make up the single-activity PX list pages (`app/medications`, `app/allergies`, …), which
+`parse_list_page` reads: their `h2` cards when they have any, else the list under the `h1`. Those pages
+may also show a prescription's quantity, refills and pharmacy, read here by label when present.
 """
 
 from __future__ import annotations
@@ -33,25 +38,63 @@ _LABELLED = re.compile(
 )
 _SKIP_MED = re.compile(r"^(commonly known as|documented by|brand name|generic name)\b", re.I)
 _DATE_LIST = re.compile(r"[A-Za-z]{3,9}\.? \d{1,2}, \d{4}|\d{1,2}/\d{1,2}/\d{2,4}")
+_REFILLS = re.compile(r"^(?:(?P<n>\d+)|(?P<no>no))\s+refills?\b", re.I)
+_STOPPED = ("discontinued", "stopped", "past", "previous", "inactive", "historical", "resolved")
+# The card kind each single-activity list page holds (the page kind is the key's value).
+LIST_PAGE_KINDS: dict[str, str] = {
+    "medication_list": "medication",
+    "allergy_list": "allergy",
+    "immunization_list": "immunization",
+    "problem_list": "problem",
+}
 
 
-def parse_summary(draft: Draft, main: LexborNode) -> None:
+def parse_summary(draft: Draft, main: LexborNode, only: str | None = None) -> int:
+    """Read every card whose `h2` names a kind (only that kind when `only` is given); the number of
+    cards read."""
     idx = DocIndex(main)
+    cards = 0
     for h2 in main.css("h2"):
         title = key(text_of(h2))
         kind = _card_kind(title)
-        if kind is None:
+        if kind is None or (only is not None and kind != only):
             continue
-        current = title.startswith(("current", "active"))
-        for item in _items(idx.region(h2)):
-            if kind == "problem":
-                _problem(draft, item, current)
-            elif kind == "medication":
-                _medication(draft, item, current)
-            elif kind == "allergy":
-                _allergy(draft, item)
-            else:
-                _immunization(draft, item)
+        cards += 1
+        _read_card(draft, idx.region(h2), kind, _section_status(title))
+    return cards
+
+
+def parse_list_page(draft: Draft, main: LexborNode, page_kind: str) -> None:
+    """A single-activity list page: its `h2` cards of that kind, else the items under the `h1`."""
+    kind = LIST_PAGE_KINDS[page_kind]
+    if parse_summary(draft, main, only=kind):
+        return
+    h1 = main.css_first("h1")
+    if h1 is None:
+        return
+    title = key(text_of(h1))
+    _read_card(draft, DocIndex(main).region(h1), kind, _section_status(title))
+
+
+def _section_status(title: str) -> str | None:
+    """ "current" / "discontinued" from a card heading, None when it says neither."""
+    if title.startswith(("current", "active")):
+        return "current"
+    if any(word in title for word in _STOPPED):
+        return "stopped"
+    return None
+
+
+def _read_card(draft: Draft, region: list[LexborNode], kind: str, section: str | None) -> None:
+    for item in _items(region):
+        if kind == "problem":
+            _problem(draft, item, section)
+        elif kind == "medication":
+            _medication(draft, item, section)
+        elif kind == "allergy":
+            _allergy(draft, item)
+        else:
+            _immunization(draft, item)
 
 
 def _card_kind(title: str) -> str | None:
@@ -93,7 +136,7 @@ def _name(item: LexborNode) -> str | None:
     return None
 
 
-def _problem(draft: Draft, item: LexborNode, current: bool) -> None:
+def _problem(draft: Draft, item: LexborNode, section: str | None) -> None:
     name = _name(item)
     if not name:
         return
@@ -103,12 +146,12 @@ def _problem(draft: Draft, item: LexborNode, current: bool) -> None:
         Problem(
             title=name,
             occurred_at=parse_date(noted) if has_date(noted) else None,
-            status="active" if current else None,
+            status={"current": "active", "stopped": "resolved"}.get(section or ""),
         )
     )
 
 
-def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
+def _medication(draft: Draft, item: LexborNode, section: str | None) -> None:
     name = _name(item)
     if not name:
         return
@@ -116,7 +159,7 @@ def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
     sig = None
     for p in item.css("p"):
         t = text_of(p)
-        if t and t != name and not _SKIP_MED.match(t) and not _LABELLED.match(t):
+        if t and t != name and not _SKIP_MED.match(t) and not _LABELLED.match(t) and not _REFILLS.match(t):
             sig = t
             break
     started = pairs.get("prescribed") or pairs.get("started") or pairs.get("start date")
@@ -126,9 +169,25 @@ def _medication(draft: Draft, item: LexborNode, current: bool) -> None:
             occurred_at=parse_date(started) if has_date(started) else None,
             instructions=sig,
             prescriber=pairs.get("approved by") or pairs.get("prescribed by"),
-            status="active" if current else None,
+            status={"current": "active", "stopped": "discontinued"}.get(section or ""),
+            quantity=pairs.get("quantity") or pairs.get("qty") or pairs.get("dispense"),
+            refills_remaining=_refills(item, pairs),
+            pharmacy=pairs.get("pharmacy"),
         )
     )
+
+
+def _refills(item: LexborNode, pairs: dict[str, str]) -> int | None:
+    """ "3 refills remaining", "1 refill remaining", "No refills remaining" (or a "Refills" pair)."""
+    texts = [t for _node, t in leaves(item, include_hidden=False)]
+    for label in ("refills remaining", "refills left", "refills"):
+        if pairs.get(label):
+            texts.insert(0, f"{pairs[label]} refills")
+    for t in texts:
+        m = _REFILLS.match(t)
+        if m:
+            return 0 if m.group("no") else int(m.group("n"))
+    return None
 
 
 def _allergy(draft: Draft, item: LexborNode) -> None:

@@ -306,6 +306,8 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
     if address is not None:
         location = text_of(address)
     with_node: LexborNode | None = None
+    # A card with no "with <provider>" line (a lab or imaging visit) names its place after the date.
+    has_with = any(_WITH.match(t) or key(t) == "with" for _n, t in leaves(card))
     for node, t in leaves(card):
         if with_node is not None and is_inside(node, with_node):
             continue
@@ -339,14 +341,14 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
             continue
         if (
             kind != "past"
-            and with_node is not None
+            and (with_node is not None or (not has_with and when is not None))
             and department is None
             and provider != t
             and not t.endswith((".", "!", "?"))
             and not _TIME.search(t)
             and k not in _UI_WORDS
         ):
-            department = t  # the first plain line after "with <provider>" (an upcoming card's place)
+            department = t  # the first plain line after "with <provider>" (or the date): the place
     if kind == "past":
         status = "cancelled" if badge == "cancelled" else "completed"
         location = location if address is not None else None
