@@ -40,10 +40,7 @@ _CONTAINER = re.compile(rf"<(/?)(?:{'|'.join(_CONTAINERS)})(?=[\s>/])", re.I)
 def _flatten_deep_nesting(html: str) -> str:
     """The page with container tags beyond MAX_PARSE_DEPTH removed (their text stays); unchanged, and
     cheap, for any page a browser could have built by parsing (a depth of at most 512)."""
-    if html.count("<") <= MAX_PARSE_DEPTH:
-        return html
-    lowered = html.lower()  # an upper bound first, at C speed: the depth cannot exceed the opening tags
-    if sum(lowered.count("<" + name) for name in _CONTAINERS) <= MAX_PARSE_DEPTH:
+    if html.count("<") <= MAX_PARSE_DEPTH:  # the depth cannot exceed the number of tags
         return html
     depth = deepest = 0
     for m in _CONTAINER.finditer(html):

@@ -18,6 +18,7 @@ search text live only in memory.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -28,8 +29,8 @@ from typing import Any, TypeVar, cast
 from .accounts import ACCESS_LEVELS, Account, Expiry, Stale, account_id, derive_accounts, host_of
 from .accounts import expiring as _expiring
 from .accounts import stale as _stale
-from .appointments import Clash, Upcoming, upcoming
-from .dedupe import RecordItem, make_item
+from .appointments import Clash, Upcoming, candidates, upcoming
+from .dedupe import RecordItem, instant, make_item, share_strings
 from .filing import Candidate, Filing, capture_patient_key, decide, patient_of
 from .index import TimelineIndex
 from .meds import MedGroup, MedItem, reconcile
@@ -113,6 +114,9 @@ class Family:
         self.members = Members(vault)
         self._index: TimelineIndex | None = None
         self._metas: dict[str, dict[str, Any]] = {}
+        self._metas_version = 0  # bumped whenever _metas changes (the accounts are cached on it)
+        self._accounts: tuple[Any, list[Account]] | None = None
+        self._waiting: tuple[int, list[str]] | None = None  # (metas version, unfiled capture ids)
         self._views: dict[tuple[Any, ...], tuple[int, Any]] = {}
 
     # ================================================================ members
@@ -262,7 +266,8 @@ class Family:
         """After a member gained an identity: file the waiting captures that now match it exactly
         (rule 3 of filing.py); the others keep waiting."""
         if self._index is None:
-            self._metas = {row.id: dict(row.meta) for row in self.vault.list_captures()}
+            self._metas = {row.id: row.meta for row in self.vault.list_captures()}
+            self._metas_version += 1
         filed: list[str] = []
         for cid, meta in list(self._metas.items()):
             if meta.get("status") == "filed":
@@ -293,10 +298,12 @@ class Family:
     def unassigned(self) -> list[UnassignedCapture]:
         """Captures waiting for "who is this?", oldest first, with their candidates."""
         self._ensure()
+        if self._waiting is None or self._waiting[0] != self._metas_version:
+            self._waiting = (self._metas_version,
+                             [cid for cid, meta in self._metas.items() if meta.get("status") != "filed"])
         out: list[UnassignedCapture] = []
-        for cid, meta in self._metas.items():
-            if meta.get("status") == "filed":
-                continue
+        for cid in self._waiting[1]:
+            meta = self._metas[cid]
             f = self._decide(cid, meta)
             out.append(UnassignedCapture(
                 capture_id=cid, patient=meta.get("patient") if isinstance(meta.get("patient"), dict) else None,
@@ -310,9 +317,15 @@ class Family:
     @_locked
     def list_accounts(self, today: date | None = None) -> list[Account]:
         self._ensure()
-        members = {m.id: m for m in self.members.list()}
-        return derive_accounts(self._metas.items(), self.vault.list_docs(ACCOUNTS), members,
-                               today or date.today())
+        day = today or date.today()
+        member_list = self.members.list()
+        settings = self.vault.list_docs(ACCOUNTS)
+        # derived from every capture's meta: cached until a meta, a setting, a member or the day changes
+        key = (self._metas_version, day, tuple(member_list), json.dumps(settings, sort_keys=True, default=str))
+        if self._accounts is None or self._accounts[0] != key:
+            members = {m.id: m for m in member_list}
+            self._accounts = (key, derive_accounts(self._metas.items(), settings, members, day))
+        return list(self._accounts[1])
 
     @_locked
     def get_account(self, account_id_: str, today: date | None = None) -> Account | None:
@@ -415,11 +428,12 @@ class Family:
     @_locked
     def upcoming_appointments(self, now: datetime | None = None, member_ids: Collection[str] | None = None,
                               duration: timedelta = timedelta(minutes=30)) -> list[Upcoming]:
-        entries = self._ensure().member_entries(None, ("appointment",))
+        prepared = self._view(("appointments",),
+                              lambda ix: candidates(ix.member_entries(None, ("appointment",))))
         if member_ids is not None:
             wanted = {self.members.resolve(m) for m in member_ids}
-            entries = [e for e in entries if e.member_id in wanted]
-        return upcoming(entries, now or datetime.now(), duration)
+            prepared = [r for r in prepared if r[0].member_id in wanted]
+        return upcoming((), now or datetime.now(), duration, prepared=prepared)
 
     # ================================================================ reparse
 
@@ -506,9 +520,26 @@ class Family:
 
     def _ensure(self) -> TimelineIndex:
         if self._index is None:
-            self._metas = {row.id: dict(row.meta) for row in self.vault.list_captures()}
-            index = TimelineIndex()
-            index.load(self._all_items())
+            # The build allocates a few objects per record and frees almost none: the cyclic
+            # collector would rescan the growing index again and again (about 40% of the build at
+            # 100,000 records), so it is paused for the build. After it, the index is moved out of
+            # the collector's generations (gc.freeze): it holds no reference cycles, so refcounting
+            # still frees it when it is dropped, and no later collection walks its million objects
+            # again (the first one after the build alone took ~0.5 s at 100,000 records).
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                memo: dict[str, str] = {}
+                self._metas = {row.id: row.meta for row in self.vault.list_captures()}
+                for meta in self._metas.values():
+                    share_strings(meta, memo)
+                self._metas_version += 1
+                index = TimelineIndex()
+                index.load(self._all_items())
+                gc.freeze()
+            finally:
+                if paused:
+                    gc.enable()
             self._index = index
         return self._index
 
@@ -519,6 +550,31 @@ class Family:
         return mid
 
     def _all_items(self) -> Iterator[RecordItem]:
+        sets = getattr(self.vault, "iter_record_sets", None)
+        if sets is None:  # a vault without batch reads (test doubles)
+            yield from self._all_items_by_row()
+            return
+        ordinals: dict[str, int] = {}
+        memo: dict[str, str] = {}
+        for cid, first, records in sets():
+            meta = self._metas.get(cid)
+            if meta is None:
+                continue
+            base = ordinals.get(cid, 0)
+            ordinals[cid] = base + len(records)
+            mid = self._filed_member(meta)
+            if mid is None:
+                continue
+            pf = tuple(_str(meta.get(k)) for k in _PROV_FIELDS)  # provenance fields, once per capture
+            at = instant(pf[-1])
+            for n, data in enumerate(records, base):
+                rid = first + n - base
+                share_strings(data, memo)
+                kind = data.get("kind")
+                yield RecordItem(rid, cid, n, mid, data, Provenance(cid, rid, *pf),
+                                 kind if isinstance(kind, str) and kind else "document", (at, cid, n))
+
+    def _all_items_by_row(self) -> Iterator[RecordItem]:
         ordinals: dict[str, int] = {}
         fields: dict[str, dict[str, str | None]] = {}  # provenance fields, once per capture
         for row in self.vault.iter_records():
@@ -550,6 +606,7 @@ class Family:
         """Write a capture's meta (only when it changes) and keep the in-memory copy."""
         old = current if current is not None else self._metas.get(capture_id)
         self._metas[capture_id] = meta
+        self._metas_version += 1
         if old != meta:
             self.vault.set_capture_meta(capture_id, meta)
 
@@ -559,5 +616,6 @@ class Family:
         for cid in dict.fromkeys(capture_ids):
             if cid not in self._metas:
                 self._metas[cid] = self.vault.get_capture_meta(cid)
+                self._metas_version += 1
             self._index.set_capture(cid, self._items_for(cid))
 

@@ -55,11 +55,13 @@ def _place_key(e: Entry) -> str:
     return norm_text(loc) or norm_text(dep) or norm_org(e.organization)
 
 
-def upcoming(entries: Iterable[Entry], now: datetime, duration: timedelta = timedelta(minutes=30)) -> list[Upcoming]:
-    if now.tzinfo is not None:
-        now = now.replace(tzinfo=None)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows: list[tuple[Entry, datetime, bool]] = []
+Candidate = tuple[Entry, datetime, bool]
+
+
+def candidates(entries: Iterable[Entry]) -> list[Candidate]:
+    """(entry, start, timed) of the appointments that can be upcoming (by status), whatever `now` is,
+    sorted like `upcoming` lists them (the family model keeps this per index version)."""
+    rows: list[Candidate] = []
     for e in entries:
         if e.kind != "appointment":
             continue
@@ -69,11 +71,19 @@ def upcoming(entries: Iterable[Entry], now: datetime, duration: timedelta = time
         start = parse_wall(e.occurred_at)
         if start is None:
             continue
-        timed = has_time(e.occurred_at)
-        if (timed and start < now) or (not timed and start < today):
-            continue
-        rows.append((e, start, timed))
+        rows.append((e, start, has_time(e.occurred_at)))
     rows.sort(key=lambda r: (r[1], r[0].member_id, r[0].id))
+    return rows
+
+
+def upcoming(entries: Iterable[Entry], now: datetime, duration: timedelta = timedelta(minutes=30),
+             prepared: list[Candidate] | None = None) -> list[Upcoming]:
+    """`prepared`: the `candidates` of `entries`, when already known (then `entries` is not read)."""
+    if now.tzinfo is not None:
+        now = now.replace(tzinfo=None)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = [r for r in (candidates(entries) if prepared is None else prepared)
+            if not ((r[2] and r[1] < now) or (not r[2] and r[1] < today))]
     clashes: dict[str, list[Clash]] = {e.id: [] for e, _, _ in rows}
     timed_rows = [r for r in rows if r[2]]
     for i, (a, sa, _) in enumerate(timed_rows):

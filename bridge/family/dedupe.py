@@ -55,10 +55,12 @@ from .models import Entry, Provenance, Version
 from .normalize import day_of, digest, minute_of, norm_org, norm_text, person_name, wall
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class RecordItem:
     """One stored record, filed under a member, with its provenance. `order` (capture time in UTC,
-    capture id, position) is the processing order of dedupe: use `make_item` to build one."""
+    capture id, position) is the processing order of dedupe: use `make_item` to build one. Treat it as
+    read-only (not frozen only because a frozen dataclass is several times slower to build, and one
+    is built per record at every unlock)."""
 
     record_id: int
     capture_id: str
@@ -78,6 +80,28 @@ def make_item(record_id: int, capture_id: str, ordinal: int, member_id: str, dat
                       order=(instant(prov.captured_at), capture_id, ordinal))
 
 
+_SHARED_MAX = 48  # longer strings (notes, message bodies, narratives) are rarely repeated
+
+
+def share_strings(data: dict[str, Any], memo: dict[str, str]) -> None:
+    """Make equal short strings of a record (and of its components) one object, in place: records
+    decoded one capture at a time repeat "final", "mg/dL", a provider's name, a reference range...
+    as separate copies, about a third of what the index holds in memory. The record is unchanged
+    as a value (same keys in the same order, equal strings)."""
+    for k, v in data.items():
+        if v.__class__ is str:
+            if len(v) <= _SHARED_MAX:
+                data[k] = memo.setdefault(v, v)
+        elif v.__class__ is list:
+            for c in v:
+                if c.__class__ is dict:
+                    for k2, x in c.items():
+                        if x.__class__ is str and len(x) <= _SHARED_MAX:
+                            c[k2] = memo.setdefault(x, x)
+        elif v.__class__ is dict:  # a capture meta's patient
+            share_strings(v, memo)
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def instant(captured_at: str | None) -> str:
     """A sortable UTC form of a capture time (captures carry offsets)."""
@@ -95,6 +119,7 @@ def instant(captured_at: str | None) -> str:
 _RE_PREFIX = re.compile(r"^\s*((re|fw|fwd)\s*:\s*)+", re.I)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def subject_key(subject: str | None) -> str:
     return norm_text(_RE_PREFIX.sub("", subject or ""))
 
@@ -387,15 +412,31 @@ def _sources(items: Iterable[RecordItem]) -> tuple[Provenance, ...]:
     return tuple(seen.values())
 
 
+_ORGS: dict[str, tuple[str]] = {}
+
+
+def _orgs_of(org: str) -> tuple[str]:
+    t = _ORGS.get(org)
+    if t is None:
+        if len(_ORGS) > 4096:
+            _ORGS.clear()
+        t = _ORGS[org] = (org,)
+    return t
+
+
+def single_entry(key: tuple[str, ...], it: RecordItem) -> Entry:
+    """The entry of a group holding one record (no clustering, no versions, the record shared as is)."""
+    rec = it.data
+    org = it.prov.organization
+    at, title = rec.get("occurred_at"), rec.get("title")
+    return Entry(digest("entry", *key), key[1], key[0], at if isinstance(at, str) else None,
+                 title if isinstance(title, str) else None, org, _orgs_of(org) if org else (), rec, (it.prov,))
+
+
 def build_group(key: tuple[str, ...], items: Sequence[RecordItem]) -> list[Entry]:
     """All entries of one natural-key group (see the module docstring)."""
     if len(items) == 1:  # the common case: a fact seen once
-        it = items[0]
-        rec = it.data
-        org = it.prov.organization
-        return [Entry(id=digest("entry", *key), kind=key[1], member_id=key[0], occurred_at=_s(rec, "occurred_at"),
-                      title=_s(rec, "title"), organization=org, organizations=(org,) if org else (),
-                      record=rec, sources=(it.prov,))]
+        return [single_entry(key, items[0])]
     clusters = _cluster(items)
     base = digest("entry", *key)
     ids: list[str]

@@ -8,10 +8,10 @@ its records belong to (dedupe.py) and moves only those entries in the sorted ord
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from .dedupe import RecordItem, build_group, group_key
+from .dedupe import RecordItem, build_group, group_key, single_entry
 from .models import Entry
 from .normalize import norm_org, search_fold, wall
 
@@ -44,32 +44,74 @@ def _blob(entry: Entry) -> str:
 
 _NOT_SEARCHED = frozenset({"kind", "occurred_at", "resulted_at"})
 
+# A handful of distinct organization sets serve every entry: one shared frozenset each.
+_ORG_SETS: dict[tuple[str, ...], frozenset[str]] = {}
 
-@dataclass(slots=True)
+
+def _org_set(orgs: tuple[str, ...]) -> frozenset[str]:
+    s = _ORG_SETS.get(orgs)
+    if s is None:
+        if len(_ORG_SETS) > 4096:
+            _ORG_SETS.clear()
+        s = _ORG_SETS[orgs] = frozenset(norm_org(o) for o in orgs)
+    return s
+
+
 class Indexed:
-    """An entry with what the query filters on, precomputed (the folded search text included)."""
+    """An entry with what the query filters on. The folded search text is built on the first text
+    query that reaches the entry (most entries are never searched), then kept."""
 
-    entry: Entry
-    key: tuple[int, str, str]
-    member_id: str
-    kind: str
-    orgs: frozenset[str]
-    blob: str
+    __slots__ = ("_blob", "entry", "key", "kind", "member_id")
+
+    def __init__(self, entry: Entry, key: tuple[int, str, str]) -> None:
+        self.entry = entry
+        self.key = key
+        self.member_id = entry.member_id
+        self.kind = entry.kind
+        self._blob: str | None = None
+
+    @property
+    def orgs(self) -> frozenset[str]:
+        return _org_set(self.entry.organizations)
+
+    @property
+    def blob(self) -> str:
+        b = self._blob
+        if b is None:
+            b = self._blob = _blob(self.entry)
+        return b
 
 
 def indexed(e: Entry) -> Indexed:
-    return Indexed(entry=e, key=sort_key(e), member_id=e.member_id, kind=e.kind,
-                   orgs=frozenset(norm_org(o) for o in e.organizations), blob=_blob(e))
+    return Indexed(e, sort_key(e))
+
+
+Subset = tuple[list[Indexed], list[tuple[int, str, str]]]
+_SUBSETS = 64  # cached (members, kinds) subsets per index version
+_KEY = operator.attrgetter("key")
+
+
+def span(keys: list[tuple[int, str, str]], since: str, until: str) -> tuple[int, int]:
+    """[lo, hi) of the dated entries (in sorted `keys`) whose wall time w has since <= w <= until."""
+    lo = bisect.bisect_left(keys, (1, since, "")) if since else bisect.bisect_left(keys, (1, "", ""))
+    hi = bisect.bisect_right(keys, (1, until, "\uffff")) if until else len(keys)
+    return lo, max(lo, hi)
+
+
+def undated(keys: list[tuple[int, str, str]]) -> int:
+    return bisect.bisect_left(keys, (1, "", ""))
 
 
 class TimelineIndex:
     def __init__(self) -> None:
         self._by_capture: dict[str, list[RecordItem]] = {}
         self._groups: dict[tuple[str, ...], list[RecordItem]] = {}
-        self._group_entries: dict[tuple[str, ...], list[str]] = {}
+        self._group_entries: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._entries: dict[str, Indexed] = {}
         self._keys: list[tuple[int, str, str]] = []
         self._sorted: list[Indexed] = []
+        self._subsets: dict[tuple[frozenset[str] | None, frozenset[str] | None], Subset] = {}
+        self._subsets_version = -1
         self.version = 0  # bumped on every change: views over the index are cached per version
 
     # ------------------------------------------------------------------ reading
@@ -91,19 +133,37 @@ class TimelineIndex:
 
     def undated(self) -> int:
         """How many entries have no date (they sit at the start of the sorted list)."""
-        return bisect.bisect_left(self._keys, (1, "", ""))
+        return undated(self._keys)
 
     def span(self, since: str, until: str) -> tuple[int, int]:
         """[lo, hi) of the dated entries whose wall time w has since <= w <= until ('' = open)."""
-        lo = bisect.bisect_left(self._keys, (1, since, "")) if since else bisect.bisect_left(self._keys, (1, "", ""))
-        hi = bisect.bisect_right(self._keys, (1, until, "\uffff")) if until else len(self._keys)
-        return lo, max(lo, hi)
+        return span(self._keys, since, until)
+
+    def subset(self, members: frozenset[str] | None, kinds: frozenset[str] | None) -> Subset:
+        """The sorted entries (and their sort keys) of these members and kinds (None: any), computed
+        once per index version: a member's page or a view does not scan the whole family each time."""
+        if members is None and kinds is None:
+            return self._sorted, self._keys
+        if self._subsets_version != self.version:
+            self._subsets.clear()
+            self._subsets_version = self.version
+        key = (members, kinds)
+        hit = self._subsets.get(key)
+        if hit is None:
+            base: list[Indexed] = self._sorted
+            if members is not None and kinds is not None and (members, None) in self._subsets:
+                base = self._subsets[(members, None)][0]
+            rows = [ix for ix in base
+                    if (members is None or ix.member_id in members) and (kinds is None or ix.kind in kinds)]
+            if len(self._subsets) >= _SUBSETS:
+                self._subsets.clear()
+            hit = self._subsets[key] = (rows, [ix.key for ix in rows])
+        return hit
 
     def member_entries(self, member_id: str | None, kinds: Iterable[str] | None = None) -> list[Entry]:
-        ks = set(kinds) if kinds is not None else None
-        return [ix.entry for ix in self._sorted
-                if (member_id is None or ix.entry.member_id == member_id)
-                and (ks is None or ix.entry.kind in ks)]
+        rows, _ = self.subset(frozenset((member_id,)) if member_id is not None else None,
+                              frozenset(kinds) if kinds is not None else None)
+        return [ix.entry for ix in rows]
 
     def captures(self) -> set[str]:
         return set(self._by_capture)
@@ -118,11 +178,27 @@ class TimelineIndex:
         version = self.version
         self.__init__()  # type: ignore[misc]
         self.version = version + 1
+        by_capture, groups = self._by_capture, self._groups
         for it in items:
-            self._by_capture.setdefault(it.capture_id, []).append(it)
-            self._groups.setdefault(group_key(it), []).append(it)
-        for key in self._groups:
-            self._rebuild_group(key, sort=False)
+            cap = by_capture.get(it.capture_id)
+            if cap is None:
+                by_capture[it.capture_id] = [it]
+            else:
+                cap.append(it)
+            key = group_key(it)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [it]
+            else:
+                group.append(it)
+        entries, group_entries = self._entries, self._group_entries
+        for key, group in groups.items():
+            if len(group) == 1:  # most facts are seen once: no clustering, no versions
+                e = single_entry(key, group[0])
+                entries[e.id] = Indexed(e, sort_key(e))
+                group_entries[key] = (e.id,)
+            else:
+                self._rebuild_group(key, sort=False)
         self._resort()
 
     def set_capture(self, capture_id: str, items: list[RecordItem]) -> None:
@@ -151,7 +227,7 @@ class TimelineIndex:
         removed: list[Indexed] = []
         added: list[Indexed] = []
         for key in touched:
-            for eid in self._group_entries.pop(key, []):
+            for eid in self._group_entries.pop(key, ()):
                 ix = self._entries.pop(eid, None)
                 if ix is not None:
                     removed.append(ix)
@@ -183,9 +259,9 @@ class TimelineIndex:
             self._entries[e.id] = ix
             ids.append(e.id)
             out.append(ix)
-        self._group_entries[key] = ids
+        self._group_entries[key] = tuple(ids)
         return out
 
     def _resort(self) -> None:
-        self._sorted = sorted(self._entries.values(), key=lambda ix: ix.key)
+        self._sorted = sorted(self._entries.values(), key=_KEY)
         self._keys = [ix.key for ix in self._sorted]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+import functools
 from dataclasses import dataclass
 
 from .models import Entry
@@ -53,6 +54,7 @@ class Drug:
     salt: str | None         # "tartrate"
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def parse_drug(title: str | None) -> Drug:
     text = re.sub(r"\([^)]*\)", " ", title or "")
     raw = [t for t in re.split(r"\s+", text.strip().casefold()) if t]

@@ -17,7 +17,7 @@ class Member:
     created_at: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Provenance:
     """Where one record of an entry came from."""
 
@@ -35,7 +35,7 @@ class Provenance:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Version:
     """One superseded version of an entry (a preliminary result before its final, a result before its
     correction, an appointment before it was cancelled), with the sources that showed it."""
@@ -47,7 +47,7 @@ class Version:
         return {"record": self.record, "sources": [s.to_dict() for s in self.sources]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One fact on the merged timeline: every source that showed it, its history, one merged record."""
 

@@ -64,6 +64,7 @@ def norm_text(text: str | None) -> str:
     return fold(text)
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def person_name(name: str | None, credentials: bool = True) -> str:
     """Key form of a person's name: 'OKAFOR, Adaeze MD' -> 'adaeze okafor'; order 'First Last'.
 

@@ -7,34 +7,33 @@ organizations, every string field of the merged record; case and accent-insensit
 `occurred_at`, newest first by default; entries without a date come last. Paged by offset/limit
 with the total count of matches.
 
-Cost: the date range is two bisections of the sorted index; each other filter is one pass over what
-is left, so a query stays linear in the entries it has to look at, with no decryption.
+Cost: the member and kind filters pick a sorted subset cached per index version; the date range is
+two bisections of it; organizations and text are one pass over what is left (an entry's search text
+is folded on the first text query that reaches it), so a query stays linear in the entries it has
+to look at, with no decryption.
 """
 
 from __future__ import annotations
 
-from .index import Indexed, TimelineIndex
+from .index import Indexed, TimelineIndex, span, undated
 from .models import TimelinePage, TimelineQuery
 from .normalize import fold, norm_org, wall
 
 
 def query(index: TimelineIndex, q: TimelineQuery) -> TimelinePage:
-    rows: list[Indexed] = index.indexed()
+    members = frozenset(q.member_ids) if q.member_ids is not None else None
+    kinds = frozenset(q.kinds) if q.kinds is not None else None
+    rows: list[Indexed]
+    rows, keys = index.subset(members, kinds)
     since = wall(q.since) if q.since else ""
     until = wall(q.until) if q.until else ""
     if until and len(until) == 10:
         until += "T99"  # the whole day: every 'YYYY-MM-DDTHH:MM:SS' of it sorts below
     if since or until:
-        lo, hi = index.span(since, until)
+        lo, hi = span(keys, since, until)
         rows = rows[lo:hi]
-    elif not q.newest_first and (n := index.undated()):
+    elif not q.newest_first and (n := undated(keys)):
         rows = rows[n:] + rows[:n]  # undated last in this order too
-    if q.member_ids is not None:
-        members = set(q.member_ids)
-        rows = [ix for ix in rows if ix.member_id in members]
-    if q.kinds is not None:
-        kinds = set(q.kinds)
-        rows = [ix for ix in rows if ix.kind in kinds]
     if q.organizations is not None:
         orgs = {norm_org(o) for o in q.organizations}
         rows = [ix for ix in rows if not ix.orgs.isdisjoint(orgs)]

@@ -16,6 +16,7 @@ mmol/L for monovalent ions (sodium, potassium, chloride, bicarbonate), glucose m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,8 +71,10 @@ _URINE_TITLE = re.compile(r"\b(urinalysis|urine|ua)\b")
 _LVL = re.compile(r"\s+(lvl|level)$")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def analyte_of(component_name: str, test_title: str | None = None) -> tuple[str, str]:
-    """(series id, display name) for a component of a test."""
+    """(series id, display name) for a component of a test (a few hundred distinct pairs in a family
+    record, each seen thousands of times: cached)."""
     n = _LVL.sub("", fold(component_name))
     urine = bool(_URINE_TITLE.search(fold(test_title))) or n.startswith(("ua ", "urine "))
     if urine:

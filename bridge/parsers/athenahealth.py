@@ -9,6 +9,8 @@ URL path says the same and is the fallback):
 - `visit-summary` -> `visit`; `visit-summaries-page` -> `visit_list`
 - `allergies-page`, `immunizations-page`, `problems-page` -> the matching lists (markup modelled on the
   medications page: the reference README names only their routes)
+- `billing-page` (or the `/billing` route) -> `billing`, read by visible labels (athenahealth_billing: a
+  guess, no billing page is modeled)
 - any other page of the portal -> `unknown`, its main text kept as one `document` record
 
 Order of extraction, per field: `data-testid` hooks and `<time datetime>` first, then visible labels
@@ -33,6 +35,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bridge.records import Document, ParseResult, Patient
 
+from . import athenahealth_billing as billing
 from . import athenahealth_records as records
 from . import athenahealth_results as results
 from .athenahealth_dom import first_text, is_root_path, paragraphs, route_path, text_of, tid, tid_text, when
@@ -66,6 +69,9 @@ ROOT_KINDS: dict[str, str] = {
     "allergies-page": "allergy_list",
     "immunizations-page": "immunization_list",
     "problems-page": "problem_list",
+    "billing-page": "billing",
+    "billing-summary": "billing",
+    "statements-page": "billing",
 }
 # URL path -> page kind, when the DOM shows no known root.
 PATH_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -80,6 +86,7 @@ PATH_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/health-record/problems/?$"), "problem_list"),
     (re.compile(r"/health-record/visit-summaries/[^/]+/?$"), "visit"),
     (re.compile(r"/health-record/visit-summaries/?$"), "visit_list"),
+    (re.compile(r"/billing(?:/[^/]+)?/?$"), "billing"),
 )
 
 # Vendor classes (fallbacks only).
@@ -266,6 +273,7 @@ READERS: dict[str, Reader] = {
     "allergy_list": records.read_allergies,
     "immunization_list": records.read_immunizations,
     "problem_list": records.read_problems,
+    "billing": lambda root, url, draft: billing.read_bills(root, draft),
 }
 
 

@@ -31,7 +31,7 @@ from .athenahealth_dom import (
     word,
 )
 from .base import Draft, ParseError
-from .values import make_component
+from .values import make_component, normalize_flag, split_value_unit
 
 CLS_RESULT_NAME = ".pp-result-table__name"
 CLS_RESULT_VALUE = ".pp-result-table__value"
@@ -94,9 +94,19 @@ def _components(root: LexborNode, draft: Draft) -> list[Component]:
         if value is None:
             draft.warn(f"component '{name}' shows no value")
         unit = text_of(cell(row, CLS_RESULT_UNITS, headers, "units", "unit"))
+        if value and not unit:  # "118 mg/dL" in one cell, with no units column
+            value, unit = split_value_unit(value)
         rng = text_of(cell(row, CLS_RESULT_RANGE, headers, "standard range", "reference range", "range",
                             "normal range"))
-        flag = text_of(cell(row, CLS_RESULT_FLAG, headers, "flag"))
+        flag_cell = cell(row, CLS_RESULT_FLAG, headers, "flag")
+        flag = text_of(flag_cell)
+        if flag_cell is not None and normalize_flag(flag) is None:
+            # An icon instead of the word: its title or aria-label names the flag.
+            for node in (flag_cell, *flag_cell.css("[title], [aria-label]")):
+                named = node.attributes.get("title") or node.attributes.get("aria-label")
+                if normalize_flag(named):
+                    flag = named
+                    break
         components.append(make_component(name, value, unit, rng, flag))
     return components
 

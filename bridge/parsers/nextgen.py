@@ -13,7 +13,8 @@ Page kinds read (the routed page component decides; the hash route says the same
 | `pxp-documents` showing another document (a letter) | `note` | read_document |
 | `pxp-documents` with no document open | `note_list` | read_document_list |
 | Health Records Allergies / Immunizations / Problems (a guess: see nextgen_records) | `allergy_list`, ... | read_allergies, ... |
-| any other PxP page (dashboard, statements, ...) | `unknown` | one `document` with the main text |
+| `pxp-statements` or `#/statements` (a guess: read by labels, athenahealth_billing) | `billing` | read_bills |
+| any other PxP page (dashboard, ...) | `unknown` | one `document` with the main text |
 
 Claiming: the `pxp-root` app element, or a `/<practice>-<id>/portal/` path together with Angular PxP
 markup (`ng-version` plus `pxp-*` classes); never the host.
@@ -37,6 +38,7 @@ from bridge.records import Document, ParseResult, Patient
 
 from . import nextgen_pages as pages
 from . import nextgen_records as records
+from .athenahealth_billing import read_bills
 from .base import Draft, ParseError
 from .dates import parse_date
 from .nextgen_common import (
@@ -160,6 +162,15 @@ def _organization(root: LexborNode, draft: Draft) -> str | None:
     return org
 
 
+# Statements (online payments) is a real PxP module, but no page of it is modeled: read by labels only
+# (the same reader as athenahealth's billing page, which keys on nothing vendor-specific).
+SEL_STATEMENTS = "pxp-statements, pxp-statement-list, .pxp-page--statements"
+
+
+def _read_statements(main: LexborNode, draft: Draft) -> None:
+    read_bills(main, draft)
+
+
 def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
     for selector, kind, reader in COMPONENTS:
         if first(root, selector) is not None:
@@ -171,6 +182,8 @@ def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
             return "visit", pages.read_visit_summary
         return "note", pages.read_document
     route = _route(page)
+    if first(root, SEL_STATEMENTS) is not None or re.match(r"^/?(statements|billing)\b", route):
+        return "billing", _read_statements
     for section, kind, reader in HR_SECTIONS:
         if first(root, f"pxp-hr-{section}") is not None or re.match(rf"^/?health-records/{section}\b", route):
             return kind, reader
@@ -200,7 +213,7 @@ def _read(page: Page, main: LexborNode, draft: Draft) -> None:
     if chosen is not None:
         draft.page_kind, reader = chosen
         reader(main, draft)
-        if draft.records or reader not in GUESSED:
+        if draft.records or (reader not in GUESSED and reader is not _read_statements):
             return
     # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
     draft.page_kind = "unknown"

@@ -257,6 +257,17 @@ def _without_badges(cell: LexborNode) -> str | None:
 
 # --- message thread -------------------------------------------------------------------------------
 
+def _direction_by_sender(field_from: LexborNode | None, sender: str | None, draft: Draft) -> str | None:
+    """Without the sent/received classes: a representative writes "on behalf of" the patient, and the
+    patient signs as themself; any other sender in a thread is the practice."""
+    if re.search(r"\bon behalf of\b", text_of(field_from) or "", re.I):
+        return "from_patient"
+    patient = draft.patient.name if draft.patient else None
+    if not sender or not patient:
+        return None
+    return "from_patient" if sender.casefold() == patient.casefold() else "to_patient"
+
+
 def read_message_thread(root: LexborNode, draft: Draft) -> None:
     subject = text_at(root, SEL_THREAD_SUBJECT)
     if subject is None:
@@ -277,6 +288,8 @@ def read_message_thread(root: LexborNode, draft: Draft) -> None:
         cls = classes(card)
         direction = ("from_patient" if "pxp-message--sent" in cls
                      else "to_patient" if "pxp-message--received" in cls else None)
+        if direction is None:
+            direction = _direction_by_sender(field_from, sender, draft)
         if sender is None:
             draft.warn("a message shows no sender")
         if sent is None:

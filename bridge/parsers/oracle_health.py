@@ -8,7 +8,7 @@ Page kinds read (the kind follows the URL path, else the markup):
   results and result history -> test_result_list, imaging study -> test_result (`oracle_health_results`);
   open-notes -> note_list, messaging folder -> message_list, conversation -> message_thread,
   scheduling -> appointment_list, medications, immunizations, allergies, problems
-  (`oracle_health_records`).
+  (`oracle_health_records`); billing -> bills read by their labels (`athenahealth_billing`, a guess).
 
 Frames: when a capture holds the record host's document (the shell's iframe), that frame is parsed,
 with its patient and organization; a shell captured alone gives no records and a warning naming
@@ -26,6 +26,7 @@ from bridge.records import Document, ParseResult
 
 from . import oracle_health_records as records
 from . import oracle_health_results as results
+from .athenahealth_billing import read_bills
 from .base import Draft
 from .oracle_health_context import (
     is_record_frame,
@@ -129,6 +130,8 @@ def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
         records.parse_allergies(root, draft)
     elif kind == "problem_list":
         records.parse_problems(root, draft)
+    elif kind == "billing" and _read_bills(root, draft):
+        pass
     else:
         # A section this parser has no reader for (procedures, health content): keep its text.
         text = paragraphs_of(root)
@@ -137,6 +140,14 @@ def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
             title = text_of(frame.css_first("h1")) or clean(head_title.text() if head_title else None)
             draft.records.append(Document(title=title or "Saved page", text=text))
     return explained
+
+
+def _read_bills(root: LexborNode, draft: Draft) -> bool:
+    """Billing (no page modeled): statements read by their labels (athenahealth_billing is
+    vendor-neutral); False when none is found, so that the page's text is kept instead."""
+    before = len(draft.records)
+    read_bills(root, draft)
+    return len(draft.records) > before
 
 
 def _finish(draft: Draft, explained: bool) -> ParseResult:

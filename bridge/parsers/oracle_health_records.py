@@ -248,8 +248,14 @@ def parse_appointments(root: LexborNode, draft: Draft) -> None:
             draft.warn("an appointment shows no visit type and was skipped")
             continue
         pairs = dl_pairs(card.css_first("dl.appointment-meta") or card)
-        badge = (first_text(card, ".appointment-status") or card.attributes.get("data-status") or "").lower()
-        status = APPOINTMENT_STATUS.get(badge.strip())
+        status = None
+        for text in (first_text(card, ".appointment-status"), card.attributes.get("data-status")):
+            key = (clean(text) or "").lower()
+            status = APPOINTMENT_STATUS.get(key) or next(
+                (value for word, value in APPOINTMENT_STATUS.items() if re.search(rf"\b{word}\b", key)), None
+            )
+            if status:
+                break
         day = _pick(pairs, "date")
         if day:
             when = stamp(day, _pick(pairs, "time", "start time", "arrival time"))

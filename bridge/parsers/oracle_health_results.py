@@ -3,8 +3,9 @@
 Order of extraction, per item: the real hooks first (`.labs-list > li.consumer-card-item`, the analyte
 name in `.small-heading bdi`, the value and unit together in `.x-small-heading bdi`), then the
 project's synthetic hooks (`.result-interpretation`, `.result-meta .date/.time`,
-`.result-reference-range bdi`, `.result-status .consumer-badge`, `.result-comment-text`), and for
-history rows without their class hooks the order of the `bdi`s (value first, range last).
+`.result-reference-range bdi`, `.result-status .consumer-badge`, `.result-comment-text`), then the
+visible labels beside a value ("Reference Range:", "Performed at:", "Interpretation:", with or without
+a `bdi`), and for history rows without their hooks the order of the `bdi`s (value first, range last).
 `li[data-normalcy]` is always "Normal" on the real portal and is ignored: flags come from the page's
 interpretation word, else from the range.
 """

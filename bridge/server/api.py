@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -70,6 +71,7 @@ async def pair(request: web.Request) -> web.Response:
 
 @routes.post("/api/captures")
 async def post_capture(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     state = request.app[STATE]
     body = await _body(request)
     if isinstance(body, web.Response):
@@ -90,7 +92,10 @@ async def post_capture(request: web.Request) -> web.Response:
             return api_error(500, "vault_error", f"{exc} The page may not have been saved: keep it open and "
                                                  "check the vault from the Kinchart dashboard.")
         state.touch()
-    return web.json_response(receipt.model_dump(mode="json"), status=200 if receipt.duplicate else 201)
+    # The bridge's own share of the round trip (read, validate, store, parse, file), for bench/roundtrip.py.
+    timing = {"Server-Timing": f"bridge;dur={(time.perf_counter() - started) * 1000:.1f}"}
+    return web.json_response(receipt.model_dump(mode="json"), status=200 if receipt.duplicate else 201,
+                             headers=timing)
 
 
 @routes.get("/api/members")

@@ -43,12 +43,61 @@ def _band(points: list[TrendPoint]) -> tuple[float | None, float | None]:
     return common.most_common(1)[0][0] if common else (None, None)
 
 
+MAX_PLOTTED = 160  # markers per chart; past this the chart shows a sample (and says so)
+
+
+def _spread(idx: list[int], k: int) -> list[int]:
+    """k of the indexes, evenly spread (all when there are no more than k)."""
+    if k <= 0:
+        return []
+    if len(idx) <= k:
+        return idx
+    step = len(idx) / k
+    return [idx[int(j * step)] for j in range(k)]
+
+
+def _sample(points: list[tuple[date, TrendPoint]], cap: int) -> list[tuple[date, TrendPoint]]:
+    """At most `cap` of the date-sorted points: the first and the last, every flagged one while they
+    fill no more than half the chart (else an even sample of them), the rest spread evenly."""
+    n = len(points)
+    if n <= cap:
+        return points
+    keep = {0, n - 1}
+    flagged = [i for i, (_, p) in enumerate(points) if p.flag and 0 < i < n - 1]
+    normal = [i for i, (_, p) in enumerate(points) if not p.flag and 0 < i < n - 1]
+    room = cap - 2
+    take_normal = min(len(normal), max(room - len(flagged), room // 2))
+    keep.update(_spread(flagged, room - take_normal))
+    keep.update(_spread(normal, take_normal))
+    return [points[i] for i in sorted(keep)]
+
+
+# The family model hands out the same (immutable) Series object until its index changes, so the
+# drawing is kept per object: held here, an object's id cannot be reused while its entry lives.
+_DRAWN: dict[tuple[int, str], tuple[Series, Markup]] = {}
+_DRAWN_MAX = 256
+
+
 def trend_svg(series: Series, link_prefix: str = "/entries/") -> Markup:
+    key = (id(series), link_prefix)
+    hit = _DRAWN.get(key)
+    if hit is not None and hit[0] is series:
+        return hit[1]
+    svg = _trend_svg(series, link_prefix)
+    if len(_DRAWN) >= _DRAWN_MAX:
+        _DRAWN.clear()
+    _DRAWN[key] = (series, svg)
+    return svg
+
+
+def _trend_svg(series: Series, link_prefix: str) -> Markup:
     points = [(d, p) for p in series.points if (d := _day(p.occurred_at)) is not None and p.series_value is not None]
     unit = series.unit or ""
     if not points:
         return Markup('<p class="empty">No numeric values to chart yet.</p>')
     points.sort(key=lambda dp: dp[0])
+    all_points, shown_all = points, len(points)
+    points = _sample(points, MAX_PLOTTED)
     low, high = _band([p for _, p in points])
     values = [p.series_value for _, p in points if p.series_value is not None]
     lo_v = min([*values, *(v for v in (low, high) if v is not None)])
@@ -101,4 +150,11 @@ def trend_svg(series: Series, link_prefix: str = "/entries/") -> Markup:
         parts.append(_marker(shape, lx, ly, colour))
         parts.append(f'<text x="{lx + 10}" y="{ly + 4}" font-size="12">{escape(org)}</text>')
     parts.append("</svg>")
+    if len(points) < shown_all:
+        flagged = sum(1 for _, p in points if p.flag)
+        all_flagged = sum(1 for _, p in all_points if p.flag)
+        which = "every flagged value" if flagged == all_flagged else f"{flagged} of the {all_flagged} flagged values"
+        parts.append(f'<p class="muted chart-note">For legibility the chart plots {len(points)} of {shown_all} '
+                     f"values: the first, the latest, {which} and an even sample of the others. The table "
+                     "below and the timeline list the values themselves.</p>")
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape(); the rest are numbers

@@ -35,6 +35,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     stale = family.stale(today=today)
     awaiting = family.awaiting_reply(today=today)
     since = (today - timedelta(days=RECENT_DAYS)).isoformat()
+    accounts = family.list_accounts(today=today)
     cards: list[dict[str, Any]] = []
     for m in members:
         results = family.timeline(TimelineQuery(member_ids=[m.id], kinds=["test_result"], since=since, limit=200))
@@ -46,7 +47,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
             "abnormal": abnormal,
             "recent_results": results.total,
             "awaiting": [t for t in awaiting if t.member_id == m.id],
-            "accounts": [a for a in family.list_accounts(today=today) if a.member_id == m.id],
+            "accounts": [a for a in accounts if a.member_id == m.id],
             "expiring": [x for x in expiring if x.account.member_id == m.id],
             "stale": [s for s in stale if s.account.member_id == m.id],
         })

@@ -11,6 +11,7 @@ from .render import render
 from .views import view
 
 routes = web.RouteTableDef()
+TABLE_ROWS = 100  # values listed under a trend chart
 
 
 @routes.get("/entries/{entry_id}")
@@ -36,8 +37,12 @@ async def results_page(request: web.Request) -> web.StreamResponse:
     member = v.member(request.match_info["member_id"])
     series = v.family.trends(member.id)
     charts = [(s, trend_svg(s)) for s in sorted(series, key=lambda s: (-len(s.points), s.name))]
+    # the table under each chart lists the latest TABLE_ROWS values; past that it says so
+    # and links to the member's timeline, which pages through every result
+    tables = {s.analyte: s.points[-TABLE_ROWS:] for s, _ in charts}
     recent = v.family.timeline(TimelineQuery(member_ids=[member.id], kinds=["test_result"], limit=20))
-    return render("results.html", csrf=v.csrf, member=member, charts=charts, recent=recent.entries)
+    return render("results.html", csrf=v.csrf, member=member, charts=charts, tables=tables, table_rows=TABLE_ROWS,
+                  recent=recent.entries)
 
 
 @routes.get("/members/{member_id}/medications")

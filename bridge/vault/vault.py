@@ -52,7 +52,10 @@ _T = TypeVar("_T")
 #: A record's plaintext ``kind`` and a document collection: a short category name, never free text.
 _CATEGORY = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _CAPTURE_ID = re.compile(r"[0-9a-f]{64}\Z")
-CAPTURE_ZLIB_LEVEL = 9
+# Level 6: within 0.1 point of level 9 on portal pages (23.4% vs 23.3%) at a quarter of the time for a
+# 2 MB page; the capture is compressed before it is acknowledged, so this is on the save path.
+CAPTURE_ZLIB_LEVEL = 6
+_JSON_CHUNK = 1000  # record sets decoded per json.loads by iter_record_sets
 
 
 @dataclass
@@ -536,10 +539,7 @@ class Vault:
                 .fetchall()
             )
         out = []
-        for seq, capture_id, blob, stored_size in rows:
-            info = crypto.unseal_json(
-                cipher, blob, crypto.aad("captures", "info", capture_id), f"capture {capture_id[:12]} meta"
-            )
+        for seq, capture_id, blob, stored_size, info in self._unseal_infos(cipher, rows):
             out.append(
                 CaptureRow(
                     id=capture_id,
@@ -551,6 +551,35 @@ class Vault:
                 )
             )
         return out
+
+    @staticmethod
+    def _unseal_infos(
+        cipher: AESGCM, rows: list[tuple[int, str, bytes, int]]
+    ) -> Iterator[tuple[int, str, bytes, int, dict[str, Any]]]:
+        """Each row with its decrypted info; the JSON of `_JSON_CHUNK` rows is decoded by one
+        ``json.loads`` so the meta keys every capture repeats are shared (see `_decrypt_batches`)."""
+        for start in range(0, len(rows), _JSON_CHUNK):
+            part = rows[start : start + _JSON_CHUNK]
+            raws: list[bytes] = []
+            for _, capture_id, blob, _ in part:
+                where = f"capture {capture_id[:12]} meta"
+                associated = crypto.aad("captures", "info", capture_id)
+                raws.append(crypto.unpack(crypto.unseal(cipher, blob, associated, where), where))
+            try:
+                infos = json.loads(b"[" + b",".join(raws) + b"]")
+                if not isinstance(infos, list) or len(infos) != len(part):
+                    raise ValueError
+            except ValueError:
+                infos = None
+            for i, (seq, capture_id, blob, stored_size) in enumerate(part):
+                if infos is None:
+                    try:
+                        info = json.loads(raws[i])
+                    except ValueError:
+                        raise crypto.tampered(f"capture {capture_id[:12]} meta") from None
+                else:
+                    info = infos[i]
+                yield seq, capture_id, blob, stored_size, info
 
     @_db_errors
     def external_version(self) -> int:
@@ -633,6 +662,23 @@ class Vault:
         return self._decrypt_sets(cipher, rows)
 
     @_db_errors
+    def iter_record_sets(self) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
+        """Every capture's records as one list, ``(capture id, first record id, records)``, in id
+        order: what :meth:`iter_records` yields without a row object per record (the family index
+        reads every record at each unlock). Same snapshot, checks and errors as :meth:`iter_records`."""
+        cipher = self._key()
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                    "ORDER BY s.first_id"
+                )
+                .fetchall()
+            )
+        return self._decrypt_batches(cipher, rows)
+
+    @_db_errors
     def records_for(self, capture_id: str) -> list[RecordRow]:
         """The records derived from one capture, in id order ([] if none or unknown capture)."""
         cipher = self._key()
@@ -661,16 +707,54 @@ class Vault:
         return int(count)
 
     @staticmethod
+    def _record_batch(batch: Any, first: int, where: str) -> list[dict[str, Any]]:
+        try:
+            records = batch["records"]
+            if batch["first"] != first or not isinstance(records, list):
+                raise ValueError
+        except (KeyError, TypeError, ValueError):
+            raise crypto.tampered(where) from None
+        return records
+
+    @staticmethod
+    def _decrypt_batches(
+        cipher: AESGCM, rows: list[tuple[str, int, bytes]]
+    ) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
+        """Decrypt and check each set; decode the JSON of `_JSON_CHUNK` sets in one ``json.loads``
+        (one array of their texts), so the dict keys every record repeats ("kind", "title",
+        "occurred_at", ...) are one shared string per chunk instead of one copy per set: a good part
+        of the memory a 100,000-record index holds. A chunk that does not decode to exactly its sets
+        falls back to decoding set by set (which names the set at fault)."""
+        for start in range(0, len(rows), _JSON_CHUNK):
+            part = rows[start : start + _JSON_CHUNK]
+            raws: list[bytes] = []
+            for capture_id, first, blob in part:
+                where = f"records of capture {capture_id[:12]}"
+                raws.append(crypto.unpack(crypto.unseal(cipher, blob, _record_set_aad(capture_id, first), where), where))
+            try:
+                batches = json.loads(b"[" + b",".join(raws) + b"]")
+                if not isinstance(batches, list) or len(batches) != len(part):
+                    raise ValueError
+            except ValueError:
+                batches = None
+            for i, (capture_id, first, _) in enumerate(part):
+                where = f"records of capture {capture_id[:12]}"
+                if batches is None:
+                    try:
+                        batch = json.loads(raws[i])
+                    except ValueError:
+                        raise crypto.tampered(where) from None
+                else:
+                    batch = batches[i]
+                yield capture_id, first, Vault._record_batch(batch, first, where)
+            del raws, batches
+
+    @staticmethod
     def _decrypt_sets(cipher: AESGCM, rows: list[tuple[str, int, bytes]]) -> Iterator[RecordRow]:
         for capture_id, first, blob in rows:
             where = f"records of capture {capture_id[:12]}"
             batch = crypto.unseal_json(cipher, blob, _record_set_aad(capture_id, first), where)
-            try:
-                records = batch["records"]
-                if batch["first"] != first or not isinstance(records, list):
-                    raise ValueError
-            except (KeyError, TypeError, ValueError):
-                raise crypto.tampered(where) from None
+            records = Vault._record_batch(batch, first, where)
             for offset, record in enumerate(records):
                 yield RecordRow(first + offset, capture_id, record["kind"], record)
 

@@ -2,8 +2,10 @@
 
 Page kinds read: `test_result` (order detail, lab or imaging), `test_result_list` (the result list and
 one component's history table), `medication_list`, `immunization_list`, `allergy_list`,
-`problem_list`, `billing`, `health_summary` (Home: the upcoming visits). Any other classic page
-becomes one `document` record with the main content's text.
+`problem_list`, `billing`, `health_summary` (Home: the upcoming visits), `appointment_list` (the
+Visits page, or any other page of visit cards: upcoming ones scheduled, past ones completed, a
+"Canceled" badge cancelled). Any other classic page becomes one `document` record with the main
+content's text.
 
 Claiming: the URL path must not be a PX (`/app/...`) path and must look like a classic route
 (`inside.asp`, `Home`, `Clinical/*`, `Billing/*`, ... after any prefix: `/MyChart`, `/MyChartPRD`,

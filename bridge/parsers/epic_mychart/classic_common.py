@@ -154,6 +154,34 @@ def pairs_in(root: Node | None) -> dict[str, str]:
     return found
 
 
+def row_pairs(root: Node | None) -> dict[str, str]:
+    """Two-cell table rows (`th` or `td` label, then the value) and "Label: value" lines below root:
+    the order details when a page lays them out without a `dl`. First occurrence wins."""
+    found: dict[str, str] = {}
+    if root is None:
+        return found
+    for tr in root.css("tr"):
+        cells = [c for c in tr.iter() if c.tag in {"th", "td"}]
+        if len(cells) == 2:
+            key = label_key(visible_text(cells[0]) or raw_text(cells[0]))
+            value = text_or_raw(cells[1])
+            if key and value and len(key) < 40 and key not in found:
+                found[key] = value
+    for node in root.css("p, div, li, span"):
+        if any(n.tag in _BLOCKS for n in node.traverse() if n.mem_id != node.mem_id):
+            continue  # only innermost blocks: a wrapper's text would run several lines together
+        m = _LABEL_LINE.match(visible_text(node) or "")
+        if m:
+            key = label_key(m.group("label"))
+            if key not in found:
+                found[key] = clean(m.group("value")) or ""
+    return {k: v for k, v in found.items() if v}
+
+
+_BLOCKS = frozenset({"p", "div", "li", "table", "dl", "ul"})
+_LABEL_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z /#]{2,30}):\s*(?P<value>\S.*)$")
+
+
 def pick(pairs: dict[str, str], *labels: str) -> str | None:
     for label in labels:
         if label in pairs:

@@ -32,6 +32,7 @@ from .classic_common import (
 _REFILLS = re.compile(r"(\d+)\s+refills?\b", re.I)
 _NO_REFILLS = re.compile(r"\bno\s+refills?\b", re.I)
 _US_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+_GIVEN = re.compile(r"^(?:dates? )?given\b", re.I)
 _NOTED = re.compile(rf"\b(?:date )?noted(?: on)?\s*:?\s*({DATE_IN_TEXT.pattern})", re.I)
 _MONEY = re.compile(r"(?P<neg>[-(−])?\s*\$?\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
 
@@ -105,11 +106,19 @@ def read_immunizations(root: Node, draft: Draft) -> None:
             draft.warn("an immunization has no vaccine name and was left out")
             continue
         doses = card.css("span.doseDate, .doseDate") or card.css("li.dose")
-        given_dates = [date_field(clean(dose.text(deep=True)), "date given", draft.warn) for dose in unique(doses)]
+        given_dates = [
+            date_field(clean(dose.text(deep=True)), "date given", draft.warn) for dose in unique(doses)
+        ]
         if not doses:
-            # No dose elements: every date written in the card ("Given on: 08/05/2019, 10/07/2019").
-            text = (visible_text(card) or "").replace(title, " ", 1)
-            given_dates = [date_field(m.group(0), "date given", draft.warn) for m in DATE_IN_TEXT.finditer(text)]
+            # No dose elements: the dates of the doses line ("Given on: 08/05/2019, 10/07/2019"), never
+            # those of a note ("Next dose due 10/1/2027").
+            lines = [visible_text(n) or "" for n in unique(card.css(".immunizationDoses, .doseList, .doses"))]
+            if not lines:
+                lines = [t for n in card.css("p, div, span, li") if _GIVEN.match(t := visible_text(n) or "")]
+            text = " ".join(lines)
+            given_dates = [
+                date_field(m.group(0), "date given", draft.warn) for m in DATE_IN_TEXT.finditer(text)
+            ]
         if not given_dates:
             draft.warn(f"the immunization '{title}' shows no date given")
             draft.records.append(Immunization(title=title))

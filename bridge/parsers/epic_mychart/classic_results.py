@@ -29,6 +29,7 @@ from .classic_common import (
     pairs_in,
     pick,
     raw_text,
+    row_pairs,
     text_or_raw,
     unique,
     visible_text,
@@ -126,6 +127,9 @@ def read_detail(root: Node, draft: Draft) -> None:
     warn = draft.warn
     details = first(page, "dl.orderDetails")
     pairs = pairs_in(details if details is not None else page)
+    if not (pick(pairs, *COLLECTED) or pick(pairs, *EXAM_DATE) or pick(pairs, *RESULTED)):
+        # Details laid out as table rows or "Label: value" lines instead of a `dl`.
+        pairs = {**row_pairs(details if details is not None else page), **pairs}
     collected = date_field(pick(pairs, *COLLECTED) or pick(pairs, *EXAM_DATE), "collection date", warn, True)
     resulted = date_field(pick(pairs, *RESULTED), "result date", warn, True)
     status_text = pick(pairs, *STATUS) or first_value(page, "span.resultStatus", ".resultStatus")
@@ -293,6 +297,16 @@ _COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+_COLUMN_WORDS: tuple[tuple[str, str], ...] = (
+    ("range", "range"),
+    ("comment", "comment"),
+    ("flag", "flag"),
+    ("date", "date"),
+    ("value", "value"),
+    ("value", "result"),
+)
+
+
 def read_trend(root: Node, draft: Draft) -> None:
     table = first(root, "table.TRPTableList")
     if table is None:
@@ -320,6 +334,14 @@ def _trend_columns(table: Node) -> dict[str, int]:
         for field, labels in _COLUMNS:
             if field not in columns and label in labels:
                 columns[field] = index
+    for index, th in enumerate(headers):  # other wordings: "Date Collected", "Reference Range", …
+        label = (visible_text(th) or "").lower()
+        if not label or index in columns.values():
+            continue
+        for field, word in _COLUMN_WORDS:
+            if field not in columns and word in label:
+                columns[field] = index
+                break
     if not columns:  # no header row: the order the classic table uses
         columns = {field: index for index, field in enumerate(("date", "value", "range", "flag", "comment"))}
     return columns

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from selectolax.lexbor import LexborNode
 
+from ..dates import parse_date, parse_datetime
 from ..text import SKIP_TAGS, clean, is_hidden, paragraphs_of, text_of
 
 HEADING_TAGS: tuple[str, ...] = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -23,6 +24,27 @@ _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 MONTH_DATE = re.compile(rf"\b{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b", re.I)
 NUM_DATE = re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _FAR = 1 << 60
+
+
+_DATE_TIME = re.compile(
+    rf"(?:{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})"
+    r"(?:,?\s+(?:at\s+)?\d{1,2}:?\d{2}(?:\s*[AP]\.?M\.?)?(?:\s+[A-Z]{2,4}T\b)?)?",
+    re.I,
+)
+
+
+def datetime_in(text: str | None, with_time: bool = True) -> str | None:
+    """The date (and time) a phrase holds: the whole text when it parses, else the date inside it
+    ("Sent: Apr 16, 2026 9:12 AM", "Dec 3, 2026 8:45 AM (EST)"). None without a full date."""
+    if not text or not has_date(text):
+        return None
+    parse = parse_datetime if with_time else parse_date
+    value = parse(text)
+    if value is None:
+        m = _DATE_TIME.search(text)
+        if m is not None and m.group(0) != text:
+            value = parse(m.group(0))
+    return value
 
 
 def has_date(text: str | None) -> bool:

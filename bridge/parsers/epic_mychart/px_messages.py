@@ -20,10 +20,10 @@ from selectolax.lexbor import LexborNode
 from bridge.records import Message
 
 from ..base import Draft
-from ..dates import parse_date, parse_datetime
+from ..dates import parse_date
 from ..text import clean, is_hidden, paragraphs_of, text_of
 from .px_context import Context, same_person
-from .px_dom import has_date, leaves, raw_text, report_text
+from .px_dom import datetime_in, has_date, leaves, raw_text, report_text
 
 MESSAGE = 'article[aria-label^="Message from "]'
 SUBJECT = "#thread-subject"
@@ -69,7 +69,7 @@ def _message(article: LexborNode, subject: str | None, ctx: Context) -> Message:
             behalf = clean(m.group("who"))
             continue
         if when is None and has_date(t):
-            when = parse_datetime(t)
+            when = datetime_in(t)
     if sender is None:
         sender = text_of(header.css_first('[data-testid="message-sender"]'))
     recipients = [name for li in article.css('ul[aria-label="Recipients"] > li') if (name := text_of(li))]

@@ -234,9 +234,13 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
         if not (node.tag or "").startswith("-"):
             pairs.update({k: v for k, v in dl_pairs(node).items() if k not in pairs})
     if not pairs:
+        pairs = _inline_pairs(lab_region)
+    if not pairs:
         pairs = dl_pairs(main)
-    collected = collected or parse_datetime(pairs.get("collected on") or pairs.get("collected"))
-    resulted = resulted or parse_datetime(pairs.get("resulted on") or pairs.get("resulted"))
+    collected = collected or parse_datetime(_pair(pairs, "collected on", "collected", "collection date"))
+    resulted = resulted or parse_datetime(
+        _pair(pairs, "resulted on", "resulted", "result date", "reported on")
+    )
     if status is None:
         status = status_of(pairs.get("result status") or pairs.get("status"))
     if status is None:
@@ -301,6 +305,40 @@ def parse_detail(draft: Draft, main: LexborNode) -> None:
             comments="\n\n".join(t for _, t in comments) or None,
         )
     )
+
+
+_DETAIL_LABEL = re.compile(
+    r"^(?P<label>ordered by|ordering provider|authorizing provider|collected on|collected|collection date|"
+    r"resulted on|resulted|result date|result status|status|specimen)\s*:?\s*(?P<rest>.*)$",
+    re.I,
+)
+
+
+def _inline_pairs(region: list[LexborNode]) -> dict[str, str]:
+    """The collection details without a `dl`: "Label: value" lines, a label beside its value (a
+    `span`, a `th`/`td` pair)."""
+    pairs: dict[str, str] = {}
+    for top in region:
+        if (top.tag or "").startswith("-"):
+            continue
+        for node, text in leaves(top):
+            m = _DETAIL_LABEL.match(text)
+            if m is None or len(text) > 120:
+                continue
+            value = clean(m.group("rest")) or raw_text(next_element(node))
+            label = m.group("label").lower()
+            if value and label not in pairs and not _DETAIL_LABEL.match(value):
+                pairs[label] = value
+    return pairs
+
+
+def _pair(pairs: dict[str, str], *labels: str) -> str | None:
+    """The first of these labels' values that holds a date ("Collected on", "Collection date", …)."""
+    for label in labels:
+        value = pairs.get(label)
+        if value and has_date(value):
+            return value
+    return None
 
 
 def _performing_lab(idx: DocIndex, region: list[LexborNode]) -> str | None:

@@ -111,7 +111,7 @@ def _card_kind(title: str) -> str | None:
 
 def _items(region: list[LexborNode]) -> list[LexborNode]:
     """The outermost list items of a card (the dose dates inside an item are not items)."""
-    found = region_css(region, "li")
+    found = region_css(region, 'li, [role="listitem"]')
     outer = [li for li in found if not any(o.mem_id != li.mem_id and is_inside(li, o) for o in found)]
     return [li for li in outer if text_of(li)]
 
@@ -213,10 +213,14 @@ def _immunization(draft: Draft, item: LexborNode) -> None:
     dates: list[str] = []
     doses = item.css_first(DOSES)
     if doses is not None:
-        dates = [t for li in doses.css("li") if (t := text_of(li))]
+        dates = [t for li in descendants(doses, 'li, [role="listitem"]') if (t := text_of(li))]
+        if not dates:
+            dates = _DATE_LIST.findall(text_of(doses) or "")
     else:
         given = _labelled(item).get("given") or _labelled(item).get("last given") or ""
         dates = _DATE_LIST.findall(given)
+        if not dates:  # "Given:" on its own, the dates beside it
+            dates = _DATE_LIST.findall((text_of(item) or "").replace(name, " ", 1))
     if not dates:
         draft.records.append(Immunization(title=name, occurred_at=None))
         draft.warn(f"immunization '{name}' shows no date given")

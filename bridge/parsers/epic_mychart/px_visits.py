@@ -30,6 +30,7 @@ from .px_dom import (
     DocIndex,
     block_texts,
     closest,
+    datetime_in,
     descendants,
     has_date,
     is_inside,
@@ -160,7 +161,7 @@ def _visit_when(h1: LexborNode | None, main: LexborNode, report: LexborNode | No
                 continue
             t = text_of(node)
             if t and has_date(t) and len(t) < 80 and not descendants(node, "p, div"):
-                return parse_datetime(t)
+                return datetime_in(t)
         if box.mem_id == main.mem_id:
             return None
         box = box.parent
@@ -337,7 +338,7 @@ def _appointment(card: LexborNode, heading: LexborNode, kind: str | None) -> App
                 after = raw_text(next_element(line))
                 if after and _TIME.fullmatch(after):
                     text = f"{text} {after}"
-            when = parse_datetime(text)
+            when = datetime_in(text)
             continue
         if (
             kind != "past"
