@@ -18,9 +18,9 @@ Flags on a group (only over medicines still active, status `active` or not shown
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
-import functools
 from dataclasses import dataclass
 
 from .models import Entry

@@ -39,7 +39,7 @@ def text_of(node: LexborNode | None) -> str | None:
         return None
     parts: list[str] = []
     _collect(node, parts, paragraphs=False)
-    return clean(" ".join(parts))
+    return clean("".join(parts))  # blocks and cells add their own separators
 
 
 def paragraphs_of(node: LexborNode | None) -> str | None:

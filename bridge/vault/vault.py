@@ -539,7 +539,7 @@ class Vault:
                 .fetchall()
             )
         out = []
-        for seq, capture_id, blob, stored_size, info in self._unseal_infos(cipher, rows):
+        for seq, capture_id, _blob, stored_size, info in self._unseal_infos(cipher, rows):
             out.append(
                 CaptureRow(
                     id=capture_id,

@@ -99,7 +99,7 @@ def page_kind(act: str, main: LexborNode) -> str:
         return "appointment_list"
     if act == "health-summary":
         return "health_summary"
-    return LIST_ACTIVITIES.get(act.split("/")[0], "unknown")
+    return LIST_ACTIVITIES.get(act, "unknown")
 
 
 def parse(page: Page) -> ParseResult:
