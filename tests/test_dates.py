@@ -23,7 +23,10 @@ from bridge.parsers.dates import parse_date, parse_datetime
     ("12/31/2024 12:05 AM", "2024-12-31T00:05:00"),
     ("12/31/2024 12:05 PM", "2024-12-31T12:05:00"),
     ("Mar 4", None),
-    ("Your A1c is 7.9 in 2026", None),  # prose is not a date: right or null, never a guess
+    ("Your A1c is 7.9 in 2026", None),
+    ("2019", None),  # a year alone: the day and month would be invented
+    ("March 2019", None),
+    ("3/2019", None),  # prose is not a date: right or null, never a guess
     ("", None),
     ("13/45/2025", None),
 ])

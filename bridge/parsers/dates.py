@@ -44,6 +44,9 @@ _FAST_US = re.compile(rf"^(?P<mo>\d{{1,2}})/(?P<d>\d{{1,2}})/(?P<y>\d{{4}}|\d{{2
 _FAST_NAMED = re.compile(rf"^(?:[A-Za-z]+,?\s+)?(?P<mon>[A-Za-z]{{3}})[a-z]*\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){_TIME}$")
 
 
+_NO_DAY = re.compile(r"^(?:\d{4}|[A-Za-z]+\.?,?\s+\d{4}|\d{1,2}[/-]\d{4})$")
+
+
 def _fast(prepared: str) -> tuple[datetime, bool] | None:
     """The common shapes without dateutil (which dominated parse time): same answers, checked in tests."""
     if _FAST_ISO.match(prepared):
@@ -82,6 +85,8 @@ def _parse(text: str | None) -> tuple[datetime, bool] | None:
     fast = _fast(prepared)
     if fast is not None:
         return fast
+    if _NO_DAY.match(prepared):  # "2019", "March 2019", "3/2019": a day would be invented
+        return None
     try:
         dt = dateparser.parse(prepared, default=_DEFAULT, tzinfos=_TZINFOS, fuzzy=False)
     except (ValueError, OverflowError, TypeError):
