@@ -17,7 +17,9 @@ def fixture_pages() -> list[tuple[str, str]]:
     for html in sorted(FIXTURES.glob("*/*.html")):
         spec = html.with_name(html.stem + ".expected.json")
         if spec.exists():
-            pages.append((json.loads(spec.read_text())["url"], html.read_text(encoding="utf-8", errors="replace")))
+            pages.append(
+                (json.loads(spec.read_text())["url"], html.read_text(encoding="utf-8", errors="replace"))
+            )
     return pages
 
 

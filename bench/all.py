@@ -12,9 +12,24 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FULL = [["parse.py"], ["ingest.py"], ["storage.py"], ["dashboard.py"], ["export.py"], ["roundtrip.py"], ["memory.py"]]
-QUICK = [["parse.py"], ["ingest.py"], ["storage.py"], ["dashboard.py", "--small", "1000", "--large", "5000"],
-         ["export.py", "--records", "5000"], ["roundtrip.py", "--runs", "3"], ["memory.py", "--captures", "300"]]
+FULL = [
+    ["parse.py"],
+    ["ingest.py"],
+    ["storage.py"],
+    ["dashboard.py"],
+    ["export.py"],
+    ["roundtrip.py"],
+    ["memory.py"],
+]
+QUICK = [
+    ["parse.py"],
+    ["ingest.py"],
+    ["storage.py"],
+    ["dashboard.py", "--small", "1000", "--large", "5000"],
+    ["export.py", "--records", "5000"],
+    ["roundtrip.py", "--runs", "3"],
+    ["memory.py", "--captures", "300"],
+]
 
 
 def main() -> int:

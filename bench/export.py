@@ -40,7 +40,7 @@ def _descendants(root: int) -> list[int]:
         if d.name.isdigit():
             try:
                 stat = (d / "stat").read_text()
-                parents[int(d.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+                parents[int(d.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
             except (OSError, ValueError):
                 continue
     out, frontier = [], [root]
@@ -104,8 +104,14 @@ def one(path: Path, records: int, captures: int, fmt: str) -> dict[str, float]:
             sampler.start()
         t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
         with out.open("wb") as f:
-            count, _ = write_stream(fmt, family, vault, ExportOptions(), f,
-                                    passphrase="synthetic share passphrase" if fmt == "bundle" else None)
+            count, _ = write_stream(
+                fmt,
+                family,
+                vault,
+                ExportOptions(),
+                f,
+                passphrase="synthetic share passphrase" if fmt == "bundle" else None,
+            )
         export_s, export_cpu = time.perf_counter() - t0, time.process_time() - c0
         children_cpu = _children_cpu() - k0
         sampler.stop.set()
@@ -114,10 +120,20 @@ def one(path: Path, records: int, captures: int, fmt: str) -> dict[str, float]:
         size = out.stat().st_size
     peak = _maxrss_mb()
     vault.close()
-    return {"entries": total, "index_s": index_s, "index_cpu": index_cpu, "export_s": export_s,
-            "export_cpu": export_cpu, "peak_mb": peak, "added_mb": peak - base, "count": count, "bytes": size,
-            "browser_peak_mb": sampler.peak, "browser_cpu": children_cpu,
-            "load": os.getloadavg()[0]}
+    return {
+        "entries": total,
+        "index_s": index_s,
+        "index_cpu": index_cpu,
+        "export_s": export_s,
+        "export_cpu": export_cpu,
+        "peak_mb": peak,
+        "added_mb": peak - base,
+        "count": count,
+        "bytes": size,
+        "browser_peak_mb": sampler.peak,
+        "browser_cpu": children_cpu,
+        "load": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -134,14 +150,41 @@ def main() -> None:
         return
     env = {**os.environ, "KINCHART_KDF": "fast"}
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "bench" / "synth.py"), str(path), "--records", str(args.records),
-                    "--captures", str(args.captures)], check=False, env=env, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "synth.py"),
+            str(path),
+            "--records",
+            str(args.records),
+            "--captures",
+            str(args.captures),
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+    )
     figure("export.synth_build", time.perf_counter() - start, "s")
     index_done = False
     for fmt in args.formats:
-        proc = subprocess.run([sys.executable, __file__, "--one", fmt, "--path", str(path), "--records",
-                               str(args.records), "--captures", str(args.captures)],
-                              capture_output=True, text=True, env=env, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                fmt,
+                "--path",
+                str(path),
+                "--records",
+                str(args.records),
+                "--captures",
+                str(args.captures),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
         if proc.returncode != 0:
             print(f"export.{fmt}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
@@ -155,11 +198,17 @@ def main() -> None:
         at = f" at 100,000 records (here {args.records:,})" if t_target else ""
         figure(f"export.{fmt}.time", r["export_s"], "s", t_target + at if t_target else "")
         figure(f"export.{fmt}.cpu", r["export_cpu"], "s cpu")
-        figure(f"export.{fmt}.peak_rss", r["peak_mb"], "MB (whole process: vault, index, export)",
-               m_target + at if m_target else "")
+        figure(
+            f"export.{fmt}.peak_rss",
+            r["peak_mb"],
+            "MB (whole process: vault, index, export)",
+            m_target + at if m_target else "",
+        )
         figure(f"export.{fmt}.added_rss", r["added_mb"], "MB (over the process after the index build)")
         if fmt == "pdf":
-            figure("export.pdf.browser_peak", r["browser_peak_mb"], "MB (Chromium and Playwright, PSS summed)")
+            figure(
+                "export.pdf.browser_peak", r["browser_peak_mb"], "MB (Chromium and Playwright, PSS summed)"
+            )
             figure("export.pdf.browser_cpu", r["browser_cpu"], "s cpu (Chromium and Playwright)")
         figure(f"export.{fmt}.size", r["bytes"] / 1e6, "MB written")
         figure(f"export.{fmt}.count", r["count"], "items")

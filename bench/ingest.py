@@ -22,8 +22,16 @@ ROUNDS = 3
 def one_round(pages: list[tuple[str, str]], folder: Path, bulk: bool) -> float:
     vault = Vault.create(folder, "bench passphrase", kdf=KdfParams.fast())
     family = Family(vault)
-    captures = [{"url": url, "title": None, "captured_at": "2026-11-25T09:00:00Z",
-                 "frames": [{"url": url, "html": html}], "extension_version": "bench"} for url, html in pages]
+    captures = [
+        {
+            "url": url,
+            "title": None,
+            "captured_at": "2026-11-25T09:00:00Z",
+            "frames": [{"url": url, "html": html}],
+            "extension_version": "bench",
+        }
+        for url, html in pages
+    ]
     start = time.perf_counter()
     if bulk:  # kinchart import: committed in batches
         ingest_many(vault, captures, family)

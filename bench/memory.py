@@ -27,8 +27,10 @@ def post(port: int, path: str, body: dict[str, object], token: str | None = None
     headers = {"X-Kinchart-Client": "bench/1", "Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), headers=headers)
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - loopback only
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), headers=headers
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
         result: dict[str, object] = json.loads(resp.read())
         return result
 
@@ -49,16 +51,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         passfile = Path(tmp) / "pass"
         passfile.write_text(PASSPHRASE)
-        env = {**os.environ, "KINCHART_VAULT": f"{tmp}/vault", "KINCHART_PASSPHRASE_FILE": str(passfile),
-               "KINCHART_KDF": "fast"}
-        subprocess.run([sys.executable, "-m", "bridge", "init"], env=env, cwd=REPO, check=True, capture_output=True)
-        proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--port", str(args.port)], env=env, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "KINCHART_VAULT": f"{tmp}/vault",
+            "KINCHART_PASSPHRASE_FILE": str(passfile),
+            "KINCHART_KDF": "fast",
+        }
+        subprocess.run(
+            [sys.executable, "-m", "bridge", "init"], env=env, cwd=REPO, check=True, capture_output=True
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--port", str(args.port)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(100):
                 try:
-                    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback only
-                        f"http://127.0.0.1:{args.port}/api/ping", headers={"X-Kinchart-Client": "bench/1"}), timeout=1)
+                    urllib.request.urlopen(
+                        urllib.request.Request(
+                            f"http://127.0.0.1:{args.port}/api/ping", headers={"X-Kinchart-Client": "bench/1"}
+                        ),
+                        timeout=1,
+                    )
                     break
                 except OSError:
                     time.sleep(0.1)

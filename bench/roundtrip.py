@@ -19,10 +19,10 @@ from _common import REPO, figure
 
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "browser"))
-from capture_helper import chromium_executable, serialize_function_source  # noqa: E402
-from conftest import EXTENSION_DIR, Bridge, PortalServer, launch_extension  # noqa: E402
+from capture_helper import chromium_executable, serialize_function_source
+from conftest import EXTENSION_DIR, Bridge, PortalServer, launch_extension
 
-from bridge.parsers import Page, parse_page  # noqa: E402
+from bridge.parsers import Page, parse_page
 
 BASE = REPO / "fixtures" / "portal_pages" / "epic_mychart" / "test_result_cbc_classic"
 
@@ -33,12 +33,20 @@ def page_of_size(target: int) -> tuple[str, str]:
     spec = json.loads(BASE.with_suffix(".expected.json").read_text())
     html = BASE.with_suffix(".html").read_text()
     need = max(0, target - len(html.encode()))
-    state = json.dumps({"bundle": [{"id": i, "label": f"widget-{i}", "props": {"w": i % 97, "h": i % 89}}
-                                   for i in range(need // 160)]})[: need // 2]
+    state = json.dumps(
+        {
+            "bundle": [
+                {"id": i, "label": f"widget-{i}", "props": {"w": i % 97, "h": i % 89}}
+                for i in range(need // 160)
+            ]
+        }
+    )[: need // 2]
     icon = '<symbol id="i{n}" viewBox="0 0 24 24"><path d="M{n} 2 L22 {n} L2 22 Z"/></symbol>'
     sprite = "".join(icon.format(n=n % 20) for n in range(need // 2 // len(icon.format(n=10))))
-    padding = (f'<script type="application/json" id="app-state">{state}</script>'
-               f'<svg hidden xmlns="http://www.w3.org/2000/svg">{sprite}</svg>')
+    padding = (
+        f'<script type="application/json" id="app-state">{state}</script>'
+        f'<svg hidden xmlns="http://www.w3.org/2000/svg">{sprite}</svg>'
+    )
     return spec["url"], html.replace("</body>", padding + "</body>", 1)
 
 
@@ -49,10 +57,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def bridge_share(port: int, token: str, origin: str, url: str, html: str) -> float:
     body = json.dumps({"url": url, "frames": [{"url": url, "html": html}]}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/captures", data=body, headers={
-        "X-Kinchart-Client": "bench/1", "Content-Type": "application/json", "Authorization": f"Bearer {token}",
-        "Origin": origin})
-    with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - loopback only
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/captures",
+        data=body,
+        headers={
+            "X-Kinchart-Client": "bench/1",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+            "Origin": origin,
+        },
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
         return float(resp.headers["Server-Timing"].split("dur=")[1]) / 1000
 
 
@@ -69,8 +84,13 @@ def main() -> None:
         bridge.start()
         portal = PortalServer()
         sizes = {"200KB": page_of_size(200_000), "2MB": page_of_size(2_000_000)}
-        urls = {label: [portal.add(f"{url}&run={i}" if "?" in url else f"{url}?run={i}", html)
-                        for i in range(args.runs)] for label, (url, html) in sizes.items()}
+        urls = {
+            label: [
+                portal.add(f"{url}&run={i}" if "?" in url else f"{url}?run={i}", html)
+                for i in range(args.runs)
+            ]
+            for label, (url, html) in sizes.items()
+        }
         portal.start()
         try:
             with launch_extension(pw, chromium_executable(), EXTENSION_DIR, portal.port) as eb:
@@ -96,7 +116,9 @@ def main() -> None:
                         popup.close()
                         page.close()
                     parse = min(_timed_parse(url, html) for _ in range(5))
-                    shares = [bridge_share(bridge.port, token, origin, f"{url}&direct={i}", html) for i in range(5)]
+                    shares = [
+                        bridge_share(bridge.port, token, origin, f"{url}&direct={i}", html) for i in range(5)
+                    ]
                     share = statistics.median(shares)
                     figure(f"roundtrip.{label}.page", len(html.encode()) / 1024, "KiB")
                     figure(f"roundtrip.{label}.median", statistics.median(times) * 1000, "ms")

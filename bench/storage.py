@@ -18,8 +18,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         vault = Vault.create(Path(tmp) / "v", "bench passphrase", kdf=KdfParams.fast())
         for url, html in pages:
-            vault.put_capture({"url": url, "title": None, "captured_at": "2026-11-25T09:00:00Z",
-                               "frames": [{"url": url, "html": html}], "extension_version": "bench"})
+            vault.put_capture(
+                {
+                    "url": url,
+                    "title": None,
+                    "captured_at": "2026-11-25T09:00:00Z",
+                    "frames": [{"url": url, "html": html}],
+                    "extension_version": "bench",
+                }
+            )
         db = vault.db_path
         vault.close()
         with sqlite3.connect(db) as conn:

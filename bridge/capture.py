@@ -50,7 +50,9 @@ def validate_capture(data: Any) -> dict[str, Any]:
         capture[field] = _well_formed(capture[field])
     for frame in capture["frames"]:
         frame["url"], frame["html"] = _well_formed(frame["url"]), _well_formed(frame["html"])
-    for where, url in [("url", capture["url"])] + [(f"frames.{i}.url", f["url"]) for i, f in enumerate(capture["frames"])]:
+    for where, url in [("url", capture["url"])] + [
+        (f"frames.{i}.url", f["url"]) for i, f in enumerate(capture["frames"])
+    ]:
         try:
             parts = urlsplit(url)
             _ = parts.hostname, parts.port  # both raise ValueError on a malformed address
@@ -100,7 +102,12 @@ def capture_from_html_file(path: Path, url: str | None = None) -> dict[str, Any]
     page_url = url or url_of_saved_page(html) or path.resolve().as_uri()
     title = _TITLE.search(html[:20000])
     mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-    return validate_capture({
-        "url": page_url, "title": re.sub(r"\s+", " ", title.group(1)).strip() if title else None,
-        "captured_at": mtime, "frames": [{"url": page_url, "html": html}], "extension_version": "import",
-    })
+    return validate_capture(
+        {
+            "url": page_url,
+            "title": re.sub(r"\s+", " ", title.group(1)).strip() if title else None,
+            "captured_at": mtime,
+            "frames": [{"url": page_url, "html": html}],
+            "extension_version": "import",
+        }
+    )

@@ -18,12 +18,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bridge.config import ServerConfig, env_port, read_passphrase_file
 from bridge.parsers import parse_html
 
-app = typer.Typer(help="Kinchart: the family medical record on your own machine.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Kinchart: the family medical record on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 out = Console()
 
-VaultOpt = typer.Option(None, "--vault", envvar="KINCHART_VAULT", help="The vault folder (default: your data folder)")
+VaultOpt = typer.Option(
+    None, "--vault", envvar="KINCHART_VAULT", help="The vault folder (default: your data folder)"
+)
 
 
 def _vault_dir(vault: Path | None) -> Path:
@@ -93,9 +98,11 @@ def init(vault: Path | None = VaultOpt) -> None:
 
 
 @app.command()
-def serve(vault: Path | None = VaultOpt,
-          port: int = typer.Option(None, "--port", help="Port on 127.0.0.1 (default 47213, or KINCHART_PORT)"),
-          idle_lock: float = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes")) -> None:
+def serve(
+    vault: Path | None = VaultOpt,
+    port: int = typer.Option(None, "--port", help="Port on 127.0.0.1 (default 47213, or KINCHART_PORT)"),
+    idle_lock: float = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes"),
+) -> None:
     """Start the bridge and the dashboard on 127.0.0.1."""
     from bridge.server import PortTaken, run
     from bridge.vault import Vault, VaultError, WrongPassphrase
@@ -105,8 +112,9 @@ def serve(vault: Path | None = VaultOpt,
     if passphrase is not None and not Vault.exists(folder):
         Vault.create(folder, passphrase).close()
         out.print(f"Created an encrypted vault at {folder}.")
-    config = ServerConfig(vault_dir=folder, port=port or env_port(), passphrase=passphrase,
-                          idle_lock_minutes=idle_lock)
+    config = ServerConfig(
+        vault_dir=folder, port=port or env_port(), passphrase=passphrase, idle_lock_minutes=idle_lock
+    )
     out.print(f"Kinchart is running: open http://127.0.0.1:{config.port}/ (Ctrl+C stops it)")
     if passphrase is None:
         out.print("The vault starts locked: unlock it in the dashboard.")
@@ -121,8 +129,10 @@ def serve(vault: Path | None = VaultOpt,
 
 
 @app.command()
-def parse(page: Path = typer.Argument(..., exists=True, dir_okay=False, help="A saved portal page (.html)"),
-          url: str = typer.Option("", "--url", help="The page's address in the portal")) -> None:
+def parse(
+    page: Path = typer.Argument(..., exists=True, dir_okay=False, help="A saved portal page (.html)"),
+    url: str = typer.Option("", "--url", help="The page's address in the portal"),
+) -> None:
     """Print the record-contract JSON for one saved page, without touching any vault."""
     from bridge.capture import url_of_saved_page
 
@@ -135,8 +145,14 @@ def _input_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in {".html", ".htm", ".json"}
-                                and not p.name.endswith(".expected.json")))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix.lower() in {".html", ".htm", ".json"}
+                    and not p.name.endswith(".expected.json")
+                )
+            )
         else:
             files.append(path)
     return files
@@ -149,9 +165,13 @@ class _Skipped(Exception):
 
 
 @app.command("import")
-def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .html pages or capture .json files, or folders"),
-            url: str = typer.Option(None, "--url", help="The portal address of a single saved page"),
-            vault: Path | None = VaultOpt) -> None:
+def import_(
+    paths: list[Path] = typer.Argument(
+        ..., exists=True, help="Saved .html pages or capture .json files, or folders"
+    ),
+    url: str = typer.Option(None, "--url", help="The portal address of a single saved page"),
+    vault: Path | None = VaultOpt,
+) -> None:
     """Import saved pages and captures through the same path as the extension."""
     from bridge.capture import BadCapture, capture_from_html_file, validate_capture
     from bridge.ingest import ingest_many
@@ -171,8 +191,14 @@ def import_(paths: list[Path] = typer.Argument(..., exists=True, help="Saved .ht
         except (BadCapture, ValueError, OSError) as exc:
             return _Skipped(file, str(exc))
 
-    with Progress(TextColumn("Importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("Importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("import", total=len(files))
 
         def done(result: Any) -> None:
@@ -206,7 +232,9 @@ def reparse(vault: Path | None = VaultOpt) -> None:
     total = store.capture_count()
     family = _family(store)
     before = family.snapshot() if family is not None else None  # the timeline as it was, to report changes
-    with Progress(TextColumn("Reparsing"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as progress:
+    with Progress(
+        TextColumn("Reparsing"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    ) as progress:
         task = progress.add_task("reparse", total=total)
         report = reparse_all(store, progress=lambda: progress.advance(task))
     extra = ""
@@ -214,8 +242,10 @@ def reparse(vault: Path | None = VaultOpt) -> None:
         family.refresh()
         extra = f"; timeline: {family.after_reparse(before)}"
     store.close()
-    out.print(f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
-              f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}.")
+    out.print(
+        f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
+        f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}."
+    )
 
 
 @app.command()
@@ -227,8 +257,11 @@ def passwd(vault: Path | None = VaultOpt) -> None:
     store = Vault.open(folder)
     old = _passphrase("Current passphrase")
     new_file = Path(p) if (p := __import__("os").environ.get("KINCHART_NEW_PASSPHRASE_FILE")) else None
-    new = new_file.read_text(encoding="utf-8").rstrip("\r\n") if new_file else typer.prompt(
-        "New passphrase", hide_input=True, confirmation_prompt=True)
+    new = (
+        new_file.read_text(encoding="utf-8").rstrip("\r\n")
+        if new_file
+        else typer.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    )
     try:
         store.change_passphrase(old, new)
     except VaultError as exc:
@@ -238,8 +271,9 @@ def passwd(vault: Path | None = VaultOpt) -> None:
 
 
 @app.command()
-def backup(dest: Path = typer.Argument(..., help="Where to write the encrypted copy"),
-           vault: Path | None = VaultOpt) -> None:
+def backup(
+    dest: Path = typer.Argument(..., help="Where to write the encrypted copy"), vault: Path | None = VaultOpt
+) -> None:
     """Write a consistent, still-encrypted copy of the vault."""
     from bridge.vault import Vault, VaultError
 
@@ -253,8 +287,10 @@ def backup(dest: Path = typer.Argument(..., help="Where to write the encrypted c
 
 
 @app.command()
-def restore(backup_path: Path = typer.Argument(..., exists=True, help="A backup written by `kinchart backup`"),
-            vault: Path | None = VaultOpt) -> None:
+def restore(
+    backup_path: Path = typer.Argument(..., exists=True, help="A backup written by `kinchart backup`"),
+    vault: Path | None = VaultOpt,
+) -> None:
     """Restore a backup into a new vault folder (never over an existing vault)."""
     from bridge.vault import Vault, VaultError
 
@@ -283,7 +319,9 @@ def _bundle_passphrase(prompt: str, confirm: bool) -> str:
     if path:
         return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise typer.BadParameter("no bundle passphrase: set KINCHART_BUNDLE_PASSPHRASE_FILE or run in a terminal")
+        raise typer.BadParameter(
+            "no bundle passphrase: set KINCHART_BUNDLE_PASSPHRASE_FILE or run in a terminal"
+        )
     value: str = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value
 
@@ -301,17 +339,31 @@ def _iso_date(value: str | None, name: str) -> str | None:
 
 
 @app.command()
-def export(fmt: str = typer.Option(..., "--format", "-f",
-                                   help="json, csv, fhir, ics, html, pdf, or bundle (encrypted, for another caregiver)"),
-           output: Path = typer.Option(..., "-o", "--output", help="The file to write (csv also writes NAME-components.csv)"),
-           member: list[str] | None = typer.Option(None, "--member", "-m", help="A member's name or id; repeat for several (default: everyone)"),
-           since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD), inclusive"),
-           until: str | None = typer.Option(None, "--until", help="To this date (YYYY-MM-DD), inclusive"),
-           kind: list[str] | None = typer.Option(None, "--kind", "-k", help="Only this kind of record (test_result, message, ...); repeat for several"),
-           past: bool = typer.Option(False, "--past", help="ics: past appointments too"),
-           timeline_limit: int = typer.Option(150, "--timeline-limit", help="html/pdf: the most recent timeline items per member (0: all)"),
-           force: bool = typer.Option(False, "--force", help="Replace the output file if it exists"),
-           vault: Path | None = VaultOpt) -> None:
+def export(
+    fmt: str = typer.Option(
+        ...,
+        "--format",
+        "-f",
+        help="json, csv, fhir, ics, html, pdf, or bundle (encrypted, for another caregiver)",
+    ),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="The file to write (csv also writes NAME-components.csv)"
+    ),
+    member: list[str] | None = typer.Option(
+        None, "--member", "-m", help="A member's name or id; repeat for several (default: everyone)"
+    ),
+    since: str | None = typer.Option(None, "--since", help="From this date (YYYY-MM-DD), inclusive"),
+    until: str | None = typer.Option(None, "--until", help="To this date (YYYY-MM-DD), inclusive"),
+    kind: list[str] | None = typer.Option(
+        None, "--kind", "-k", help="Only this kind of record (test_result, message, ...); repeat for several"
+    ),
+    past: bool = typer.Option(False, "--past", help="ics: past appointments too"),
+    timeline_limit: int = typer.Option(
+        150, "--timeline-limit", help="html/pdf: the most recent timeline items per member (0: all)"
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace the output file if it exists"),
+    vault: Path | None = VaultOpt,
+) -> None:
     """Export records (plaintext formats leave the vault's protection; `bundle` stays encrypted)."""
     from bridge.exports import (
         FORMATS,
@@ -334,7 +386,9 @@ def export(fmt: str = typer.Option(..., "--format", "-f",
     since, until = _iso_date(since, "--since"), _iso_date(until, "--until")
     if output.exists() and not force:
         _fail(f"{output} already exists; nothing was written (use --force to replace it).")
-    passphrase = _bundle_passphrase("Passphrase for the share bundle", confirm=True) if fmt == "bundle" else None
+    passphrase = (
+        _bundle_passphrase("Passphrase for the share bundle", confirm=True) if fmt == "bundle" else None
+    )
     store = _open_unlocked(_vault_dir(vault))
     family = _family(store)
     try:
@@ -342,19 +396,28 @@ def export(fmt: str = typer.Option(..., "--format", "-f",
     except ValueError as exc:
         store.close()
         _fail(str(exc))
-    opts = ExportOptions(member_ids=member_ids, kinds=list(kind) if kind else None, since=since, until=until,
-                         include_past=past, timeline_limit=timeline_limit or None)
+    opts = ExportOptions(
+        member_ids=member_ids,
+        kinds=list(kind) if kind else None,
+        since=since,
+        until=until,
+        include_past=past,
+        timeline_limit=timeline_limit or None,
+    )
     if fmt in PLAINTEXT:
         err.print(f"[bold yellow]Warning:[/] {PLAINTEXT_WARNING}")
     try:
-        with Progress(TextColumn(f"Exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=err,
-                      transient=True) as progress:
+        with Progress(
+            TextColumn(f"Exporting {fmt}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        ) as progress:
             task = progress.add_task("export", total=None)
 
             def tick(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total or None)
 
-            written = export_to(fmt, family, store, opts, output, tick, passphrase=passphrase, overwrite=force)
+            written = export_to(
+                fmt, family, store, opts, output, tick, passphrase=passphrase, overwrite=force
+            )
     except (BundleError, PdfUnavailable, OSError, ValueError) as exc:
         _fail(str(exc))
     finally:
@@ -364,8 +427,12 @@ def export(fmt: str = typer.Option(..., "--format", "-f",
 
 
 @app.command("import-bundle")
-def import_bundle(path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A share bundle from `kinchart export --format bundle`"),
-                  vault: Path | None = VaultOpt) -> None:
+def import_bundle(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="A share bundle from `kinchart export --format bundle`"
+    ),
+    vault: Path | None = VaultOpt,
+) -> None:
     """Merge another caregiver's share bundle into this vault (no duplicates, provenance kept)."""
     from bridge.exports.bundle import BundleError
     from bridge.exports.bundle import import_bundle as merge
@@ -375,11 +442,17 @@ def import_bundle(path: Path = typer.Argument(..., exists=True, dir_okay=False, 
     store = _open_unlocked(_vault_dir(vault))
     family = _family(store)
     try:
-        with Progress(TextColumn("Importing bundle"), BarColumn(), MofNCompleteColumn(), console=err,
-                      transient=True) as progress:
+        with Progress(
+            TextColumn("Importing bundle"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        ) as progress:
             task = progress.add_task("import", total=None)
-            report = merge(store, family, data, passphrase,
-                           lambda done, total: progress.update(task, completed=done, total=total or None))
+            report = merge(
+                store,
+                family,
+                data,
+                passphrase,
+                lambda done, total: progress.update(task, completed=done, total=total or None),
+            )
     except BundleError as exc:
         _fail(str(exc))
     finally:

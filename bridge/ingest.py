@@ -30,10 +30,52 @@ log = logging.getLogger(__name__)
 #: Deeper nesting than a browser's own parser ever builds (Blink stops at 512) is flattened before
 #: parsing: the HTML tree builder's work grows with depth squared (100,000 nested <div>s took minutes).
 MAX_PARSE_DEPTH = 2000
-_CONTAINERS = ("div", "span", "section", "article", "main", "nav", "header", "footer", "aside", "a", "b", "i", "u",
-               "s", "em", "strong", "small", "big", "font", "form", "fieldset", "center", "blockquote", "ul", "ol",
-               "dl", "table", "tbody", "thead", "tfoot", "label", "button", "code", "pre", "sub", "sup", "abbr",
-               "cite", "q", "mark", "details", "summary", "figure", "figcaption")
+_CONTAINERS = (
+    "div",
+    "span",
+    "section",
+    "article",
+    "main",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "a",
+    "b",
+    "i",
+    "u",
+    "s",
+    "em",
+    "strong",
+    "small",
+    "big",
+    "font",
+    "form",
+    "fieldset",
+    "center",
+    "blockquote",
+    "ul",
+    "ol",
+    "dl",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "label",
+    "button",
+    "code",
+    "pre",
+    "sub",
+    "sup",
+    "abbr",
+    "cite",
+    "q",
+    "mark",
+    "details",
+    "summary",
+    "figure",
+    "figcaption",
+)
 _CONTAINER = re.compile(rf"<(/?)(?:{'|'.join(_CONTAINERS)})(?=[\s>/])", re.I)
 
 
@@ -64,7 +106,9 @@ def _flatten_deep_nesting(html: str) -> str:
 def _parseable(capture: dict[str, Any]) -> dict[str, Any]:
     frames = capture.get("frames") or []
     flat = [_flatten_deep_nesting(f.get("html") or "") for f in frames]
-    if all(new is f.get("html") or (not new and not f.get("html")) for new, f in zip(flat, frames, strict=True)):
+    if all(
+        new is f.get("html") or (not new and not f.get("html")) for new, f in zip(flat, frames, strict=True)
+    ):
         return capture
     return {**capture, "frames": [{**f, "html": new} for new, f in zip(flat, frames, strict=True)]}
 
@@ -84,23 +128,31 @@ def parse_capture(capture: dict[str, Any]) -> tuple[ParserInfo, ParseResult, str
         return ParserInfo(generic_parser.NAME, generic_parser.VERSION), result, error
 
 
-def capture_meta(capture: dict[str, Any], info: ParserInfo, result: ParseResult,
-                 error: str | None) -> dict[str, Any]:
+def capture_meta(
+    capture: dict[str, Any], info: ParserInfo, result: ParseResult, error: str | None
+) -> dict[str, Any]:
     return {
-        "url": capture["url"], "title": capture.get("title"), "captured_at": capture.get("captured_at"),
+        "url": capture["url"],
+        "title": capture.get("title"),
+        "captured_at": capture.get("captured_at"),
         "portal_host": urlsplit(capture["url"]).hostname or "",
         "frame_urls": [f.get("url") for f in capture["frames"]],
         "extension_version": capture.get("extension_version"),
-        "vendor": result.vendor, "page_kind": result.page_kind,
-        "parser": info.name, "parser_version": info.version,
+        "vendor": result.vendor,
+        "page_kind": result.page_kind,
+        "parser": info.name,
+        "parser_version": info.version,
         "patient": result.patient.model_dump() if result.patient else None,
-        "organization": result.organization, "warnings": result.warnings, "error": error,
+        "organization": result.organization,
+        "warnings": result.warnings,
+        "error": error,
         "counts": dict(Counter(r.kind for r in result.records)),
     }
 
 
-def store_parse(vault: Vault, capture_id: str, capture: dict[str, Any], keep: dict[str, Any] | None = None
-                ) -> dict[str, Any]:
+def store_parse(
+    vault: Vault, capture_id: str, capture: dict[str, Any], keep: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Parse a stored capture and (re)write its meta and records; filing fields in `keep` survive."""
     info, result, error = parse_capture(capture)
     meta = capture_meta(capture, info, result, error)
@@ -138,8 +190,13 @@ def ingest(vault: Vault, capture: dict[str, Any], family: Family | None = None) 
 IMPORT_BATCH = 50
 
 
-def ingest_many(vault: Vault, captures: Iterable[dict[str, Any] | Exception], family: Family | None = None,
-                batch: int = IMPORT_BATCH, on_result: Callable[[Receipt | Exception], None] | None = None) -> None:
+def ingest_many(
+    vault: Vault,
+    captures: Iterable[dict[str, Any] | Exception],
+    family: Family | None = None,
+    batch: int = IMPORT_BATCH,
+    on_result: Callable[[Receipt | Exception], None] | None = None,
+) -> None:
     """Bulk ingest (`kinchart import`): the same path, committed every `batch` captures instead of twice
     per capture. A batch is acknowledged (reported through `on_result`) only once it is committed; an
     interrupted import loses at most the batch in flight, and running it again makes no duplicates.
@@ -177,12 +234,21 @@ def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Fam
         candidates = [MemberRef(id=c.id, name=c.name) for c in filing.candidates]
     meta = vault.get_capture_meta(capture_id)
     receipt = Receipt(
-        capture_id=capture_id, hash=capture_id, duplicate=duplicate,
-        vendor=meta.get("vendor"), page_kind=meta.get("page_kind"), parser=meta.get("parser"),
-        parser_version=meta.get("parser_version"), patient=meta.get("patient"),
-        organization=meta.get("organization"), counts=meta.get("counts") or {},
-        warnings=meta.get("warnings") or [], error=meta.get("error"),
-        member=member, needs_assignment=needs_assignment, candidates=candidates,
+        capture_id=capture_id,
+        hash=capture_id,
+        duplicate=duplicate,
+        vendor=meta.get("vendor"),
+        page_kind=meta.get("page_kind"),
+        parser=meta.get("parser"),
+        parser_version=meta.get("parser_version"),
+        patient=meta.get("patient"),
+        organization=meta.get("organization"),
+        counts=meta.get("counts") or {},
+        warnings=meta.get("warnings") or [],
+        error=meta.get("error"),
+        member=member,
+        needs_assignment=needs_assignment,
+        candidates=candidates,
     )
     receipt.summary = receipt.describe()
     return receipt

@@ -13,10 +13,16 @@ VENDOR_NAMES = {
 }
 # (singular, plural) for the receipt sentence.
 KIND_WORDS = {
-    "test_result": ("result", "results"), "note": ("note", "notes"), "message": ("message", "messages"),
-    "visit": ("visit", "visits"), "appointment": ("appointment", "appointments"),
-    "medication": ("medication", "medications"), "immunization": ("immunization", "immunizations"),
-    "allergy": ("allergy", "allergies"), "problem": ("problem", "problems"), "bill": ("bill", "bills"),
+    "test_result": ("result", "results"),
+    "note": ("note", "notes"),
+    "message": ("message", "messages"),
+    "visit": ("visit", "visits"),
+    "appointment": ("appointment", "appointments"),
+    "medication": ("medication", "medications"),
+    "immunization": ("immunization", "immunizations"),
+    "allergy": ("allergy", "allergies"),
+    "problem": ("problem", "problems"),
+    "bill": ("bill", "bills"),
     "document": ("page as a document", "documents"),
 }
 
@@ -45,9 +51,12 @@ class Receipt(BaseModel):
     summary: str = ""
 
     def describe(self) -> str:
-        """ "Saved 12 results for Margaret, Lakeside Health (MyChart)". """
-        parts = [f"{n} {KIND_WORDS.get(k, (k, k + 's'))[0 if n == 1 else 1]}"
-                 for k, n in sorted(self.counts.items(), key=lambda kv: -kv[1]) if n]
+        """ "Saved 12 results for Margaret, Lakeside Health (MyChart)"."""
+        parts = [
+            f"{n} {KIND_WORDS.get(k, (k, k + 's'))[0 if n == 1 else 1]}"
+            for k, n in sorted(self.counts.items(), key=lambda kv: -kv[1])
+            if n
+        ]
         what = ", ".join(parts) if parts else "the page (nothing readable as records)"
         who = ""
         if self.member:

@@ -21,5 +21,11 @@ def make_config(vault_dir: Path, port: int, unlocked: bool = True, **kw: Any) ->
 
 
 def capture(html: str, url: str = "https://portal.unknown.example/page", **extra: Any) -> dict[str, Any]:
-    return {"url": url, "title": "Page", "captured_at": "2026-01-02T03:04:05Z",
-            "frames": [{"url": url, "html": html}], "extension_version": "test", **extra}
+    return {
+        "url": url,
+        "title": "Page",
+        "captured_at": "2026-01-02T03:04:05Z",
+        "frames": [{"url": url, "html": html}],
+        "extension_version": "test",
+        **extra,
+    }

@@ -15,5 +15,9 @@ os.environ.setdefault("KINCHART_KDF", "fast")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite fixtures' .expected.json from today's parsers (review the diff)")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite fixtures' .expected.json from today's parsers (review the diff)",
+    )

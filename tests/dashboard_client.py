@@ -22,7 +22,9 @@ class DashboardClient:
         return h
 
     async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.origin + path, headers=self._headers(False), allow_redirects=False) as r:
+        async with self.session.get(
+            self.origin + path, headers=self._headers(False), allow_redirects=False
+        ) as r:
             text = await r.text()
             m = re.search(r'name="csrf" value="([^"]+)"', text)
             if m:
@@ -31,8 +33,9 @@ class DashboardClient:
 
     async def post(self, path: str, data: dict[str, Any], follow: bool = False) -> tuple[int, str, str]:
         form = {"csrf": self.csrf, **data}
-        async with self.session.post(self.origin + path, data=form, headers=self._headers(True),
-                                     allow_redirects=follow) as r:
+        async with self.session.post(
+            self.origin + path, data=form, headers=self._headers(True), allow_redirects=follow
+        ) as r:
             return r.status, await r.text(), r.headers.get("Location", "")
 
     async def login(self, passphrase: str) -> None:

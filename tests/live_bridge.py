@@ -36,8 +36,13 @@ class LiveBridge:
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = {**os.environ, "KINCHART_VAULT": str(self.vault_dir), "KINCHART_KDF": "fast"}
         if not (self.vault_dir / "kinchart.db").exists():
-            subprocess.run([sys.executable, "-m", "bridge", "init"], check=True, cwd=REPO, capture_output=True,
-                           env={**self.env, "KINCHART_PASSPHRASE_FILE": str(self.passfile)})
+            subprocess.run(
+                [sys.executable, "-m", "bridge", "init"],
+                check=True,
+                cwd=REPO,
+                capture_output=True,
+                env={**self.env, "KINCHART_PASSPHRASE_FILE": str(self.passfile)},
+            )
 
     @property
     def base(self) -> str:
@@ -47,12 +52,19 @@ class LiveBridge:
         env = dict(self.env)
         if self.unlocked:
             env["KINCHART_PASSPHRASE_FILE"] = str(self.passfile)
-        self.proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "--port", str(self.port)],
-                                     cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "serve", "--port", str(self.port)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"bridge exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+                raise RuntimeError(
+                    f"bridge exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}"
+                )
             try:
                 self.request("GET", "/api/ping")
                 return self
@@ -73,8 +85,15 @@ class LiveBridge:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict[str, Any]]:
         h = {"X-Kinchart-Client": "test/1", **(headers or {})}
         data = None
         if body is not None:
@@ -93,8 +112,12 @@ class LiveBridge:
         from bridge.server.pairing import Pairing
 
         code = Pairing(self.vault_dir).new_code()
-        status, body = self.request("POST", "/api/pair", {"code": code, "client_name": "test"},
-                                    headers={"Origin": origin} if origin else None)
+        status, body = self.request(
+            "POST",
+            "/api/pair",
+            {"code": code, "client_name": "test"},
+            headers={"Origin": origin} if origin else None,
+        )
         assert status == 201, body
         token: str = body["token"]
         return token

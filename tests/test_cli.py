@@ -19,8 +19,14 @@ PASSPHRASE = "a long synthetic passphrase"
 
 
 def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=REPO,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
@@ -30,8 +36,12 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.
 def env(tmp_path: Path) -> dict[str, str]:
     pw = tmp_path / "pass.txt"
     pw.write_text(PASSPHRASE + "\n")
-    return {**os.environ, "KINCHART_VAULT": str(tmp_path / "vault"), "KINCHART_PASSPHRASE_FILE": str(pw),
-            "KINCHART_KDF": "fast"}
+    return {
+        **os.environ,
+        "KINCHART_VAULT": str(tmp_path / "vault"),
+        "KINCHART_PASSPHRASE_FILE": str(pw),
+        "KINCHART_KDF": "fast",
+    }
 
 
 def test_parse_prints_the_contract_json(tmp_path: Path, env: dict[str, str]) -> None:
@@ -49,10 +59,17 @@ def test_init_import_reparse_backup(tmp_path: Path, env: dict[str, str]) -> None
     folder = tmp_path / "pages"
     folder.mkdir()
     (folder / "letter.html").write_text(
-        "<!-- saved from url=(0033)https://portal.unknown.example/x -->\n<html><body><p>A letter</p></body></html>")
+        "<!-- saved from url=(0033)https://portal.unknown.example/x -->\n<html><body><p>A letter</p></body></html>"
+    )
     (folder / "broken.json").write_text("{ this is not json")
-    (folder / "capture.json").write_text(json.dumps({"url": "https://portal.unknown.example/y",
-                                                      "frames": [{"url": "", "html": "<p>Second letter</p>"}]}))
+    (folder / "capture.json").write_text(
+        json.dumps(
+            {
+                "url": "https://portal.unknown.example/y",
+                "frames": [{"url": "", "html": "<p>Second letter</p>"}],
+            }
+        )
+    )
     out = run(["import", str(folder)], env)
     assert "Imported 2 new capture(s)" in out.stdout
     assert "broken.json" in out.stderr
@@ -118,8 +135,9 @@ def test_no_plaintext_on_disk_after_importing_every_fixture(tmp_path: Path, env:
     captures.mkdir()
     for i, fx in enumerate(fixtures()):
         url = fx.spec()["url"]
-        (captures / f"{i}.json").write_text(json.dumps(
-            {"url": url, "title": fx.id, "frames": [{"url": url, "html": fx.html()}]}))
+        (captures / f"{i}.json").write_text(
+            json.dumps({"url": url, "title": fx.id, "frames": [{"url": url, "html": fx.html()}]})
+        )
     assert len(list(captures.iterdir())) >= 10
     run(["import", str(captures)], env)
     strings = _distinctive_strings()

@@ -56,7 +56,9 @@ def test_sigkill_during_bulk_import_loses_nothing(tmp_path: Path) -> None:
                 killer.start()
             try:
                 while i < N_CAPTURES:
-                    status, receipt = bridge.request("POST", "/api/captures", synthetic_capture(i), token=token)
+                    status, receipt = bridge.request(
+                        "POST", "/api/captures", synthetic_capture(i), token=token
+                    )
                     assert status in (200, 201), receipt
                     acked[i] = receipt["capture_id"]
                     i += 1

@@ -28,13 +28,24 @@ async def dash(tmp_path: Path) -> AsyncIterator[tuple[DashboardClient, TestServe
     assert state.vault is not None and state.family is not None
     for fx in fixtures():
         url = fx.spec()["url"]
-        ingest(state.vault, {"url": url, "title": fx.id, "captured_at": "2026-11-20T10:00:00Z",
-                             "frames": [{"url": url, "html": fx.html()}], "extension_version": "test"}, state.family)
+        ingest(
+            state.vault,
+            {
+                "url": url,
+                "title": fx.id,
+                "captured_at": "2026-11-20T10:00:00Z",
+                "frames": [{"url": url, "html": fx.html()}],
+                "extension_version": "test",
+            },
+            state.family,
+        )
     family = state.family
     for u in family.unassigned():
         name = (u.patient or {}).get("name") or "Unnamed"
         match = next((m for m in family.list_members() if m.name == name), None)
-        member_id = match.id if match else family.create_member(name=name, dob=(u.patient or {}).get("dob")).id
+        member_id = (
+            match.id if match else family.create_member(name=name, dob=(u.patient or {}).get("dob")).id
+        )
         if family.get_member(member_id) and u.capture_id in {x.capture_id for x in family.unassigned()}:
             family.assign(u.capture_id, member_id)
     server = TestServer(app, host="127.0.0.1", port=port)
@@ -57,8 +68,13 @@ async def test_every_page_renders(dash: tuple[DashboardClient, TestServer]) -> N
     assert len(members) >= 2
     for m in members:
         assert m.name.split()[0] in home or m.name in home
-        for path in (f"/members/{m.id}", f"/members/{m.id}/results", f"/members/{m.id}/medications",
-                     f"/members/{m.id}?kind=message", f"/members/{m.id}?q=potassium"):
+        for path in (
+            f"/members/{m.id}",
+            f"/members/{m.id}/results",
+            f"/members/{m.id}/medications",
+            f"/members/{m.id}?kind=message",
+            f"/members/{m.id}?q=potassium",
+        ):
             status, _ = await client.get(path)
             assert status == 200, path
     for path in ("/members", "/captures", "/settings"):
@@ -80,7 +96,9 @@ async def test_lab_value_shown_with_flag(dash: tuple[DashboardClient, TestServer
     family = server.app[STATE].family
     assert family is not None
     results = family.timeline(kinds=["test_result"], limit=None).entries
-    flagged = next(e for e in results if any(c.get("flag") == "high" for c in e.record.get("components") or []))
+    flagged = next(
+        e for e in results if any(c.get("flag") == "high" for c in e.record.get("components") or [])
+    )
     comp = next(c for c in flagged.record["components"] if c.get("flag") == "high")
     _, body = await client.get(f"/entries/{flagged.id}")
     text = html.unescape(body)
@@ -113,9 +131,16 @@ async def test_security_headers_on_pages(dash: tuple[DashboardClient, TestServer
         csp = r.headers["Content-Security-Policy"]
         assert "script-src" not in csp or "'unsafe" not in csp
         assert "unsafe-" not in csp and "default-src 'none'" in csp
-    async with client.session.post(client.origin + "/unlock", data={"passphrase": PASSPHRASE},
-                                   headers={"Host": f"127.0.0.1:{client.port}", "Origin": client.origin,
-                                            "Sec-Fetch-Site": "same-origin"}, allow_redirects=False) as r:
+    async with client.session.post(
+        client.origin + "/unlock",
+        data={"passphrase": PASSPHRASE},
+        headers={
+            "Host": f"127.0.0.1:{client.port}",
+            "Origin": client.origin,
+            "Sec-Fetch-Site": "same-origin",
+        },
+        allow_redirects=False,
+    ) as r:
         assert r.status == 403  # no CSRF token
 
 
@@ -124,8 +149,10 @@ async def test_session_cookie_is_httponly_strict(tmp_path: Path) -> None:
     server = TestServer(init_app(make_config(tmp_path / "v", port)), host="127.0.0.1", port=port)
     await server.start_server()
     try:
-        async with aiohttp.ClientSession() as session, session.get(
-                f"http://127.0.0.1:{port}/unlock", headers={"Host": f"127.0.0.1:{port}"}) as r:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/unlock", headers={"Host": f"127.0.0.1:{port}"}) as r,
+        ):
             cookie = r.headers["Set-Cookie"]
             assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     finally:
@@ -137,12 +164,14 @@ async def test_raw_capture_downloads_never_render(dash: tuple[DashboardClient, T
     vault = server.app[STATE].vault
     assert vault is not None
     capture_id = vault.list_captures()[0].id
-    async with client.session.get(f"{client.origin}/captures/{capture_id}/raw",
-                                  headers={"Host": f"127.0.0.1:{client.port}"}) as r:
+    async with client.session.get(
+        f"{client.origin}/captures/{capture_id}/raw", headers={"Host": f"127.0.0.1:{client.port}"}
+    ) as r:
         assert r.headers["Content-Type"].startswith("application/octet-stream")
         assert r.headers["Content-Disposition"].startswith("attachment")
-    async with client.session.get(f"{client.origin}/captures/{capture_id}/view",
-                                  headers={"Host": f"127.0.0.1:{client.port}"}) as r:
+    async with client.session.get(
+        f"{client.origin}/captures/{capture_id}/view", headers={"Host": f"127.0.0.1:{client.port}"}
+    ) as r:
         body = await r.text()
         assert "<script" not in body.lower()
         assert "sandbox" in r.headers["Content-Security-Policy"]

@@ -39,14 +39,19 @@ async def dash(tmp_path: Path) -> AsyncIterator[tuple[DashboardClient, TestServe
     await server.close()
 
 
-async def _post(client: DashboardClient, path: str, fields: list[tuple[str, str]]) -> tuple[int, dict[str, str], bytes]:
+async def _post(
+    client: DashboardClient, path: str, fields: list[tuple[str, str]]
+) -> tuple[int, dict[str, str], bytes]:
     data = [("csrf", client.csrf), *fields]
-    async with client.session.post(client.origin + path, data=data, headers=client._headers(True),
-                                   allow_redirects=False) as r:
+    async with client.session.post(
+        client.origin + path, data=data, headers=client._headers(True), allow_redirects=False
+    ) as r:
         return r.status, dict(r.headers), await r.read()
 
 
-async def test_export_page_lists_members_and_warns(dash: tuple[DashboardClient, TestServer, tuple[str, str]]) -> None:
+async def test_export_page_lists_members_and_warns(
+    dash: tuple[DashboardClient, TestServer, tuple[str, str]],
+) -> None:
     client, _, _ = dash
     status, page = await client.get("/export")
     assert status == 200
@@ -57,13 +62,15 @@ async def test_export_page_lists_members_and_warns(dash: tuple[DashboardClient, 
 
 
 async def test_plaintext_download_needs_the_acknowledgement(
-        dash: tuple[DashboardClient, TestServer, tuple[str, str]]) -> None:
+    dash: tuple[DashboardClient, TestServer, tuple[str, str]],
+) -> None:
     client, _, (hoa, lan) = dash
     await client.get("/export")
     status, _, body = await _post(client, "/export", [("format", "csv"), ("member", hoa)])
     assert status == 400 and b"not be encrypted" in body
-    status, headers, body = await _post(client, "/export", [("format", "csv"), ("member", hoa), ("member", lan),
-                                                            ("understood", "yes")])
+    status, headers, body = await _post(
+        client, "/export", [("format", "csv"), ("member", hoa), ("member", lan), ("understood", "yes")]
+    )
     assert status == 200
     assert headers["Content-Type"].startswith("text/csv")
     assert headers["Content-Disposition"].startswith("attachment;")
@@ -71,24 +78,38 @@ async def test_plaintext_download_needs_the_acknowledgement(
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert {r["member"] for r in rows} == {HOA, LAN}
     # one member, one kind
-    status, _, body = await _post(client, "/export", [("format", "json"), ("member", lan), ("kind", "allergy"),
-                                                      ("understood", "yes")])
+    status, _, body = await _post(
+        client, "/export", [("format", "json"), ("member", lan), ("kind", "allergy"), ("understood", "yes")]
+    )
     parsed = json_format.load(body)
     assert status == 200 and parsed.entries and {e.kind for e in parsed.entries} == {"allergy"}
     assert {e.member_name for e in parsed.entries} == {LAN}
-    status, _, body = await _post(client, "/export", [("format", "fhir"), ("member", lan), ("since", "nonsense"),
-                                                      ("understood", "yes")])
+    status, _, body = await _post(
+        client, "/export", [("format", "fhir"), ("member", lan), ("since", "nonsense"), ("understood", "yes")]
+    )
     assert status == 400
 
 
-async def test_share_bundle_download_and_import(dash: tuple[DashboardClient, TestServer, tuple[str, str]]) -> None:
+async def test_share_bundle_download_and_import(
+    dash: tuple[DashboardClient, TestServer, tuple[str, str]],
+) -> None:
     client, _, (hoa, lan) = dash
     await client.get("/export")
-    status, _, body = await _post(client, "/export", [("format", "bundle"), ("member", hoa), ("member", lan),
-                                                      ("passphrase", SHARE), ("again", "something else")])
+    status, _, body = await _post(
+        client,
+        "/export",
+        [
+            ("format", "bundle"),
+            ("member", hoa),
+            ("member", lan),
+            ("passphrase", SHARE),
+            ("again", "something else"),
+        ],
+    )
     assert status == 400 and b"differ" in body
-    status, headers, sealed = await _post(client, "/export", [("format", "bundle"), ("member", hoa),
-                                                              ("passphrase", SHARE), ("again", SHARE)])
+    status, headers, sealed = await _post(
+        client, "/export", [("format", "bundle"), ("member", hoa), ("passphrase", SHARE), ("again", SHARE)]
+    )
     assert status == 200 and sealed.startswith(bundle.MAGIC)
     assert headers["Content-Type"] == "application/octet-stream"
     manifest, _ = bundle.read_payload(sealed, SHARE)
@@ -97,8 +118,12 @@ async def test_share_bundle_download_and_import(dash: tuple[DashboardClient, Tes
     form.add_field("csrf", client.csrf)
     form.add_field("passphrase", SHARE)
     form.add_field("bundle", sealed, filename="share.kinchart-share", content_type="application/octet-stream")
-    async with client.session.post(client.origin + "/export/import-bundle", data=form, headers=client._headers(True),
-                                   allow_redirects=False) as r:
+    async with client.session.post(
+        client.origin + "/export/import-bundle",
+        data=form,
+        headers=client._headers(True),
+        allow_redirects=False,
+    ) as r:
         page = await r.text()
         assert r.status == 200, page
     assert "0 new capture(s)" in page and f"{len(manifest['captures'])} already in this vault" in page
@@ -106,7 +131,9 @@ async def test_share_bundle_download_and_import(dash: tuple[DashboardClient, Tes
 
 
 @pytest.mark.browser
-async def test_pdf_download_prints_in_a_worker_thread(dash: tuple[DashboardClient, TestServer, tuple[str, str]]) -> None:
+async def test_pdf_download_prints_in_a_worker_thread(
+    dash: tuple[DashboardClient, TestServer, tuple[str, str]],
+) -> None:
     from pypdf import PdfReader
 
     from bridge.exports import pdf
@@ -115,7 +142,9 @@ async def test_pdf_download_prints_in_a_worker_thread(dash: tuple[DashboardClien
         pytest.skip("no system Chromium")
     client, _, (hoa, _lan) = dash
     await client.get("/export")
-    status, headers, body = await _post(client, "/export", [("format", "pdf"), ("member", hoa), ("understood", "yes")])
+    status, headers, body = await _post(
+        client, "/export", [("format", "pdf"), ("member", hoa), ("understood", "yes")]
+    )
     assert status == 200, body[:500]
     assert headers["Content-Type"] == "application/pdf" and body.startswith(b"%PDF-")
     text = " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(body)).pages)

@@ -62,8 +62,19 @@ def test_pdf_packet_pages_and_text(filled: Filled) -> None:
     assert "Upcoming appointments" in lan_text and "Lab Visit" in lan_text
     assert "Prairie Valley Health" in lan_text and "Lakeside Health" in hoa_text
     # sections of the packet, in order
-    order = [hoa_text.find(h) for h in ("Allergies", "Problems", "Active medications", "Recent abnormal results",
-                                        "Immunizations", "Recent visits", "Upcoming appointments", "Timeline")]
+    order = [
+        hoa_text.find(h)
+        for h in (
+            "Allergies",
+            "Problems",
+            "Active medications",
+            "Recent abnormal results",
+            "Immunizations",
+            "Recent visits",
+            "Upcoming appointments",
+            "Timeline",
+        )
+    ]
     assert all(i >= 0 for i in order) and order == sorted(order)
     # hostile captured content came through as text, never as markup
     assert "<script>alert('pwned')</script>" in text.replace("\u2019", "'")

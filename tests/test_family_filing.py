@@ -17,8 +17,15 @@ def fam() -> tuple[FakeVault, Family]:
     return v, Family(v)
 
 
-def _cap(v: FakeVault, org: str = "lakeside", name: str | None = "Đỗ Thị Hoa", dob: str | None = "1949-11-03",
-         at: str = "2026-04-07T08:42:00", title: str = "HEMOGLOBIN A1C", captured_at: str = "2026-04-07T19:22:41-05:00") -> str:
+def _cap(
+    v: FakeVault,
+    org: str = "lakeside",
+    name: str | None = "Đỗ Thị Hoa",
+    dob: str | None = "1949-11-03",
+    at: str = "2026-04-07T08:42:00",
+    title: str = "HEMOGLOBIN A1C",
+    captured_at: str = "2026-04-07T19:22:41-05:00",
+) -> str:
     return v.put_capture_with(meta(org, name=name, dob=dob, captured_at=captured_at), [result(title, at)])
 
 
@@ -28,9 +35,11 @@ def test_names_normalize_for_keys() -> None:
     assert patient_name("Anh Do") == "anh do"  # a surname that is also a credential is kept
     assert person_name("Okafor, Adaeze MD") == person_name("Adaeze Okafor, MD") == "adaeze okafor"
     assert patient_key("Đỗ Thị Hoa", "1949-11-03", "Lakeside Health") == patient_key(
-        "DO THI HOA", "1949-11-03", "lakeside health")
+        "DO THI HOA", "1949-11-03", "lakeside health"
+    )
     assert patient_key("Đỗ Thị Hoa", "1949-11-03", "Lakeside Health") != patient_key(
-        "Đỗ Thị Hoa", "1949-11-03", "Prairie Valley Health")
+        "Đỗ Thị Hoa", "1949-11-03", "Prairie Valley Health"
+    )
     assert patient_key(None, "1949-11-03", "X") is None
 
 
@@ -49,7 +58,9 @@ def test_members_create_rename_list(fam: tuple[FakeVault, Family]) -> None:
         f.create_member("   ")
 
 
-def test_first_time_patient_waits_unassigned_then_assignment_is_remembered(fam: tuple[FakeVault, Family]) -> None:
+def test_first_time_patient_waits_unassigned_then_assignment_is_remembered(
+    fam: tuple[FakeVault, Family],
+) -> None:
     v, f = fam
     c1 = _cap(v, name="Leo Pham", dob=None, title="CBC")
     filing = f.file_capture(c1)
@@ -121,7 +132,11 @@ def test_page_without_patient_always_asks(fam: tuple[FakeVault, Family]) -> None
     a = f.create_member("A Person", "1990-01-01")
     c = _cap(v, name=None)
     got = f.file_capture(c)
-    assert got.needs_assignment and got.reason == "no_patient" and [x.member_id for x in got.candidates] == [a.id]
+    assert (
+        got.needs_assignment
+        and got.reason == "no_patient"
+        and [x.member_id for x in got.candidates] == [a.id]
+    )
     f.assign(c, a.id)
     assert f.file_capture(c).member_id == a.id  # the per-capture answer holds
     assert f.file_capture(_cap(v, name=None, title="other")).needs_assignment
@@ -179,7 +194,10 @@ def test_merge_members_moves_records_answers_and_accounts(fam: tuple[FakeVault, 
     assert f.timeline(member_ids=[mom.id]).total == 2
     assert f.timeline(member_ids=[dup.id]).total == 2  # the merged-away id leads to the survivor
     # remembered answers follow: a new capture of that patient files under the kept member
-    assert f.file_capture(_cap(v, org="prairie", name="Nguyễn Thị Lan", dob="1949-08-21", title="new")).member_id == mom.id
+    assert (
+        f.file_capture(_cap(v, org="prairie", name="Nguyễn Thị Lan", dob="1949-08-21", title="new")).member_id
+        == mom.id
+    )
     accounts = {a.organization: a for a in f.list_accounts()}
     assert accounts["Prairie Valley Health"].member_id == mom.id
     assert accounts["Prairie Valley Health"].access_level == "partial"
@@ -192,7 +210,9 @@ def test_merge_members_moves_records_answers_and_accounts(fam: tuple[FakeVault, 
         f.assign(c1, "no-such-member")
 
 
-def test_creating_the_member_files_waiting_captures_of_exactly_that_identity(fam: tuple[FakeVault, Family]) -> None:
+def test_creating_the_member_files_waiting_captures_of_exactly_that_identity(
+    fam: tuple[FakeVault, Family],
+) -> None:
     v, f = fam
     exact = _cap(v, name="Leo Pham", dob="2012-05-01")
     no_dob = _cap(v, name="Leo Pham", dob=None, title="TSH")
@@ -204,14 +224,18 @@ def test_creating_the_member_files_waiting_captures_of_exactly_that_identity(fam
 
 
 def test_after_reparse_an_automatic_filing_whose_patient_reads_differently_asks_again(
-        fam: tuple[FakeVault, Family]) -> None:
+    fam: tuple[FakeVault, Family],
+) -> None:
     v, f = fam
     mom = f.create_member("Đỗ Thị Hoa", "1949-11-03")
     auto = _cap(v)  # filed by identity
     told = _cap(v, org="prairie", name="Hoa Do", dob="1949-11-03", title="TSH")  # the caregiver's answer
     assert f.file_capture(auto).reason == "identity" and f.file_capture(told).needs_assignment
     f.assign(told, mom.id)
-    for cid, patient in ((auto, {"name": "Đỗ Thị Hoa", "dob": None}), (told, {"name": "HOA DO", "dob": None})):
+    for cid, patient in (
+        (auto, {"name": "Đỗ Thị Hoa", "dob": None}),
+        (told, {"name": "HOA DO", "dob": None}),
+    ):
         m = v.get_capture_meta(cid)
         m["patient"] = patient  # a new parser no longer reads the birth date
         v.set_capture_meta(cid, m)

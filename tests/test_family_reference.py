@@ -21,9 +21,17 @@ def load_reference(v: FakeVault) -> dict[str, list[str]]:
         exp = json.loads(fn.read_text(encoding="utf-8"))
         e = exp["expected"]
         meta: dict[str, Any] = {
-            "url": exp["url"], "captured_at": exp["captured_at"], "portal_host": exp["url"].split("/")[2],
-            "vendor": e["vendor"], "page_kind": e["page_kind"], "parser": e["vendor"], "parser_version": "ref",
-            "patient": e["patient"], "organization": e["organization"], "warnings": e["warnings"], "error": None,
+            "url": exp["url"],
+            "captured_at": exp["captured_at"],
+            "portal_host": exp["url"].split("/")[2],
+            "vendor": e["vendor"],
+            "page_kind": e["page_kind"],
+            "parser": e["vendor"],
+            "parser_version": "ref",
+            "patient": e["patient"],
+            "organization": e["organization"],
+            "warnings": e["warnings"],
+            "error": None,
         }
         cid = v.put_capture_with(meta, e["records"])
         by_patient.setdefault((e["patient"] or {}).get("name") or "", []).append(cid)
@@ -62,7 +70,9 @@ def test_filing_across_the_reference(ref: tuple[FakeVault, Family, dict[str, str
     accounts = f.list_accounts()
     assert len(accounts) == 7  # each patient seen at one system
     lan = next(a for a in accounts if a.member_id == members["Nguyễn Thị Lan"])
-    assert len(lan.portal_hosts) == 2 and lan.capture_count == 11  # a shell page and its pagelets: one account
+    assert (
+        len(lan.portal_hosts) == 2 and lan.capture_count == 11
+    )  # a shell page and its pagelets: one account
 
 
 def test_dedupe_and_views_across_the_reference(ref: tuple[FakeVault, Family, dict[str, str]]) -> None:
@@ -114,6 +124,13 @@ def test_reparse_of_the_reference_is_stable(ref: tuple[FakeVault, Family, dict[s
 
 def _strip(ds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Entries without the record ids (new after a reparse)."""
-    return [{**d, "sources": [{**s, "record_id": 0} for s in d["sources"]],
-             "history": [{**h, "sources": [{**s, "record_id": 0} for s in h["sources"]]} for h in d["history"]]}
-            for d in ds]
+    return [
+        {
+            **d,
+            "sources": [{**s, "record_id": 0} for s in d["sources"]],
+            "history": [
+                {**h, "sources": [{**s, "record_id": 0} for s in h["sources"]]} for h in d["history"]
+            ],
+        }
+        for d in ds
+    ]

@@ -46,8 +46,10 @@ class FakeVault:
 
     # captures
     def list_captures(self) -> list[CaptureRow]:
-        return [CaptureRow(c.id, c.seq, c.stored_at, c.size, copy.deepcopy(c.meta))
-                for c in sorted(self.captures.values(), key=lambda c: c.seq)]
+        return [
+            CaptureRow(c.id, c.seq, c.stored_at, c.size, copy.deepcopy(c.meta))
+            for c in sorted(self.captures.values(), key=lambda c: c.seq)
+        ]
 
     def get_capture_meta(self, capture_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.captures[capture_id].meta)
@@ -57,7 +59,9 @@ class FakeVault:
         self.captures[capture_id].meta = copy.deepcopy(meta)
 
     def put_capture_with(self, meta: dict[str, Any], records: list[dict[str, Any]]) -> str:
-        cid = hashlib.sha256(json.dumps([meta, records, len(self.captures)], sort_keys=True).encode()).hexdigest()
+        cid = hashlib.sha256(
+            json.dumps([meta, records, len(self.captures)], sort_keys=True).encode()
+        ).hexdigest()
         self.captures[cid] = CaptureRow(cid, len(self.captures) + 1, "", 0, copy.deepcopy(meta))
         self.replace_records(cid, records)
         return cid
@@ -76,12 +80,16 @@ class FakeVault:
     # records
     def iter_records(self) -> Iterator[RecordRow]:
         # a real vault decrypts fresh dicts: hand out copies (JSON round trip, as cheap as it gets)
-        return (RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
-                for _, r in sorted(self.records.items()))
+        return (
+            RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
+            for _, r in sorted(self.records.items())
+        )
 
     def records_for(self, capture_id: str) -> list[RecordRow]:
-        return [RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
-                for r in (self.records[i] for i in self.by_capture.get(capture_id, []))]
+        return [
+            RecordRow(r.id, r.capture_id, r.kind, json.loads(json.dumps(r.data)))
+            for r in (self.records[i] for i in self.by_capture.get(capture_id, []))
+        ]
 
     # docs
     def put_doc(self, collection: str, key: str, value: dict[str, Any]) -> None:
@@ -107,57 +115,140 @@ class FakeVault:
 
 ORGS = {
     "lakeside": ("Lakeside Health", "mychart.lakesidehealth.example", "epic_mychart"),
-    "prairie": ("Prairie Valley Health", "patientportal.myhealthelife.prairievalleyhealth.example", "oracle_health"),
+    "prairie": (
+        "Prairie Valley Health",
+        "patientportal.myhealthelife.prairievalleyhealth.example",
+        "oracle_health",
+    ),
     "cedar": ("Cedar Ridge Family Medicine", "98213-1.portal.athenahealth.com", "athenahealth"),
 }
 
 
-def meta(org: str = "lakeside", *, name: str | None = "Đỗ Thị Hoa", dob: str | None = "1949-11-03",
-         page_kind: str = "test_result", captured_at: str = "2026-04-07T19:22:41-05:00",
-         url: str | None = None, parser_version: str = "1") -> dict[str, Any]:
+def meta(
+    org: str = "lakeside",
+    *,
+    name: str | None = "Đỗ Thị Hoa",
+    dob: str | None = "1949-11-03",
+    page_kind: str = "test_result",
+    captured_at: str = "2026-04-07T19:22:41-05:00",
+    url: str | None = None,
+    parser_version: str = "1",
+) -> dict[str, Any]:
     organization, host, vendor = ORGS[org]
     return {
-        "vendor": vendor, "page_kind": page_kind, "parser": vendor, "parser_version": parser_version,
-        "patient": {"name": name, "dob": dob} if name else None, "organization": organization,
-        "portal_host": host, "url": url or f"https://{host}/{page_kind}", "captured_at": captured_at,
-        "warnings": [], "error": None,
+        "vendor": vendor,
+        "page_kind": page_kind,
+        "parser": vendor,
+        "parser_version": parser_version,
+        "patient": {"name": name, "dob": dob} if name else None,
+        "organization": organization,
+        "portal_host": host,
+        "url": url or f"https://{host}/{page_kind}",
+        "captured_at": captured_at,
+        "warnings": [],
+        "error": None,
     }
 
 
-def comp(name: str, value: str, unit: str | None = None, low: float | None = None, high: float | None = None,
-         flag: str | None = None) -> dict[str, Any]:
+def comp(
+    name: str,
+    value: str,
+    unit: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    flag: str | None = None,
+) -> dict[str, Any]:
     try:
         num: float | None = float(value.lstrip("<>"))
     except ValueError:
         num = None
-    rng = None if low is None and high is None else f"{low if low is not None else ''} - {high if high is not None else ''}"
-    return {"name": name, "value": value, "value_num": num, "unit": unit, "ref_range": rng, "ref_low": low,
-            "ref_high": high, "flag": flag}
+    rng = (
+        None
+        if low is None and high is None
+        else f"{low if low is not None else ''} - {high if high is not None else ''}"
+    )
+    return {
+        "name": name,
+        "value": value,
+        "value_num": num,
+        "unit": unit,
+        "ref_range": rng,
+        "ref_low": low,
+        "ref_high": high,
+        "flag": flag,
+    }
 
 
-def result(title: str, at: str | None, status: str | None = "final", components: list[dict[str, Any]] | None = None,
-           **kw: Any) -> dict[str, Any]:
-    return {"kind": "test_result", "title": title, "occurred_at": at, "category": "lab", "status": status,
-            "resulted_at": kw.get("resulted_at"), "ordered_by": kw.get("ordered_by"),
-            "performing_lab": kw.get("performing_lab"), "components": components or [],
-            "narrative": kw.get("narrative"), "comments": kw.get("comments")}
+def result(
+    title: str,
+    at: str | None,
+    status: str | None = "final",
+    components: list[dict[str, Any]] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    return {
+        "kind": "test_result",
+        "title": title,
+        "occurred_at": at,
+        "category": "lab",
+        "status": status,
+        "resulted_at": kw.get("resulted_at"),
+        "ordered_by": kw.get("ordered_by"),
+        "performing_lab": kw.get("performing_lab"),
+        "components": components or [],
+        "narrative": kw.get("narrative"),
+        "comments": kw.get("comments"),
+    }
 
 
 def message(subject: str, at: str, sender: str, direction: str, body: str = "…") -> dict[str, Any]:
-    return {"kind": "message", "title": subject, "occurred_at": at, "thread_subject": subject, "sender": sender,
-            "recipients": [], "body": body, "direction": direction}
+    return {
+        "kind": "message",
+        "title": subject,
+        "occurred_at": at,
+        "thread_subject": subject,
+        "sender": sender,
+        "recipients": [],
+        "body": body,
+        "direction": direction,
+    }
 
 
-def appointment(title: str, at: str, status: str = "scheduled", provider: str | None = None,
-                department: str | None = None, location: str | None = None) -> dict[str, Any]:
-    return {"kind": "appointment", "title": title, "occurred_at": at, "visit_type": None, "provider": provider,
-            "department": department, "location": location, "status": status, "instructions": None}
+def appointment(
+    title: str,
+    at: str,
+    status: str = "scheduled",
+    provider: str | None = None,
+    department: str | None = None,
+    location: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "kind": "appointment",
+        "title": title,
+        "occurred_at": at,
+        "visit_type": None,
+        "provider": provider,
+        "department": department,
+        "location": location,
+        "status": status,
+        "instructions": None,
+    }
 
 
-def medication(title: str, at: str | None = None, status: str | None = "active",
-               prescriber: str | None = None) -> dict[str, Any]:
-    return {"kind": "medication", "title": title, "occurred_at": at, "instructions": None, "prescriber": prescriber,
-            "status": status, "quantity": None, "refills_remaining": None, "pharmacy": None}
+def medication(
+    title: str, at: str | None = None, status: str | None = "active", prescriber: str | None = None
+) -> dict[str, Any]:
+    return {
+        "kind": "medication",
+        "title": title,
+        "occurred_at": at,
+        "instructions": None,
+        "prescriber": prescriber,
+        "status": status,
+        "quantity": None,
+        "refills_remaining": None,
+        "pharmacy": None,
+    }
 
 
 def reference(vendor: str, name: str) -> tuple[str, str, dict[str, Any]]:

@@ -26,8 +26,13 @@ def vault(tmp_path: Path) -> Iterator[Vault]:
 
 def capture_of(vendor: str, name: str) -> dict[str, Any]:
     html, url, exp = reference(vendor, name)
-    return {"url": url, "title": name, "captured_at": exp["captured_at"], "frames": [{"url": url, "html": html}],
-            "extension_version": "test"}
+    return {
+        "url": url,
+        "title": name,
+        "captured_at": exp["captured_at"],
+        "frames": [{"url": url, "html": html}],
+        "extension_version": "test",
+    }
 
 
 def store_expected(v: Vault, vendor: str, name: str) -> str:
@@ -38,26 +43,42 @@ def store_expected(v: Vault, vendor: str, name: str) -> str:
     e = exp["expected"]
     cid, _ = v.put_capture(cap)
     v.replace_records(cid, e["records"])
-    v.set_capture_meta(cid, {
-        "url": cap["url"], "captured_at": cap["captured_at"], "portal_host": cap["url"].split("/")[2],
-        "vendor": e["vendor"], "page_kind": e["page_kind"], "parser": e["vendor"], "parser_version": "test",
-        "patient": e["patient"], "organization": e["organization"], "warnings": e["warnings"], "error": None,
-    })
+    v.set_capture_meta(
+        cid,
+        {
+            "url": cap["url"],
+            "captured_at": cap["captured_at"],
+            "portal_host": cap["url"].split("/")[2],
+            "vendor": e["vendor"],
+            "page_kind": e["page_kind"],
+            "parser": e["vendor"],
+            "parser_version": "test",
+            "patient": e["patient"],
+            "organization": e["organization"],
+            "warnings": e["warnings"],
+            "error": None,
+        },
+    )
     return cid
 
 
 def test_list_and_detail_pages_of_a_real_portal_dedupe(vault: Vault) -> None:
     f = Family(vault)
     jose = f.create_member("José Nuñez", "1947-06-18", "father")
-    caps = [store_expected(vault, "athenahealth", n) for n in (
-        "test_result_list", "lab_result_cmp", "lab_result_urinalysis", "imaging_result_chest_xr")]
+    caps = [
+        store_expected(vault, "athenahealth", n)
+        for n in ("test_result_list", "lab_result_cmp", "lab_result_urinalysis", "imaging_result_chest_xr")
+    ]
     assert all(f.file_capture(c).member_id == jose.id for c in caps)
     results = f.timeline(member_ids=[jose.id], kinds=["test_result"], limit=None).entries
     by_title = {e.title: e for e in results}
     # the list shows 9 results; 3 of them are also captured as detail pages: 9 entries, not 12
     assert len(results) == 9
     cmp_ = by_title["Comprehensive Metabolic Panel"]
-    assert len(cmp_.sources) == 2 and {s.page_kind for s in cmp_.sources} == {"test_result_list", "test_result"}
+    assert len(cmp_.sources) == 2 and {s.page_kind for s in cmp_.sources} == {
+        "test_result_list",
+        "test_result",
+    }
     assert cmp_.occurred_at == "2025-09-08T07:42:00" and len(cmp_.record["components"]) > 5
     assert len(by_title["XR Chest 2 Views"].sources) == 2
     assert by_title["Urinalysis, Complete with Microscopic"].record["status"] == "preliminary"
@@ -96,8 +117,15 @@ def test_two_systems_two_members_and_real_ingest(vault: Vault) -> None:
 def test_reparse_keeps_assignments_and_is_stable(vault: Vault) -> None:
     f = Family(vault)
     hoa = f.create_member("Đỗ Thị Hoa", "1949-11-03", "mother")
-    caps = [ingest(vault, capture_of("epic_mychart", n), f).capture_id for n in (
-        "test_result_a1c_px", "test_result_list_px", "message_thread_metformin_px", "health_summary_px")]
+    caps = [
+        ingest(vault, capture_of("epic_mychart", n), f).capture_id
+        for n in (
+            "test_result_a1c_px",
+            "test_result_list_px",
+            "message_thread_metformin_px",
+            "health_summary_px",
+        )
+    ]
     for c in caps:
         if vault.get_capture_meta(c).get("status") != "filed":
             f.assign(c, hoa.id)

@@ -61,8 +61,10 @@ def test_there_are_enough_fixtures_per_vendor() -> None:
 
 
 def test_unknown_page_is_never_lost() -> None:
-    page = Page.from_html("<html><body><nav>Menu</nav><p>Some letter about a visit.</p></body></html>",
-                          "https://portal.unknown.example/x")
+    page = Page.from_html(
+        "<html><body><nav>Menu</nav><p>Some letter about a visit.</p></body></html>",
+        "https://portal.unknown.example/x",
+    )
     info, result = parse_page(page)
     assert info.name == "generic"
     assert [r.kind for r in result.records] == ["document"]

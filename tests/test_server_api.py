@@ -23,15 +23,24 @@ class Bridge:
         self.port = server.port
         self.base = f"http://127.0.0.1:{self.port}"
 
-    async def request(self, method: str, path: str, *, host: str | None = None, headers: dict[str, str] | None = None,
-                      **kw: Any) -> aiohttp.ClientResponse:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        host: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> aiohttp.ClientResponse:
         h = {"Host": host or f"127.0.0.1:{self.port}", **(headers or {})}
         return await self.session.request(method, self.base + path, headers=h, allow_redirects=False, **kw)
 
     async def pair(self, origin: str | None = EXT_ORIGIN) -> str:
         code = Pairing(self.vault_dir).new_code()
         headers = {**CLIENT, **({"Origin": origin} if origin else {})}
-        r = await self.request("POST", "/api/pair", headers=headers, json={"code": code, "client_name": "test"})
+        r = await self.request(
+            "POST", "/api/pair", headers=headers, json={"code": code, "client_name": "test"}
+        )
         assert r.status == 201, await r.text()
         token: str = (await r.json())["token"]
         return token
@@ -77,32 +86,45 @@ async def test_localhost_host_is_accepted(bridge: Bridge) -> None:
 
 async def test_web_origin_is_refused_without_cors(bridge: Bridge) -> None:
     token = await bridge.pair()
-    r = await bridge.request("POST", "/api/captures", headers=auth(token, "https://evil.example"),
-                             json=capture("<p>x</p>"))
+    r = await bridge.request(
+        "POST", "/api/captures", headers=auth(token, "https://evil.example"), json=capture("<p>x</p>")
+    )
     assert r.status == 403
     assert not any(h.lower().startswith("access-control-") for h in r.headers)
 
 
 async def test_capture_needs_a_token(bridge: Bridge) -> None:
-    r = await bridge.request("POST", "/api/captures", headers={**CLIENT, "Origin": EXT_ORIGIN}, json=capture("<p>x</p>"))
+    r = await bridge.request(
+        "POST", "/api/captures", headers={**CLIENT, "Origin": EXT_ORIGIN}, json=capture("<p>x</p>")
+    )
     assert r.status == 401
     assert (await r.json())["error"] == "not_paired"
-    r = await bridge.request("POST", "/api/captures", headers=auth("not-a-real-token"), json=capture("<p>x</p>"))
+    r = await bridge.request(
+        "POST", "/api/captures", headers=auth("not-a-real-token"), json=capture("<p>x</p>")
+    )
     assert r.status == 401
 
 
 async def test_token_in_query_string_is_refused(bridge: Bridge) -> None:
     token = await bridge.pair()
-    r = await bridge.request("POST", f"/api/captures?token={token}", headers={**CLIENT, "Origin": EXT_ORIGIN},
-                             json=capture("<p>x</p>"))
+    r = await bridge.request(
+        "POST",
+        f"/api/captures?token={token}",
+        headers={**CLIENT, "Origin": EXT_ORIGIN},
+        json=capture("<p>x</p>"),
+    )
     assert r.status == 400
     assert (await r.json())["error"] == "token_in_url"
 
 
 async def test_stolen_token_from_another_extension_is_refused(bridge: Bridge) -> None:
     token = await bridge.pair()
-    r = await bridge.request("POST", "/api/captures", headers=auth(token, "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba"),
-                             json=capture("<p>x</p>"))
+    r = await bridge.request(
+        "POST",
+        "/api/captures",
+        headers=auth(token, "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba"),
+        json=capture("<p>x</p>"),
+    )
     assert r.status == 403
 
 
@@ -110,8 +132,12 @@ async def test_form_encoded_post_is_refused(bridge: Bridge) -> None:
     token = await bridge.pair()
     r = await bridge.request("POST", "/api/captures", headers=auth(token), data={"url": "x"})
     assert r.status == 415
-    r = await bridge.request("POST", "/api/captures", headers={**auth(token), "Content-Type": "text/plain"},
-                             data=json.dumps(capture("<p>x</p>")))
+    r = await bridge.request(
+        "POST",
+        "/api/captures",
+        headers={**auth(token), "Content-Type": "text/plain"},
+        data=json.dumps(capture("<p>x</p>")),
+    )
     assert r.status == 415
 
 

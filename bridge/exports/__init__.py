@@ -38,14 +38,24 @@ FORMATS: dict[str, tuple[str, str, str]] = {  # name -> (file suffix, media type
 }
 PLAINTEXT = frozenset(FORMATS) - {"bundle"}
 
-__all__ = ["FORMATS", "PLAINTEXT", "PLAINTEXT_WARNING", "ExportOptions", "Progress", "Written", "components_path",
-           "export_to", "resolve_members", "write_stream"]
+__all__ = [
+    "FORMATS",
+    "PLAINTEXT",
+    "PLAINTEXT_WARNING",
+    "ExportOptions",
+    "Progress",
+    "Written",
+    "components_path",
+    "export_to",
+    "resolve_members",
+    "write_stream",
+]
 
 
 @dataclass(frozen=True)
 class Written:
     path: Path
-    count: int     # entries, resources, events, members or captures (by format)
+    count: int  # entries, resources, events, members or captures (by format)
     what: str
 
 
@@ -54,9 +64,17 @@ def components_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}-components{path.suffix or '.csv'}")
 
 
-def write_stream(fmt: str, family: Family, vault: Vault, opts: ExportOptions, out: IO[bytes],
-                 progress: Progress | None = None, *, passphrase: str | None = None,
-                 csv_table: csv_format.Table = "entries") -> tuple[int, str]:
+def write_stream(
+    fmt: str,
+    family: Family,
+    vault: Vault,
+    opts: ExportOptions,
+    out: IO[bytes],
+    progress: Progress | None = None,
+    *,
+    passphrase: str | None = None,
+    csv_table: csv_format.Table = "entries",
+) -> tuple[int, str]:
     """Write one format to a binary stream; return (count, what was counted)."""
     if fmt == "json":
         return json_format.write(family, opts, out, progress), "entries"
@@ -77,9 +95,17 @@ def write_stream(fmt: str, family: Family, vault: Vault, opts: ExportOptions, ou
     raise ValueError(f"unknown export format '{fmt}' (one of {', '.join(FORMATS)})")
 
 
-def export_to(fmt: str, family: Family, vault: Vault, opts: ExportOptions, path: Path,
-              progress: Progress | None = None, *, passphrase: str | None = None,
-              overwrite: bool = False) -> list[Written]:
+def export_to(
+    fmt: str,
+    family: Family,
+    vault: Vault,
+    opts: ExportOptions,
+    path: Path,
+    progress: Progress | None = None,
+    *,
+    passphrase: str | None = None,
+    overwrite: bool = False,
+) -> list[Written]:
     """Write an export to `path` (mode 0600; refuses to replace a file unless `overwrite`). CSV also
     writes the lab-components table beside it (`components_path`). A failed export leaves no file."""
     targets: list[tuple[Path, csv_format.Table]] = [(path, "entries")]
@@ -95,8 +121,9 @@ def export_to(fmt: str, family: Family, vault: Vault, opts: ExportOptions, path:
     for p, table in targets:
         try:
             with open_private(p, overwrite=True) as out:
-                count, what = write_stream(fmt, family, vault, opts, out, progress, passphrase=passphrase,
-                                           csv_table=table)
+                count, what = write_stream(
+                    fmt, family, vault, opts, out, progress, passphrase=passphrase, csv_table=table
+                )
         except BaseException:
             p.unlink(missing_ok=True)
             raise

@@ -70,9 +70,11 @@ class ImportReport:
     failed: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        return (f"{self.captures_new} new capture(s), {self.captures_duplicate} already in this vault; "
-                f"members matched: {len(self.members_matched)}, created: {len(self.members_created)}"
-                + (f"; {len(self.failed)} capture(s) could not be read" if self.failed else ""))
+        return (
+            f"{self.captures_new} new capture(s), {self.captures_duplicate} already in this vault; "
+            f"members matched: {len(self.members_matched)}, created: {len(self.members_created)}"
+            + (f"; {len(self.failed)} capture(s) could not be read" if self.failed else "")
+        )
 
 
 def check_passphrase(passphrase: str) -> None:
@@ -85,9 +87,17 @@ def seal(payload: bytes, passphrase: str, params: kdf.KdfParams | None = None) -
     params = params or kdf.default_params()
     salt = kdf.new_salt()
     nonce = os.urandom(12)
-    header = json.dumps({"v": 1, "kdf": json.loads(kdf.dump_stored(params, salt)), "cipher": "AES-256-GCM",
-                         "payload": "zip", "nonce": base64.b64encode(nonce).decode("ascii")},
-                        sort_keys=True, separators=(",", ":")).encode("utf-8")
+    header = json.dumps(
+        {
+            "v": 1,
+            "kdf": json.loads(kdf.dump_stored(params, salt)),
+            "cipher": "AES-256-GCM",
+            "payload": "zip",
+            "nonce": base64.b64encode(nonce).decode("ascii"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode("utf-8")
     prefix = MAGIC + struct.pack(">I", len(header)) + header
     key = kdf.derive(passphrase, salt, params)
     return prefix + AESGCM(key).encrypt(nonce, payload, prefix)
@@ -96,12 +106,12 @@ def seal(payload: bytes, passphrase: str, params: kdf.KdfParams | None = None) -
 def unseal(data: bytes, passphrase: str) -> bytes:
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
         raise BundleError("This file is not a Kinchart share bundle.")
-    (n,) = struct.unpack(">I", data[len(MAGIC):len(MAGIC) + 4])
+    (n,) = struct.unpack(">I", data[len(MAGIC) : len(MAGIC) + 4])
     if not 0 < n <= MAX_HEADER or len(data) < len(MAGIC) + 4 + n + 16:
         raise BundleError("This share bundle is damaged (its header is unreadable).")
-    prefix = data[:len(MAGIC) + 4 + n]
+    prefix = data[: len(MAGIC) + 4 + n]
     try:
-        header = json.loads(prefix[len(MAGIC) + 4:])
+        header = json.loads(prefix[len(MAGIC) + 4 :])
         if header.get("v") != 1 or header.get("cipher") != "AES-256-GCM" or header.get("payload") != "zip":
             raise BundleError("This share bundle was made by a newer Kinchart.")
         params, salt = kdf.load_stored(json.dumps(header["kdf"]))
@@ -116,12 +126,16 @@ def unseal(data: bytes, passphrase: str) -> bytes:
         raise BundleError("The share bundle's passphrase is needed to open it.")
     key = kdf.derive(passphrase, salt, params)
     try:
-        return AESGCM(key).decrypt(nonce, data[len(prefix):], prefix)
+        return AESGCM(key).decrypt(nonce, data[len(prefix) :], prefix)
     except InvalidTag:
-        raise BundleError("The passphrase does not open this share bundle (or the file was altered).") from None
+        raise BundleError(
+            "The passphrase does not open this share bundle (or the file was altered)."
+        ) from None
 
 
-def payload_of(family: Family, vault: Vault, opts: ExportOptions, progress: Progress | None = None) -> tuple[bytes, int]:
+def payload_of(
+    family: Family, vault: Vault, opts: ExportOptions, progress: Progress | None = None
+) -> tuple[bytes, int]:
     """The zip payload and how many captures it holds."""
     members = chosen_members(family, opts)
     wanted = {m.id for m in members}
@@ -133,10 +147,15 @@ def payload_of(family: Family, vault: Vault, opts: ExportOptions, progress: Prog
             filed.setdefault(p.capture_id, e.member_id)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
-        manifest = {"format": FORMAT, "version": VERSION, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "members": [{"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship}
-                                for m in members],
-                    "captures": [{"id": cid, "member_id": mid} for cid, mid in filed.items()]}
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "members": [
+                {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in members
+            ],
+            "captures": [{"id": cid, "member_id": mid} for cid, mid in filed.items()],
+        }
         z.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         with z.open("records.json", "w") as f:
             json_format.write(family, opts, f)
@@ -149,8 +168,14 @@ def payload_of(family: Family, vault: Vault, opts: ExportOptions, progress: Prog
     return buf.getvalue(), len(filed)
 
 
-def write(family: Family, vault: Vault, opts: ExportOptions, out: IO[bytes], passphrase: str,
-          progress: Progress | None = None) -> int:
+def write(
+    family: Family,
+    vault: Vault,
+    opts: ExportOptions,
+    out: IO[bytes],
+    passphrase: str,
+    progress: Progress | None = None,
+) -> int:
     """Write a sealed share bundle; return how many captures it holds."""
     check_passphrase(passphrase)
     payload, n = payload_of(family, vault, opts, progress)
@@ -178,8 +203,9 @@ def _match_member(family: Family, name: str, dob: str | None) -> str | None:
     return None
 
 
-def import_bundle(vault: Vault, family: Family, data: bytes, passphrase: str,
-                  progress: Progress | None = None) -> ImportReport:
+def import_bundle(
+    vault: Vault, family: Family, data: bytes, passphrase: str, progress: Progress | None = None
+) -> ImportReport:
     """Merge a share bundle into `vault` (see the module docstring)."""
     from bridge.ingest import ingest
 

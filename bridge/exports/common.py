@@ -20,8 +20,10 @@ from bridge.family import Entry, Family, Member, TimelineQuery
 #: (done, total) — called as an export goes; total may be 0 when unknown.
 Progress = Callable[[int, int], None]
 
-PLAINTEXT_WARNING = ("This file is NOT encrypted: it leaves the vault's protection. Anyone who can read "
-                     "it can read these medical records. Keep it somewhere safe and delete it when done.")
+PLAINTEXT_WARNING = (
+    "This file is NOT encrypted: it leaves the vault's protection. Anyone who can read "
+    "it can read these medical records. Keep it somewhere safe and delete it when done."
+)
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,16 @@ class ExportOptions:
 
     member_ids: Collection[str] | None = None
     kinds: Collection[str] | None = None
-    since: str | None = None          # ISO date or datetime, inclusive
-    until: str | None = None          # ISO date or datetime, inclusive (a date: the whole day)
-    include_past: bool = False        # ics: past appointments too
-    now: datetime | None = None       # "upcoming" is measured from here (default: the wall clock)
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date or datetime, inclusive (a date: the whole day)
+    include_past: bool = False  # ics: past appointments too
+    now: datetime | None = None  # "upcoming" is measured from here (default: the wall clock)
     timeline_limit: int | None = 150  # html/pdf: the most recent timeline items per member (None: all)
     extra: dict[str, str] = field(default_factory=dict)
 
-    def query(self, kinds: Collection[str] | None = None, member_ids: Collection[str] | None = None) -> TimelineQuery:
+    def query(
+        self, kinds: Collection[str] | None = None, member_ids: Collection[str] | None = None
+    ) -> TimelineQuery:
         """The timeline query for these filters (`kinds`/`member_ids` narrow them further)."""
         k = self.kinds
         if kinds is not None:
@@ -45,16 +49,21 @@ class ExportOptions:
         m = self.member_ids
         if member_ids is not None:
             m = [x for x in member_ids if self.member_ids is None or x in self.member_ids]
-        return TimelineQuery(member_ids=m, kinds=k, since=self.since, until=self.until, limit=None,
-                             newest_first=False)
+        return TimelineQuery(
+            member_ids=m, kinds=k, since=self.since, until=self.until, limit=None, newest_first=False
+        )
 
     def wall_now(self) -> datetime:
         now = self.now or datetime.now()
         return now.replace(tzinfo=None) if now.tzinfo is not None else now
 
 
-def entries(family: Family, opts: ExportOptions, kinds: Collection[str] | None = None,
-            member_ids: Collection[str] | None = None) -> Iterator[Entry]:
+def entries(
+    family: Family,
+    opts: ExportOptions,
+    kinds: Collection[str] | None = None,
+    member_ids: Collection[str] | None = None,
+) -> Iterator[Entry]:
     """THE query every export reads: the merged timeline, oldest first, filtered by `opts`."""
     return family.iter_entries(opts.query(kinds, member_ids))
 
@@ -126,8 +135,11 @@ def detail(e: Entry) -> str:
     if e.kind == "test_result":
         for c in r.get("components") or []:
             if isinstance(c, dict):
-                bits = " ".join(x for x in (str(c.get("name") or ""), str(c.get("value") or ""),
-                                            str(c.get("unit") or "")) if x)
+                bits = " ".join(
+                    x
+                    for x in (str(c.get("name") or ""), str(c.get("value") or ""), str(c.get("unit") or ""))
+                    if x
+                )
                 parts.append(bits + (f" ({c['flag']})" if c.get("flag") else ""))
         parts += [g("narrative"), g("comments")]
     elif e.kind == "message":
@@ -135,11 +147,22 @@ def detail(e: Entry) -> str:
     elif e.kind == "note":
         parts += [g("author"), g("text")]
     elif e.kind in ("visit", "appointment"):
-        parts += [g("visit_type"), g("provider"), g("department"), g("location"), g("reason"),
-                  "; ".join(str(d) for d in r.get("diagnoses") or []), g("instructions"), g("summary_text")]
+        parts += [
+            g("visit_type"),
+            g("provider"),
+            g("department"),
+            g("location"),
+            g("reason"),
+            "; ".join(str(d) for d in r.get("diagnoses") or []),
+            g("instructions"),
+            g("summary_text"),
+        ]
     elif e.kind == "medication":
-        parts += [g("instructions"), f"prescribed by {g('prescriber')}" if g("prescriber") else "",
-                  g("pharmacy")]
+        parts += [
+            g("instructions"),
+            f"prescribed by {g('prescriber')}" if g("prescriber") else "",
+            g("pharmacy"),
+        ]
     elif e.kind == "allergy":
         parts += [g("reaction"), g("severity")]
     elif e.kind == "bill":

@@ -27,10 +27,38 @@ Table = Literal["entries", "components"]
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 MAX_CELL = 32_000  # spreadsheets stop at 32,767 characters a cell
 
-ENTRY_COLUMNS = ["entry_id", "member", "date", "time", "utc_offset", "kind", "title", "status", "detail",
-                 "organizations", "sources", "capture_ids"]
-COMPONENT_COLUMNS = ["entry_id", "member", "date", "time", "utc_offset", "test", "component", "value",
-                     "value_num", "unit", "ref_range", "ref_low", "ref_high", "flag", "status", "organizations"]
+ENTRY_COLUMNS = [
+    "entry_id",
+    "member",
+    "date",
+    "time",
+    "utc_offset",
+    "kind",
+    "title",
+    "status",
+    "detail",
+    "organizations",
+    "sources",
+    "capture_ids",
+]
+COMPONENT_COLUMNS = [
+    "entry_id",
+    "member",
+    "date",
+    "time",
+    "utc_offset",
+    "test",
+    "component",
+    "value",
+    "value_num",
+    "unit",
+    "ref_range",
+    "ref_low",
+    "ref_high",
+    "flag",
+    "status",
+    "organizations",
+]
 
 
 def neutralise(value: Any) -> Any:
@@ -73,8 +101,20 @@ def _rows_entries(items: Iterable[Entry], names: dict[str, str]) -> Iterable[lis
     for e in items:
         d, t, z = split_when(e.occurred_at)
         status = e.record.get("status")
-        yield [e.id, names.get(e.member_id, ""), d, t, z, e.kind, e.title, status, detail(e), sources_label(e),
-               len(e.sources), " ".join(dict.fromkeys(p.capture_id for p in e.sources))]
+        yield [
+            e.id,
+            names.get(e.member_id, ""),
+            d,
+            t,
+            z,
+            e.kind,
+            e.title,
+            status,
+            detail(e),
+            sources_label(e),
+            len(e.sources),
+            " ".join(dict.fromkeys(p.capture_id for p in e.sources)),
+        ]
 
 
 def _rows_components(items: Iterable[Entry], names: dict[str, str]) -> Iterable[list[Any]]:
@@ -83,13 +123,33 @@ def _rows_components(items: Iterable[Entry], names: dict[str, str]) -> Iterable[
         for c in e.record.get("components") or []:
             if not isinstance(c, dict):
                 continue
-            yield [e.id, names.get(e.member_id, ""), d, t, z, e.title, c.get("name"), c.get("value"),
-                   _num(c.get("value_num")), c.get("unit"), c.get("ref_range"), _num(c.get("ref_low")),
-                   _num(c.get("ref_high")), c.get("flag"), e.record.get("status"), sources_label(e)]
+            yield [
+                e.id,
+                names.get(e.member_id, ""),
+                d,
+                t,
+                z,
+                e.title,
+                c.get("name"),
+                c.get("value"),
+                _num(c.get("value_num")),
+                c.get("unit"),
+                c.get("ref_range"),
+                _num(c.get("ref_low")),
+                _num(c.get("ref_high")),
+                c.get("flag"),
+                e.record.get("status"),
+                sources_label(e),
+            ]
 
 
-def write(family: Family, opts: ExportOptions, out: IO[bytes], progress: Progress | None = None,
-          table: Table = "entries") -> int:
+def write(
+    family: Family,
+    opts: ExportOptions,
+    out: IO[bytes],
+    progress: Progress | None = None,
+    table: Table = "entries",
+) -> int:
     """Write one table; return how many rows."""
     names = {m.id: m.name for m in chosen_members(family, opts)}
     if table == "components":

@@ -75,17 +75,52 @@ CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 
-RESULT_STATUS = {"final": "final", "preliminary": "preliminary", "pending": "registered", "corrected": "corrected"}
-FLAGS = {"high": ("H", "High"), "low": ("L", "Low"), "abnormal": ("A", "Abnormal"),
-         "critical": ("AA", "Critical abnormal")}
-APPT_STATUS = {"scheduled": "booked", "requested": "proposed", "cancelled": "cancelled", "completed": "fulfilled"}
+RESULT_STATUS = {
+    "final": "final",
+    "preliminary": "preliminary",
+    "pending": "registered",
+    "corrected": "corrected",
+}
+FLAGS = {
+    "high": ("H", "High"),
+    "low": ("L", "Low"),
+    "abnormal": ("A", "Abnormal"),
+    "critical": ("AA", "Critical abnormal"),
+}
+APPT_STATUS = {
+    "scheduled": "booked",
+    "requested": "proposed",
+    "cancelled": "cancelled",
+    "completed": "fulfilled",
+}
 MED_STATUS = {"active": "active", "discontinued": "stopped"}
 SEVERITY = {"mild": "mild", "moderate": "moderate", "severe": "severe"}
-CLINICAL = {"active": "active", "resolved": "resolved", "inactive": "inactive", "remission": "remission",
-            "recurrence": "recurrence", "relapse": "relapse"}
-MODELS: dict[str, Any] = {m.__name__: m for m in (
-    AllergyIntolerance, Appointment, Communication, Condition, DiagnosticReport, DocumentReference, Encounter,
-    Immunization, MedicationStatement, Observation, Organization, Patient, Provenance)}
+CLINICAL = {
+    "active": "active",
+    "resolved": "resolved",
+    "inactive": "inactive",
+    "remission": "remission",
+    "recurrence": "recurrence",
+    "relapse": "relapse",
+}
+MODELS: dict[str, Any] = {
+    m.__name__: m
+    for m in (
+        AllergyIntolerance,
+        Appointment,
+        Communication,
+        Condition,
+        DiagnosticReport,
+        DocumentReference,
+        Encounter,
+        Immunization,
+        MedicationStatement,
+        Observation,
+        Organization,
+        Patient,
+        Provenance,
+    )
+}
 SKIPPED_KINDS = ("bill",)
 
 Resource = dict[str, Any]
@@ -211,9 +246,17 @@ class FhirWriter:
     # ------------------------------------------------------------------ resources
 
     def patient(self, m: Member) -> Resource:
-        return self.check(resource("Patient", self.patients[m.id], {
-            "identifier": [{"system": MEMBER_SYSTEM, "value": m.id}], "name": [{"text": m.name}],
-            "birthDate": m.dob}))
+        return self.check(
+            resource(
+                "Patient",
+                self.patients[m.id],
+                {
+                    "identifier": [{"system": MEMBER_SYSTEM, "value": m.id}],
+                    "name": [{"text": m.name}],
+                    "birthDate": m.dob,
+                },
+            )
+        )
 
     def organizations(self) -> Iterable[tuple[str, Resource]]:
         for key, oid in self.orgs.items():
@@ -226,12 +269,29 @@ class FhirWriter:
             org, url, captured_at = self.capture_info[capture_id]
             who = self.org_ref(org) or self.ref(None, "unknown source")
             pid = fid("provenance", capture_id)
-            yield pid, self.check(resource("Provenance", pid, {
-                "target": [{"reference": t} for t in targets],
-                "recorded": self.instant(captured_at) or now,
-                "agent": [{"type": agent_type, "who": who}],
-                "entity": [{"role": "source", "what": {"identifier": {"system": CAPTURE_SYSTEM, "value": capture_id},
-                                                       "display": url or capture_id}}]}))
+            yield (
+                pid,
+                self.check(
+                    resource(
+                        "Provenance",
+                        pid,
+                        {
+                            "target": [{"reference": t} for t in targets],
+                            "recorded": self.instant(captured_at) or now,
+                            "agent": [{"type": agent_type, "who": who}],
+                            "entity": [
+                                {
+                                    "role": "source",
+                                    "what": {
+                                        "identifier": {"system": CAPTURE_SYSTEM, "value": capture_id},
+                                        "display": url or capture_id,
+                                    },
+                                }
+                            ],
+                        },
+                    )
+                ),
+            )
 
     def entry(self, e: Entry) -> Made:
         """The bundle resources of one timeline entry, as (id, resource dict), validated."""
@@ -252,12 +312,16 @@ class FhirWriter:
     def _test_result(self, e: Entry, subject: dict[str, Any]) -> Made:
         r = e.record
         category = s(r.get("category"))
-        dr_cat = {"lab": self.concept("Laboratory", (V2_0074, "LAB", "Laboratory")),
-                  "imaging": self.concept("Radiology", (V2_0074, "RAD", "Radiology"))}.get(category or "")
+        dr_cat = {
+            "lab": self.concept("Laboratory", (V2_0074, "LAB", "Laboratory")),
+            "imaging": self.concept("Radiology", (V2_0074, "RAD", "Radiology")),
+        }.get(category or "")
         if dr_cat is None and category:
             dr_cat = self.concept(category.capitalize())
-        obs_cat = {"lab": self.concept(None, (OBS_CATEGORY, "laboratory", "Laboratory")),
-                   "imaging": self.concept(None, (OBS_CATEGORY, "imaging", "Imaging"))}.get(category or "")
+        obs_cat = {
+            "lab": self.concept(None, (OBS_CATEGORY, "laboratory", "Laboratory")),
+            "imaging": self.concept(None, (OBS_CATEGORY, "imaging", "Imaging")),
+        }.get(category or "")
         status = RESULT_STATUS.get(s(r.get("status")) or "", "unknown")
         effective = self.when(e.occurred_at)
         performer = self.org_ref(e.organization)
@@ -292,31 +356,82 @@ class FhirWriter:
             if s(c.get("ref_range")):
                 rr["text"] = s(c.get("ref_range"))
             oid = fid("observation", e.id, str(i))
-            out.append((oid, resource("Observation", oid, {
-                "status": status, "category": [obs_cat] if obs_cat else None, "code": code, "subject": subject,
-                "effectiveDateTime": effective, "performer": [performer] if performer else None,
-                "valueQuantity": quantity, "valueString": value if quantity is None else None,
-                "interpretation": [interp] if interp else None, "referenceRange": [rr] if rr else None})))
+            out.append(
+                (
+                    oid,
+                    resource(
+                        "Observation",
+                        oid,
+                        {
+                            "status": status,
+                            "category": [obs_cat] if obs_cat else None,
+                            "code": code,
+                            "subject": subject,
+                            "effectiveDateTime": effective,
+                            "performer": [performer] if performer else None,
+                            "valueQuantity": quantity,
+                            "valueString": value if quantity is None else None,
+                            "interpretation": [interp] if interp else None,
+                            "referenceRange": [rr] if rr else None,
+                        },
+                    ),
+                )
+            )
             results.append({"reference": urn(oid)})
         rid = fid("diagnosticreport", e.id)
         notes = "\n\n".join(x for x in (s(r.get("narrative")), s(r.get("comments"))) if x)
-        out.append((rid, resource("DiagnosticReport", rid, {
-            "identifier": self.ident(e), "status": status, "category": [dr_cat] if dr_cat else None,
-            "code": self.concept(e.title or "Test result"), "subject": subject, "effectiveDateTime": effective,
-            "issued": self.instant(s(r.get("resulted_at"))), "performer": [performer] if performer else None,
-            "result": results, "conclusion": notes or None})))
+        out.append(
+            (
+                rid,
+                resource(
+                    "DiagnosticReport",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": status,
+                        "category": [dr_cat] if dr_cat else None,
+                        "code": self.concept(e.title or "Test result"),
+                        "subject": subject,
+                        "effectiveDateTime": effective,
+                        "issued": self.instant(s(r.get("resulted_at"))),
+                        "performer": [performer] if performer else None,
+                        "result": results,
+                        "conclusion": notes or None,
+                    },
+                ),
+            )
+        )
         return out
 
-    def _document_reference(self, e: Entry, subject: dict[str, Any], text: str | None, author: str | None) -> Made:
+    def _document_reference(
+        self, e: Entry, subject: dict[str, Any], text: str | None, author: str | None
+    ) -> Made:
         rid = fid("documentreference", e.id)
-        attachment = {"contentType": "text/plain; charset=utf-8",
-                      "data": base64.b64encode((text or "").encode("utf-8")).decode("ascii"),
-                      "title": e.title or "Document"}
-        return [(rid, resource("DocumentReference", rid, {
-            "identifier": self.ident(e), "status": "current", "type": self.concept(e.title or e.kind.capitalize()),
-            "subject": subject, "date": self.instant(e.occurred_at), "description": e.title,
-            "author": [self.ref(None, author)] if author else None, "custodian": self.org_ref(e.organization),
-            "content": [{"attachment": attachment}]}))]
+        attachment = {
+            "contentType": "text/plain; charset=utf-8",
+            "data": base64.b64encode((text or "").encode("utf-8")).decode("ascii"),
+            "title": e.title or "Document",
+        }
+        return [
+            (
+                rid,
+                resource(
+                    "DocumentReference",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": "current",
+                        "type": self.concept(e.title or e.kind.capitalize()),
+                        "subject": subject,
+                        "date": self.instant(e.occurred_at),
+                        "description": e.title,
+                        "author": [self.ref(None, author)] if author else None,
+                        "custodian": self.org_ref(e.organization),
+                        "content": [{"attachment": attachment}],
+                    },
+                ),
+            )
+        ]
 
     def _note(self, e: Entry, subject: dict[str, Any]) -> Made:
         return self._document_reference(e, subject, s(e.record.get("text")), s(e.record.get("author")))
@@ -334,11 +449,27 @@ class FhirWriter:
         body = s(r.get("body"))
         topic = s(r.get("thread_subject")) or e.title
         rid = fid("communication", e.id)
-        return [(rid, resource("Communication", rid, {
-            "identifier": self.ident(e), "status": "completed", "subject": subject,
-            "topic": self.concept(topic) if topic else None, "sent": self.when(e.occurred_at),
-            "sender": subject if direction == "from_patient" else (self.ref(None, sender) if sender else None),
-            "recipient": recipients, "payload": [{"contentString": body}] if body else None}))]
+        return [
+            (
+                rid,
+                resource(
+                    "Communication",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": "completed",
+                        "subject": subject,
+                        "topic": self.concept(topic) if topic else None,
+                        "sent": self.when(e.occurred_at),
+                        "sender": subject
+                        if direction == "from_patient"
+                        else (self.ref(None, sender) if sender else None),
+                        "recipient": recipients,
+                        "payload": [{"contentString": body}] if body else None,
+                    },
+                ),
+            )
+        ]
 
     def _visit(self, e: Entry, subject: dict[str, Any]) -> Made:
         r = e.record
@@ -346,16 +477,34 @@ class FhirWriter:
         vtype = s(r.get("visit_type")) or e.title
         location = s(r.get("location")) or s(r.get("department"))
         rid = fid("encounter", e.id)
-        return [(rid, resource("Encounter", rid, {
-            "identifier": self.ident(e), "status": "finished",
-            "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
-            "type": [self.concept(vtype)] if vtype else None, "subject": subject,
-            "period": {"start": start} if start else None,
-            "participant": [{"individual": {"display": s(r.get("provider"))}}] if s(r.get("provider")) else None,
-            "reasonCode": [self.concept(s(r.get("reason")))] if s(r.get("reason")) else None,
-            "diagnosis": [{"condition": {"display": str(d)}} for d in r.get("diagnoses") or [] if d and str(d).strip()],
-            "location": [{"location": {"display": location}}] if location else None,
-            "serviceProvider": self.org_ref(e.organization)}))]
+        return [
+            (
+                rid,
+                resource(
+                    "Encounter",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": "finished",
+                        "class": {"system": ACT_CODE, "code": "AMB", "display": "ambulatory"},
+                        "type": [self.concept(vtype)] if vtype else None,
+                        "subject": subject,
+                        "period": {"start": start} if start else None,
+                        "participant": [{"individual": {"display": s(r.get("provider"))}}]
+                        if s(r.get("provider"))
+                        else None,
+                        "reasonCode": [self.concept(s(r.get("reason")))] if s(r.get("reason")) else None,
+                        "diagnosis": [
+                            {"condition": {"display": str(d)}}
+                            for d in r.get("diagnoses") or []
+                            if d and str(d).strip()
+                        ],
+                        "location": [{"location": {"display": location}}] if location else None,
+                        "serviceProvider": self.org_ref(e.organization),
+                    },
+                ),
+            )
+        ]
 
     def _appointment(self, e: Entry, subject: dict[str, Any]) -> Made:
         r = e.record
@@ -369,33 +518,78 @@ class FhirWriter:
         day = self.when(e.occurred_at) if start is None else None
         vtype = s(r.get("visit_type"))
         rid = fid("appointment", e.id)
-        return [(rid, resource("Appointment", rid, {
-            "identifier": self.ident(e), "status": APPT_STATUS.get(s(r.get("status")) or "", "booked"),
-            "appointmentType": self.concept(vtype) if vtype else None, "description": e.title, "start": start,
-            "requestedPeriod": [{"start": day}] if day else None, "comment": s(r.get("instructions")),
-            "participant": participants}))]
+        return [
+            (
+                rid,
+                resource(
+                    "Appointment",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": APPT_STATUS.get(s(r.get("status")) or "", "booked"),
+                        "appointmentType": self.concept(vtype) if vtype else None,
+                        "description": e.title,
+                        "start": start,
+                        "requestedPeriod": [{"start": day}] if day else None,
+                        "comment": s(r.get("instructions")),
+                        "participant": participants,
+                    },
+                ),
+            )
+        ]
 
     def _medication(self, e: Entry, subject: dict[str, Any]) -> Made:
         r = e.record
-        notes = [f"Prescribed by {s(r.get('prescriber'))}" if s(r.get("prescriber")) else "",
-                 f"Quantity {s(r.get('quantity'))}" if s(r.get("quantity")) else "",
-                 f"Refills remaining {r.get('refills_remaining')}" if r.get("refills_remaining") is not None else "",
-                 f"Pharmacy {s(r.get('pharmacy'))}" if s(r.get("pharmacy")) else ""]
+        notes = [
+            f"Prescribed by {s(r.get('prescriber'))}" if s(r.get("prescriber")) else "",
+            f"Quantity {s(r.get('quantity'))}" if s(r.get("quantity")) else "",
+            f"Refills remaining {r.get('refills_remaining')}"
+            if r.get("refills_remaining") is not None
+            else "",
+            f"Pharmacy {s(r.get('pharmacy'))}" if s(r.get("pharmacy")) else "",
+        ]
         note = "; ".join(x for x in notes if x)
         rid = fid("medicationstatement", e.id)
-        return [(rid, resource("MedicationStatement", rid, {
-            "identifier": self.ident(e), "status": MED_STATUS.get(s(r.get("status")) or "", "unknown"),
-            "medicationCodeableConcept": self.concept(e.title or "Medication"), "subject": subject,
-            "effectiveDateTime": self.when(e.occurred_at), "informationSource": self.org_ref(e.organization),
-            "note": [{"text": note}] if note else None,
-            "dosage": [{"text": s(r.get("instructions"))}] if s(r.get("instructions")) else None}))]
+        return [
+            (
+                rid,
+                resource(
+                    "MedicationStatement",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": MED_STATUS.get(s(r.get("status")) or "", "unknown"),
+                        "medicationCodeableConcept": self.concept(e.title or "Medication"),
+                        "subject": subject,
+                        "effectiveDateTime": self.when(e.occurred_at),
+                        "informationSource": self.org_ref(e.organization),
+                        "note": [{"text": note}] if note else None,
+                        "dosage": [{"text": s(r.get("instructions"))}] if s(r.get("instructions")) else None,
+                    },
+                ),
+            )
+        ]
 
     def _immunization(self, e: Entry, subject: dict[str, Any]) -> Made:
         when = self.when(e.occurred_at)
         rid = fid("immunization", e.id)
-        return [(rid, resource("Immunization", rid, {
-            "identifier": self.ident(e), "status": "completed", "vaccineCode": self.concept(e.title or "Vaccine"),
-            "patient": subject, "occurrenceDateTime": when, "occurrenceString": None if when else "date not shown"}))]
+        return [
+            (
+                rid,
+                resource(
+                    "Immunization",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "status": "completed",
+                        "vaccineCode": self.concept(e.title or "Vaccine"),
+                        "patient": subject,
+                        "occurrenceDateTime": when,
+                        "occurrenceString": None if when else "date not shown",
+                    },
+                ),
+            )
+        ]
 
     def _allergy(self, e: Entry, subject: dict[str, Any]) -> Made:
         r = e.record
@@ -408,40 +602,87 @@ class FhirWriter:
                 reaction["severity"] = severity
         note = f"Severity: {shown}" if shown and not severity else None
         rid = fid("allergyintolerance", e.id)
-        return [(rid, resource("AllergyIntolerance", rid, {
-            "identifier": self.ident(e), "code": self.concept(e.title or "Allergy"), "patient": subject,
-            "recordedDate": self.when(e.occurred_at), "reaction": [reaction] if reaction else None,
-            "note": [{"text": note}] if note else None}))]
+        return [
+            (
+                rid,
+                resource(
+                    "AllergyIntolerance",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "code": self.concept(e.title or "Allergy"),
+                        "patient": subject,
+                        "recordedDate": self.when(e.occurred_at),
+                        "reaction": [reaction] if reaction else None,
+                        "note": [{"text": note}] if note else None,
+                    },
+                ),
+            )
+        ]
 
     def _problem(self, e: Entry, subject: dict[str, Any]) -> Made:
         shown = s(e.record.get("status"))
         status = CLINICAL.get((shown or "").strip().lower())
         rid = fid("condition", e.id)
-        return [(rid, resource("Condition", rid, {
-            "identifier": self.ident(e),
-            "clinicalStatus": self.concept(None, (CONDITION_CLINICAL, status, status.capitalize())) if status else None,
-            "category": [self.concept(None, (CONDITION_CATEGORY, "problem-list-item", "Problem List Item"))],
-            "code": self.concept(e.title or "Problem"), "subject": subject, "recordedDate": self.when(e.occurred_at),
-            "note": [{"text": f"Status: {shown}"}] if shown and not status else None}))]
+        return [
+            (
+                rid,
+                resource(
+                    "Condition",
+                    rid,
+                    {
+                        "identifier": self.ident(e),
+                        "clinicalStatus": self.concept(
+                            None, (CONDITION_CLINICAL, status, status.capitalize())
+                        )
+                        if status
+                        else None,
+                        "category": [
+                            self.concept(None, (CONDITION_CATEGORY, "problem-list-item", "Problem List Item"))
+                        ],
+                        "code": self.concept(e.title or "Problem"),
+                        "subject": subject,
+                        "recordedDate": self.when(e.occurred_at),
+                        "note": [{"text": f"Status: {shown}"}] if shown and not status else None,
+                    },
+                ),
+            )
+        ]
 
 
-def write(family: Family, opts: ExportOptions, out: IO[bytes], progress: Progress | None = None,
-          strict: bool = False) -> int:
+def write(
+    family: Family,
+    opts: ExportOptions,
+    out: IO[bytes],
+    progress: Progress | None = None,
+    strict: bool = False,
+) -> int:
     """Write the bundle; return how many resources. `strict`: validate every resource in full."""
     members = chosen_members(family, opts)
     w = FhirWriter(members, strict=strict)
     bundle_id = str(uuid.uuid4())
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    shell = {"resourceType": "Bundle", "id": bundle_id, "type": "collection", "timestamp": stamp,
-             "identifier": {"system": "urn:kinchart:export", "value": bundle_id}}
+    shell = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "type": "collection",
+        "timestamp": stamp,
+        "identifier": {"system": "urn:kinchart:export", "value": bundle_id},
+    }
     Bundle.model_validate(shell)
     out.write(json.dumps(shell, ensure_ascii=False)[:-1].encode() + b', "entry": [')
     n = 0
 
     def put(rid: str, res: Resource) -> None:
         nonlocal n
-        out.write((b",\n" if n else b"\n") + b'{"fullUrl":"urn:uuid:' + rid.encode() + b'","resource":'
-                  + orjson.dumps(res) + b"}")
+        out.write(
+            (b",\n" if n else b"\n")
+            + b'{"fullUrl":"urn:uuid:'
+            + rid.encode()
+            + b'","resource":'
+            + orjson.dumps(res)
+            + b"}"
+        )
         n += 1
 
     for m in members:

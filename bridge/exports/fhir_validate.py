@@ -98,7 +98,7 @@ class ShapeValidator:
             return
         seen = self._seen
         for (klass, adapter), v in zip(plan, d.values(), strict=True):
-            for x in (v if type(v) is list else (v,)):
+            for x in v if type(v) is list else (v,):
                 if klass is not None:
                     self._element(klass, x)
                 elif adapter is not None:

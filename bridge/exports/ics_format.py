@@ -26,7 +26,12 @@ from .common import ExportOptions, Progress, chosen_members, entries, s
 DURATION = timedelta(minutes=30)
 PRODID = "-//Kinchart//Family medical record//EN"
 UID_DOMAIN = "kinchart"
-STATUS = {"scheduled": "CONFIRMED", "completed": "CONFIRMED", "requested": "TENTATIVE", "cancelled": "CANCELLED"}
+STATUS = {
+    "scheduled": "CONFIRMED",
+    "completed": "CONFIRMED",
+    "requested": "TENTATIVE",
+    "cancelled": "CANCELLED",
+}
 
 
 def start_of(iso: str | None) -> date | datetime | None:
@@ -83,11 +88,14 @@ def event_of(e: Entry, start: date | datetime, member_name: str | None, stamp: d
     place = ", ".join(x for x in (s(r.get("location")), s(r.get("department"))) if x) or e.organization
     if place:
         ev.add("location", place)
-    lines = [f"With {s(r.get('provider'))}" if s(r.get("provider")) else "",
-             f"Department: {s(r.get('department'))}" if s(r.get("department")) else "",
-             s(r.get("instructions")) or "",
-             "Source: " + ", ".join(e.organizations or ((e.organization,) if e.organization else ()))
-             if (e.organizations or e.organization) else ""]
+    lines = [
+        f"With {s(r.get('provider'))}" if s(r.get("provider")) else "",
+        f"Department: {s(r.get('department'))}" if s(r.get("department")) else "",
+        s(r.get("instructions")) or "",
+        "Source: " + ", ".join(e.organizations or ((e.organization,) if e.organization else ()))
+        if (e.organizations or e.organization)
+        else "",
+    ]
     desc = "\n".join(x for x in lines if x)
     if desc:
         ev.add("description", desc)

@@ -81,19 +81,27 @@ class JsonExport(BaseModel):
 
 
 def filters_of(opts: ExportOptions) -> dict[str, Any]:
-    return {"member_ids": sorted(opts.member_ids) if opts.member_ids is not None else None,
-            "kinds": sorted(opts.kinds) if opts.kinds is not None else None,
-            "since": opts.since, "until": opts.until}
+    return {
+        "member_ids": sorted(opts.member_ids) if opts.member_ids is not None else None,
+        "kinds": sorted(opts.kinds) if opts.kinds is not None else None,
+        "since": opts.since,
+        "until": opts.until,
+    }
 
 
 def write(family: Family, opts: ExportOptions, out: IO[bytes], progress: Progress | None = None) -> int:
     """Write the export; return how many entries."""
     members = chosen_members(family, opts)
     names = {m.id: m.name for m in members}
-    head = {"format": FORMAT, "version": VERSION,
-            "exported_at": datetime.now(UTC).isoformat(timespec="seconds"), "filters": filters_of(opts),
-            "members": [{"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship}
-                        for m in members]}
+    head = {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "filters": filters_of(opts),
+        "members": [
+            {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in members
+        ],
+    }
     text = json.dumps(head, ensure_ascii=False, indent=1)
     out.write(text[:-2].encode() + b',\n "entries": [')
     n = 0

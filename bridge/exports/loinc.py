@@ -20,8 +20,11 @@ TABLE: dict[str, tuple[frozenset[str], str, str]] = {
     "potassium": (frozenset({"mmol/l", "meq/l"}), "2823-3", "Potassium [Moles/volume] in Serum or Plasma"),
     "sodium": (frozenset({"mmol/l", "meq/l"}), "2951-2", "Sodium [Moles/volume] in Serum or Plasma"),
     "chloride": (frozenset({"mmol/l", "meq/l"}), "2075-0", "Chloride [Moles/volume] in Serum or Plasma"),
-    "bicarbonate": (frozenset({"mmol/l", "meq/l"}), "2028-9",
-                    "Carbon dioxide, total [Moles/volume] in Serum or Plasma"),
+    "bicarbonate": (
+        frozenset({"mmol/l", "meq/l"}),
+        "2028-9",
+        "Carbon dioxide, total [Moles/volume] in Serum or Plasma",
+    ),
     "bun": (frozenset({"mg/dl"}), "3094-0", "Urea nitrogen [Mass/volume] in Serum or Plasma"),
     "creatinine": (frozenset({"mg/dl"}), "2160-0", "Creatinine [Mass/volume] in Serum or Plasma"),
     "calcium": (frozenset({"mg/dl"}), "17861-6", "Calcium [Mass/volume] in Serum or Plasma"),
@@ -31,15 +34,28 @@ TABLE: dict[str, tuple[frozenset[str], str, str]] = {
     "free_t4": (frozenset({"ng/dl"}), "3024-7", "Thyroxine (T4) free [Mass/volume] in Serum or Plasma"),
     "cholesterol": (frozenset({"mg/dl"}), "2093-3", "Cholesterol [Mass/volume] in Serum or Plasma"),
     "hdl": (frozenset({"mg/dl"}), "2085-9", "Cholesterol in HDL [Mass/volume] in Serum or Plasma"),
-    "ldl_calc": (frozenset({"mg/dl"}), "13457-7",
-                 "Cholesterol in LDL [Mass/volume] in Serum or Plasma by calculation"),
+    "ldl_calc": (
+        frozenset({"mg/dl"}),
+        "13457-7",
+        "Cholesterol in LDL [Mass/volume] in Serum or Plasma by calculation",
+    ),
     "triglycerides": (frozenset({"mg/dl"}), "2571-8", "Triglyceride [Mass/volume] in Serum or Plasma"),
-    "alt": (frozenset({"u/l", "iu/l"}), "1742-6",
-            "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma"),
-    "ast": (frozenset({"u/l", "iu/l"}), "1920-8",
-            "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma"),
+    "alt": (
+        frozenset({"u/l", "iu/l"}),
+        "1742-6",
+        "Alanine aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+    ),
+    "ast": (
+        frozenset({"u/l", "iu/l"}),
+        "1920-8",
+        "Aspartate aminotransferase [Enzymatic activity/volume] in Serum or Plasma",
+    ),
     "ferritin": (frozenset({"ng/ml", "ug/l"}), "2276-4", "Ferritin [Mass/volume] in Serum or Plasma"),
-    "b12": (frozenset({"pg/ml", "ng/l"}), "2132-9", "Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma"),
+    "b12": (
+        frozenset({"pg/ml", "ng/l"}),
+        "2132-9",
+        "Cobalamin (Vitamin B12) [Mass/volume] in Serum or Plasma",
+    ),
 }
 
 

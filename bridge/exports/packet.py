@@ -40,17 +40,22 @@ def environment() -> jinja2.Environment:
     (Built on first use: bridge.server imports the exports, so the exports import it late.)"""
     from bridge.server.present import FILTERS
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(FILTERS)
     env.filters["sources"] = sources_label
     env.filters["detail"] = detail
     return env
 
 
-RECENT_ABNORMAL = 15   # flagged results shown
-MAX_CHARTS = 6         # trend charts per member
-CHART_POINTS = 40      # the most recent results on a chart
+RECENT_ABNORMAL = 15  # flagged results shown
+MAX_CHARTS = 6  # trend charts per member
+CHART_POINTS = 40  # the most recent results on a chart
 RECENT_VISITS = 10
 MAX_IMMUNIZATIONS = 100  # doses listed, most recent first (a real record has far fewer)
 INACTIVE_PROBLEMS = frozenset({"resolved", "inactive", "historical", "deleted"})
@@ -64,8 +69,8 @@ class Flagged:
 
 @dataclass
 class Chart:
-    series: Series        # the points charted (the most recent CHART_POINTS)
-    total: int            # how many results the whole series has
+    series: Series  # the points charted (the most recent CHART_POINTS)
+    total: int  # how many results the whole series has
     svg: Markup
 
 
@@ -102,8 +107,11 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
     systems = sorted({o for e in items for o in e.organizations if o})
     p = MemberPacket(member=m, systems=systems)
     p.allergies = _latest_by_title(by_kind.get("allergy", []))
-    p.problems = [e for e in _latest_by_title(by_kind.get("problem", []))
-                  if str(e.record.get("status") or "").strip().lower() not in INACTIVE_PROBLEMS]
+    p.problems = [
+        e
+        for e in _latest_by_title(by_kind.get("problem", []))
+        if str(e.record.get("status") or "").strip().lower() not in INACTIVE_PROBLEMS
+    ]
     p.medications = [g for g in reconcile(by_kind.get("medication", [])) if g.active]
     results = by_kind.get("test_result", [])
     flagged: list[Flagged] = []
@@ -122,8 +130,19 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
         series.sort(key=lambda sr: (-len(sr.points), sr.name))
         for sr in series[:MAX_CHARTS]:
             pts = sr.points[-CHART_POINTS:]
-            recent = replace(sr, points=pts, organizations=tuple(sorted(
-                {o for pt in pts for o in (pt.organizations or ((pt.organization,) if pt.organization else ()))})))
+            recent = replace(
+                sr,
+                points=pts,
+                organizations=tuple(
+                    sorted(
+                        {
+                            o
+                            for pt in pts
+                            for o in (pt.organizations or ((pt.organization,) if pt.organization else ()))
+                        }
+                    )
+                ),
+            )
             p.charts.append(Chart(recent, len(sr.points), trend_svg(recent, link_prefix="#e-")))
     doses = by_kind.get("immunization", [])
     p.immunizations_total = len(doses)
@@ -133,13 +152,16 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
     upcoming: list[Entry] = []
     for e in by_kind.get("appointment", []):
         start = start_of(e.occurred_at)
-        if start is not None and e.record.get("status") in ("scheduled", "requested", None) \
-                and is_upcoming(start, now):
+        if (
+            start is not None
+            and e.record.get("status") in ("scheduled", "requested", None)
+            and is_upcoming(start, now)
+        ):
             upcoming.append(e)
     p.upcoming = upcoming
     p.timeline_total = len(items)
     newest = [e for e in reversed(items) if e.occurred_at] + [e for e in items if not e.occurred_at]
-    p.timeline = newest if opts.timeline_limit is None else newest[:opts.timeline_limit]
+    p.timeline = newest if opts.timeline_limit is None else newest[: opts.timeline_limit]
     return p
 
 
@@ -166,9 +188,16 @@ def render(packets: list[MemberPacket], opts: ExportOptions) -> str:
         filters.append(f"from {opts.since or 'the beginning'} to {opts.until or 'today'}")
     if opts.kinds is not None:
         filters.append("kinds: " + ", ".join(sorted(opts.kinds)))
-    return environment().get_template(TEMPLATE).render(
-        packets=packets, generated=datetime.now(UTC).astimezone(), filters="; ".join(filters),
-        timeline_limit=opts.timeline_limit)
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(
+            packets=packets,
+            generated=datetime.now(UTC).astimezone(),
+            filters="; ".join(filters),
+            timeline_limit=opts.timeline_limit,
+        )
+    )
 
 
 def html(family: Family, opts: ExportOptions, progress: Progress | None = None) -> str:

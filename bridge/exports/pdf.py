@@ -19,8 +19,10 @@ from .common import ExportOptions, Progress
 from .packet import build, render
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
-FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#56606b">'
-          'Page <span class="pageNumber"></span> of <span class="totalPages"></span></div>')
+FOOTER = (
+    '<div style="font-size:8px;width:100%;text-align:center;color:#56606b">'
+    'Page <span class="pageNumber"></span> of <span class="totalPages"></span></div>'
+)
 
 
 class PdfUnavailable(RuntimeError):
@@ -56,9 +58,14 @@ def html_to_pdf(html: str, timeout_ms: float = 600_000) -> bytes:
                 page = context.new_page()
                 page.route("**/*", _refuse)
                 page.set_content(html, wait_until="load", timeout=timeout_ms)
-                data: bytes = page.pdf(format="Letter", print_background=True, display_header_footer=True,
-                                       header_template="<div></div>", footer_template=FOOTER,
-                                       margin={"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"})
+                data: bytes = page.pdf(
+                    format="Letter",
+                    print_background=True,
+                    display_header_footer=True,
+                    header_template="<div></div>",
+                    footer_template=FOOTER,
+                    margin={"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"},
+                )
                 context.close()
             finally:
                 browser.close()

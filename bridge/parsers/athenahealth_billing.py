@@ -25,12 +25,21 @@ from .text import clean
 
 # Label text -> field, by the first keyword it contains (checked in order).
 LABEL_WORDS: tuple[tuple[str, str], ...] = (
-    ("due date", "due"), ("due by", "due"), ("pay by", "due"),
-    ("amount due", "amount"), ("balance", "amount"), ("total due", "amount"), ("you owe", "amount"),
-    ("statement date", "date"), ("date", "date"),
+    ("due date", "due"),
+    ("due by", "due"),
+    ("pay by", "due"),
+    ("amount due", "amount"),
+    ("balance", "amount"),
+    ("total due", "amount"),
+    ("you owe", "amount"),
+    ("statement date", "date"),
+    ("date", "date"),
     ("account", "account"),
     ("amount", "amount"),
-    ("practice", "title"), ("provider", "title"), ("billed by", "title"), ("organization", "title"),
+    ("practice", "title"),
+    ("provider", "title"),
+    ("billed by", "title"),
+    ("organization", "title"),
 )
 CARD_TAGS = frozenset({"li", "article", "section", "tr", "mat-card", "fieldset"})
 _MONEY = re.compile(r"(?P<neg>-|\()?\s*\$?\s*(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
@@ -63,7 +72,9 @@ def _bill(fields: dict[str, str], default_title: str | None) -> Bill | None:
         title=fields.get("title") or default_title or "Statement",
         occurred_at=parse_date(fields.get("date")),
         amount_due=amount,
-        account=clean(re.sub(r"(?i)^(account|acct)\.?\s*(#|no\.?|number)?:?\s*", "", fields.get("account") or "")),
+        account=clean(
+            re.sub(r"(?i)^(account|acct)\.?\s*(#|no\.?|number)?:?\s*", "", fields.get("account") or "")
+        ),
         due_on=parse_date(fields.get("due")),
     )
 

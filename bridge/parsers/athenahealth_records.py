@@ -39,16 +39,31 @@ CLS_APPT_PROVIDER = ".pp-appointment-card__provider"
 CLS_APPT_STATUS_NOTE = ".pp-appointment-card__status-note"
 
 APPT_STATUS_WORDS: dict[str, str] = {
-    "scheduled": "scheduled", "confirmed": "scheduled", "booked": "scheduled", "upcoming": "scheduled",
-    "checked in": "scheduled", "rescheduled": "scheduled",
-    "cancelled": "cancelled", "canceled": "cancelled",
-    "completed": "completed", "complete": "completed", "checked out": "completed", "attended": "completed",
-    "requested": "requested", "pending": "requested", "request pending": "requested",
+    "scheduled": "scheduled",
+    "confirmed": "scheduled",
+    "booked": "scheduled",
+    "upcoming": "scheduled",
+    "checked in": "scheduled",
+    "rescheduled": "scheduled",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "completed": "completed",
+    "complete": "completed",
+    "checked out": "completed",
+    "attended": "completed",
+    "requested": "requested",
+    "pending": "requested",
+    "request pending": "requested",
 }
 MED_STATUS_WORDS: dict[str, str] = {
-    "active": "active", "current": "active",
-    "inactive": "discontinued", "discontinued": "discontinued", "stopped": "discontinued",
-    "past": "discontinued", "completed": "discontinued", "expired": "discontinued",
+    "active": "active",
+    "current": "active",
+    "inactive": "discontinued",
+    "discontinued": "discontinued",
+    "stopped": "discontinued",
+    "past": "discontinued",
+    "completed": "discontinued",
+    "expired": "discontinued",
 }
 
 
@@ -99,35 +114,55 @@ def read_message_thread(root: LexborNode, url: str, draft: Draft) -> None:
         body = paragraphs(tid(item, "message-body"))
         if body is None:
             draft.warn("a message shows no body")
-        draft.records.append(Message(
-            title=subject, thread_subject=subject, occurred_at=when(item.css_first("time")),
-            sender=sender, recipients=recipients, body=body,
-            direction=_direction(item) or _direction_by_sender(item, sender, patient),
-        ))
-
+        draft.records.append(
+            Message(
+                title=subject,
+                thread_subject=subject,
+                occurred_at=when(item.css_first("time")),
+                sender=sender,
+                recipients=recipients,
+                body=body,
+                direction=_direction(item) or _direction_by_sender(item, sender, patient),
+            )
+        )
 
 
 _THREAD_LINK = re.compile(r"/messages/[^/?#]+/[^/?#]+")
 _VISIT_LINK = re.compile(r"/health-record/visit-summaries/[^/?#]+")
 
+
 def read_message_list(root: LexborNode, url: str, draft: Draft) -> None:
     """The inbox: one message record per conversation row (its latest message, as the row shows it)."""
-    rows = [(row, row.css_first("a")) for row in root.css(
-        '[data-testid="message-list-item"], [data-testid="message-row"], [data-testid="thread-row"], '
-        '[data-testid="conversation-row"]')]
+    rows = [
+        (row, row.css_first("a"))
+        for row in root.css(
+            '[data-testid="message-list-item"], [data-testid="message-row"], [data-testid="thread-row"], '
+            '[data-testid="conversation-row"]'
+        )
+    ]
     if not rows:
-        rows = [(row, link) for row, link in linked_rows(root, _THREAD_LINK)
-                if not classes(link) & {"pp-messages__folder", "pp-messages__compose"}]
+        rows = [
+            (row, link)
+            for row, link in linked_rows(root, _THREAD_LINK)
+            if not classes(link) & {"pp-messages__folder", "pp-messages__compose"}
+        ]
     for row, link in rows:
         subject = tid_text(row, "thread-subject", "message-subject") or text_of(link) or first_text(row, "h3")
         if subject is None:
             continue
-        draft.records.append(Message(
-            title=subject, thread_subject=subject, occurred_at=when(row.css_first("time")),
-            sender=tid_text(row, "message-sender"),
-            recipients=[r for r in (text_of(n) for n in row.css('[data-testid="message-recipient"]')) if r],
-            body=paragraphs(tid(row, "message-preview", "message-body")), direction=_direction(row),
-        ))
+        draft.records.append(
+            Message(
+                title=subject,
+                thread_subject=subject,
+                occurred_at=when(row.css_first("time")),
+                sender=tid_text(row, "message-sender"),
+                recipients=[
+                    r for r in (text_of(n) for n in row.css('[data-testid="message-recipient"]')) if r
+                ],
+                body=paragraphs(tid(row, "message-preview", "message-body")),
+                direction=_direction(row),
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,20 +180,27 @@ def read_appointments(root: LexborNode, url: str, draft: Draft) -> None:
             occurred = combine(occurred, time_text)
         provider = tid_text(card, "appointment-provider")
         if provider is None:
-            provider = clean(re.sub(r"^\s*with\s+", "", first_text(card, CLS_APPT_PROVIDER) or "", flags=re.I))
+            provider = clean(
+                re.sub(r"^\s*with\s+", "", first_text(card, CLS_APPT_PROVIDER) or "", flags=re.I)
+            )
         status = word(tid_text(card, "appointment-status"), APPT_STATUS_WORDS)
         if status is None and re.search(r"\bcancel", first_text(card, CLS_APPT_STATUS_NOTE) or "", re.I):
             status = "cancelled"
         if status is None:  # no status shown: the section says upcoming (scheduled) or past (completed)
             section = f"{ancestor_testid(card, root) or ''} {section_heading(card, root) or ''}".lower()
             status = "scheduled" if "upcoming" in section else ("completed" if "past" in section else None)
-        draft.records.append(Appointment(
-            title=visit_type, visit_type=visit_type, occurred_at=occurred, provider=provider,
-            department=tid_text(card, "appointment-department"),
-            location=tid_text(card, "appointment-location"),
-            status=status,
-            instructions=paragraphs(tid(card, "appointment-instructions"), drop_headings=True),
-        ))
+        draft.records.append(
+            Appointment(
+                title=visit_type,
+                visit_type=visit_type,
+                occurred_at=occurred,
+                provider=provider,
+                department=tid_text(card, "appointment-department"),
+                location=tid_text(card, "appointment-location"),
+                status=status,
+                instructions=paragraphs(tid(card, "appointment-instructions"), drop_headings=True),
+            )
+        )
 
 
 _MED_LABELS: dict[str, tuple[str, ...]] = {
@@ -189,22 +231,29 @@ def read_medications(root: LexborNode, url: str, draft: Draft) -> None:
         status = MED_STATUS_WORDS.get((item.attributes.get("data-med-status") or "").strip().lower())
         if status is None:  # the section: "active-medications" / "past-medications", else its heading
             section = ancestor_testid(item, root) or ""
-            status = word(section.replace("-", " "), MED_STATUS_WORDS) or word(
-                section_heading(item, root), MED_STATUS_WORDS) or word(
-                tid_text(item, "med-status"), MED_STATUS_WORDS)
+            status = (
+                word(section.replace("-", " "), MED_STATUS_WORDS)
+                or word(section_heading(item, root), MED_STATUS_WORDS)
+                or word(tid_text(item, "med-status"), MED_STATUS_WORDS)
+            )
 
-        def field(testid: str, key: str, item: LexborNode = item,
-                  labels: dict[str, LexborNode] = labels) -> LexborNode | None:
+        def field(
+            testid: str, key: str, item: LexborNode = item, labels: dict[str, LexborNode] = labels
+        ) -> LexborNode | None:
             return tid(item, testid) or pick(labels, _MED_LABELS[key])
 
-        draft.records.append(Medication(
-            title=title, occurred_at=when(field("med-start", "start"), date_only=True),
-            instructions=tid_text(item, "med-sig"), prescriber=text_of(field("med-prescriber", "prescriber")),
-            status=status,
-            quantity=text_of(field("med-quantity", "quantity")),
-            refills_remaining=_refills(text_of(field("med-refills", "refills"))),
-            pharmacy=text_of(field("med-pharmacy", "pharmacy")),
-        ))
+        draft.records.append(
+            Medication(
+                title=title,
+                occurred_at=when(field("med-start", "start"), date_only=True),
+                instructions=tid_text(item, "med-sig"),
+                prescriber=text_of(field("med-prescriber", "prescriber")),
+                status=status,
+                quantity=text_of(field("med-quantity", "quantity")),
+                refills_remaining=_refills(text_of(field("med-refills", "refills"))),
+                pharmacy=text_of(field("med-pharmacy", "pharmacy")),
+            )
+        )
 
 
 _VISIT_LABELS: dict[str, tuple[str, ...]] = {
@@ -227,29 +276,45 @@ def read_visit(root: LexborNode, url: str, draft: Draft) -> None:
     visit_type = text_of(label("visit_type")) or title
     diagnoses_box = tid(root, "visit-diagnoses")
     diagnoses = [text_of(li) for li in diagnoses_box.css("li")] if diagnoses_box else []
-    draft.records.append(Visit(
-        title=title or visit_type, occurred_at=when(label("date")), visit_type=visit_type,
-        provider=text_of(label("provider")), department=text_of(label("department")),
-        location=text_of(label("location")), reason=text_of(label("reason")),
-        diagnoses=[d for d in diagnoses if d],
-        summary_text=paragraphs(tid(root, "visit-instructions")),
-    ))
+    draft.records.append(
+        Visit(
+            title=title or visit_type,
+            occurred_at=when(label("date")),
+            visit_type=visit_type,
+            provider=text_of(label("provider")),
+            department=text_of(label("department")),
+            location=text_of(label("location")),
+            reason=text_of(label("reason")),
+            diagnoses=[d for d in diagnoses if d],
+            summary_text=paragraphs(tid(root, "visit-instructions")),
+        )
+    )
 
 
 def read_visit_list(root: LexborNode, url: str, draft: Draft) -> None:
-    rows = [(row, row.css_first("a")) for row in root.css(
-        '[data-testid="visit-summary-item"], [data-testid="visit-summary-row"], [data-testid="visit-card"]')]
+    rows = [
+        (row, row.css_first("a"))
+        for row in root.css(
+            '[data-testid="visit-summary-item"], [data-testid="visit-summary-row"], [data-testid="visit-card"]'
+        )
+    ]
     if not rows:
         rows = [(row, link) for row, link in linked_rows(root, _VISIT_LINK)]
     for item, link in rows:
         title = tid_text(item, "visit-title", "visit-type") or text_of(link) or first_text(item, "h3")
         if title is None:
             continue
-        draft.records.append(Visit(
-            title=title, visit_type=tid_text(item, "visit-type") or title, occurred_at=when(item.css_first("time")),
-            provider=tid_text(item, "visit-provider"), department=tid_text(item, "visit-department"),
-            location=tid_text(item, "visit-location"), reason=tid_text(item, "visit-reason"),
-        ))
+        draft.records.append(
+            Visit(
+                title=title,
+                visit_type=tid_text(item, "visit-type") or title,
+                occurred_at=when(item.css_first("time")),
+                provider=tid_text(item, "visit-provider"),
+                department=tid_text(item, "visit-department"),
+                location=tid_text(item, "visit-location"),
+                reason=tid_text(item, "visit-reason"),
+            )
+        )
 
 
 # Allergies, immunizations, problems: modelled on the medications page (`<thing>-item` cards with
@@ -259,11 +324,23 @@ def read_visit_list(root: LexborNode, url: str, draft: Draft) -> None:
 _NOTED = ("noted", "date noted", "onset", "recorded", "diagnosed", "date added")
 # A table's header text -> field, by the first keyword it contains (for list pages built as tables).
 _HEADER_WORDS: tuple[tuple[str, str], ...] = (
-    ("vaccin", "name"), ("immuniz", "name"), ("allerg", "name"), ("substance", "name"),
-    ("problem", "name"), ("condition", "name"), ("diagnos", "name"),
-    ("reaction", "reaction"), ("sever", "severity"), ("status", "status"),
-    ("given", "given"), ("administ", "given"),
-    ("onset", "noted"), ("noted", "noted"), ("recorded", "noted"), ("added", "noted"), ("date", "date"),
+    ("vaccin", "name"),
+    ("immuniz", "name"),
+    ("allerg", "name"),
+    ("substance", "name"),
+    ("problem", "name"),
+    ("condition", "name"),
+    ("diagnos", "name"),
+    ("reaction", "reaction"),
+    ("sever", "severity"),
+    ("status", "status"),
+    ("given", "given"),
+    ("administ", "given"),
+    ("onset", "noted"),
+    ("noted", "noted"),
+    ("recorded", "noted"),
+    ("added", "noted"),
+    ("date", "date"),
 )
 
 
@@ -299,6 +376,8 @@ def _table_rows(root: LexborNode) -> list[dict[str, str]]:
             if record.get("name"):
                 out.append(record)
     return out
+
+
 _GIVEN = ("date given", "given", "date administered", "administered", "date")
 
 
@@ -306,20 +385,29 @@ def read_allergies(root: LexborNode, url: str, draft: Draft) -> None:
     items = _items(root, "allergy")
     if not items:
         for row in _table_rows(root):
-            draft.records.append(Allergy(
-                title=row["name"], occurred_at=when_text(row.get("noted") or row.get("date")),
-                reaction=row.get("reaction"), severity=row.get("severity")))
+            draft.records.append(
+                Allergy(
+                    title=row["name"],
+                    occurred_at=when_text(row.get("noted") or row.get("date")),
+                    reaction=row.get("reaction"),
+                    severity=row.get("severity"),
+                )
+            )
     for item in items:
         labels = dd_map(item)
         title = tid_text(item, "allergy-name") or first_text(item, "h3", "h2")
         if title is None:
             continue
         noted = tid(item, "allergy-noted", "allergy-onset") or pick(labels, _NOTED)
-        draft.records.append(Allergy(
-            title=title, occurred_at=when(noted, date_only=True),
-            reaction=tid_text(item, "allergy-reaction") or text_of(pick(labels, ("reaction", "reactions"))),
-            severity=tid_text(item, "allergy-severity") or text_of(pick(labels, ("severity",))),
-        ))
+        draft.records.append(
+            Allergy(
+                title=title,
+                occurred_at=when(noted, date_only=True),
+                reaction=tid_text(item, "allergy-reaction")
+                or text_of(pick(labels, ("reaction", "reactions"))),
+                severity=tid_text(item, "allergy-severity") or text_of(pick(labels, ("severity",))),
+            )
+        )
 
 
 def read_immunizations(root: LexborNode, url: str, draft: Draft) -> None:
@@ -327,8 +415,9 @@ def read_immunizations(root: LexborNode, url: str, draft: Draft) -> None:
     items = _items(root, "immunization")
     if not items:
         for row in _table_rows(root):
-            draft.records.append(Immunization(
-                title=row["name"], occurred_at=when_text(row.get("given") or row.get("date"))))
+            draft.records.append(
+                Immunization(title=row["name"], occurred_at=when_text(row.get("given") or row.get("date")))
+            )
     for item in items:
         title = tid_text(item, "immunization-name") or first_text(item, "h3", "h2")
         if title is None:
@@ -349,17 +438,28 @@ def read_problems(root: LexborNode, url: str, draft: Draft) -> None:
     if not items:
         for row in _table_rows(root):
             status = row.get("status")
-            draft.records.append(Problem(
-                title=row["name"], occurred_at=when_text(row.get("noted") or row.get("date")),
-                status=status.lower() if status else None))
+            draft.records.append(
+                Problem(
+                    title=row["name"],
+                    occurred_at=when_text(row.get("noted") or row.get("date")),
+                    status=status.lower() if status else None,
+                )
+            )
     for item in items:
         labels = dd_map(item)
         title = tid_text(item, "problem-name") or first_text(item, "h3", "h2")
         if title is None:
             continue
-        status = (tid_text(item, "problem-status") or text_of(pick(labels, ("status",)))
-                  or clean(item.attributes.get("data-problem-status")))
+        status = (
+            tid_text(item, "problem-status")
+            or text_of(pick(labels, ("status",)))
+            or clean(item.attributes.get("data-problem-status"))
+        )
         noted = tid(item, "problem-noted", "problem-onset") or pick(labels, _NOTED)
-        draft.records.append(Problem(
-            title=title, status=status.lower() if status else None, occurred_at=when(noted, date_only=True),
-        ))
+        draft.records.append(
+            Problem(
+                title=title,
+                status=status.lower() if status else None,
+                occurred_at=when(noted, date_only=True),
+            )
+        )

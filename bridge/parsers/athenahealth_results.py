@@ -48,15 +48,32 @@ CLS_LIST_PROVIDER = ".pp-results-list__provider"
 
 # Checked in this order, so "Final (corrected)" is corrected and "Preliminary, final to follow" preliminary.
 STATUS_WORDS: dict[str, str] = {
-    "corrected": "corrected", "amended": "corrected", "revised": "corrected", "updated": "corrected",
-    "preliminary": "preliminary", "partial": "preliminary", "in progress": "preliminary",
-    "pending": "pending", "ordered": "pending", "in process": "pending", "collected": "pending",
-    "final": "final", "finalized": "final", "complete": "final", "completed": "final", "resulted": "final",
+    "corrected": "corrected",
+    "amended": "corrected",
+    "revised": "corrected",
+    "updated": "corrected",
+    "preliminary": "preliminary",
+    "partial": "preliminary",
+    "in progress": "preliminary",
+    "pending": "pending",
+    "ordered": "pending",
+    "in process": "pending",
+    "collected": "pending",
+    "final": "final",
+    "finalized": "final",
+    "complete": "final",
+    "completed": "final",
+    "resulted": "final",
 }
 CATEGORY_WORDS: dict[str, str] = {
-    "lab": "lab", "labs": "lab", "laboratory": "lab",
-    "imaging": "imaging", "radiology": "imaging", "image": "imaging",
-    "pathology": "pathology", "other": "other",
+    "lab": "lab",
+    "labs": "lab",
+    "laboratory": "lab",
+    "imaging": "imaging",
+    "radiology": "imaging",
+    "image": "imaging",
+    "pathology": "pathology",
+    "other": "other",
 }
 # Labels the portal shows beside each value (lower case, colon stripped).
 L_COLLECTED = ("collected", "collection date", "date collected", "specimen collected")
@@ -87,7 +104,8 @@ def _components(root: LexborNode, draft: Draft) -> list[Component]:
         value_cell = cell(row, CLS_RESULT_VALUE, headers, "result", "value", "your value")
         # The value's own span when there is one: a cell may add screen-reader text beside it.
         value = text_of(value_cell.css_first(CLS_VALUE_TEXT) if value_cell is not None else None) or text_of(
-            value_cell)
+            value_cell
+        )
         if name is None:
             draft.warn("a result row without a test name was skipped")
             continue
@@ -96,8 +114,9 @@ def _components(root: LexborNode, draft: Draft) -> list[Component]:
         unit = text_of(cell(row, CLS_RESULT_UNITS, headers, "units", "unit"))
         if value and not unit:  # "118 mg/dL" in one cell, with no units column
             value, unit = split_value_unit(value)
-        rng = text_of(cell(row, CLS_RESULT_RANGE, headers, "standard range", "reference range", "range",
-                            "normal range"))
+        rng = text_of(
+            cell(row, CLS_RESULT_RANGE, headers, "standard range", "reference range", "range", "normal range")
+        )
         flag_cell = cell(row, CLS_RESULT_FLAG, headers, "flag")
         flag = text_of(flag_cell)
         if flag_cell is not None and normalize_flag(flag) is None:
@@ -143,13 +162,20 @@ def read_test_result(root: LexborNode, url: str, draft: Draft) -> None:
         category = "imaging" if report is not None and not components else ("lab" if components else None)
     collected = when(pick(meta, L_COLLECTED))
     resulted = when(pick(meta, L_RESULTED))
-    draft.records.append(TestResult(
-        title=title, occurred_at=collected or resulted, category=category,
-        status=_status(tid_text(root, "result-status")),
-        resulted_at=resulted, ordered_by=text_of(pick(meta, L_ORDERED_BY)),
-        performing_lab=text_of(pick(meta, L_PERFORMER)), components=components,
-        narrative=narrative, comments=comments,
-    ))
+    draft.records.append(
+        TestResult(
+            title=title,
+            occurred_at=collected or resulted,
+            category=category,
+            status=_status(tid_text(root, "result-status")),
+            resulted_at=resulted,
+            ordered_by=text_of(pick(meta, L_ORDERED_BY)),
+            performing_lab=text_of(pick(meta, L_PERFORMER)),
+            components=components,
+            narrative=narrative,
+            comments=comments,
+        )
+    )
     _component_warnings(draft, components)
 
 
@@ -165,10 +191,14 @@ def read_test_result_list(root: LexborNode, url: str, draft: Draft) -> None:
             continue
         type_text = text_of(cell(row, CLS_LIST_TYPE, headers, "type", "category"))
         category = word(type_text, CATEGORY_WORDS) or CATEGORY_WORDS.get(
-            (row.attributes.get("data-result-type") or "").lower())
-        draft.records.append(TestResult(
-            title=title, category=category,
-            occurred_at=when(cell(row, CLS_LIST_DATE, headers, "date collected", "date", "collected")),
-            status=_status(text_of(cell(row, CLS_LIST_STATUS, headers, "status"))),
-            ordered_by=text_of(cell(row, CLS_LIST_PROVIDER, headers, "ordered by", "provider")),
-        ))
+            (row.attributes.get("data-result-type") or "").lower()
+        )
+        draft.records.append(
+            TestResult(
+                title=title,
+                category=category,
+                occurred_at=when(cell(row, CLS_LIST_DATE, headers, "date collected", "date", "collected")),
+                status=_status(text_of(cell(row, CLS_LIST_STATUS, headers, "status"))),
+                ordered_by=text_of(cell(row, CLS_LIST_PROVIDER, headers, "ordered by", "provider")),
+            )
+        )

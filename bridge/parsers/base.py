@@ -45,9 +45,13 @@ class Draft:
     def result(self) -> ParseResult:
         if not self.records:
             self.warn("the page shows no records that could be read")
-        return ParseResult.model_validate({
-            "vendor": self.vendor, "page_kind": self.page_kind,
-            "patient": self.patient.model_dump() if self.patient else None,
-            "organization": self.organization,
-            "records": [r.model_dump() for r in self.records], "warnings": self.warnings,
-        })
+        return ParseResult.model_validate(
+            {
+                "vendor": self.vendor,
+                "page_kind": self.page_kind,
+                "patient": self.patient.model_dump() if self.patient else None,
+                "organization": self.organization,
+                "records": [r.model_dump() for r in self.records],
+                "warnings": self.warnings,
+            }
+        )

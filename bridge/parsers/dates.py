@@ -13,15 +13,29 @@ from dateutil import parser as dateparser
 
 # US zone abbreviations portals print; dateutil does not know them by itself.
 ZONES: dict[str, int] = {
-    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
-    "AKST": -9, "AKDT": -8, "HST": -10, "UTC": 0, "GMT": 0, "Z": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+    "AKST": -9,
+    "AKDT": -8,
+    "HST": -10,
+    "UTC": 0,
+    "GMT": 0,
+    "Z": 0,
 }
 _TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in ZONES.items()}
 _MILITARY = re.compile(r"^(?P<d>.*\d{1,2}/\d{1,2}/\d{2,4})\s+(?P<h>[01]\d|2[0-3])(?P<m>[0-5]\d)$")
 _NOISE = re.compile(r"\b(at|on|collected|resulted|received|date|time|of)\b\.?:?", re.I)
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}|\d\s*[ap]\.?m\.?\b", re.I)
 # "10:40 AM - 11:20 AM": a visit's time range; its start is the time.
-_TIME_RANGE_END = re.compile(r"\s*(?:-|–|—|to)\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}T?)?\s*$", re.I)
+_TIME_RANGE_END = re.compile(
+    r"\s*(?:-|–|—|to)\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}T?)?\s*$", re.I
+)
 _DEFAULT = datetime(2000, 1, 1)
 
 
@@ -36,12 +50,18 @@ def _prepare(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip(" ,;-")
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
 _TIME = r"(?:,?\s+(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?:\s*(?P<ap>[AaPp][Mm]))?)?"
 _FAST_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?$")
 _FAST_US = re.compile(rf"^(?P<mo>\d{{1,2}})/(?P<d>\d{{1,2}})/(?P<y>\d{{4}}|\d{{2}}){_TIME}$")
-_FAST_NAMED = re.compile(rf"^(?:[A-Za-z]+,?\s+)?(?P<mon>[A-Za-z]{{3}})[a-z]*\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){_TIME}$")
+_FAST_NAMED = re.compile(
+    rf"^(?:[A-Za-z]+,?\s+)?(?P<mon>[A-Za-z]{{3}})[a-z]*\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){_TIME}$"
+)
 
 
 _NO_DAY = re.compile(r"^(?:\d{4}|[A-Za-z]+\.?,?\s+\d{4}|\d{1,2}[/-]\d{4})$")

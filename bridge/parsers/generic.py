@@ -40,36 +40,100 @@ Column = Literal["name", "value", "unit", "range", "flag"]
 
 # --- what table headers mean --------------------------------------------------------------------
 HEADER_EXACT: dict[str, Column] = {
-    "test": "name", "tests": "name", "test name": "name", "component": "name", "components": "name",
-    "component name": "name", "analyte": "name", "analyte name": "name", "name": "name", "lab test": "name",
-    "test/component": "name", "test component": "name", "parameter": "name", "description": "name",
-    "test description": "name", "investigation": "name", "item": "name", "procedure": "name",
-    "result": "value", "results": "value", "value": "value", "your value": "value", "result value": "value",
-    "observed value": "value", "observation": "value", "measured value": "value", "reading": "value",
-    "test result": "value", "your result": "value",
-    "unit": "unit", "units": "unit", "uom": "unit", "unit of measure": "unit", "units of measure": "unit",
-    "flag": "flag", "flags": "flag", "abnormal flag": "flag", "abn": "flag", "abnormal": "flag", "h/l": "flag",
-    "hi/lo": "flag", "interpretation": "flag", "indicator": "flag", "abnormal indicator": "flag",
+    "test": "name",
+    "tests": "name",
+    "test name": "name",
+    "component": "name",
+    "components": "name",
+    "component name": "name",
+    "analyte": "name",
+    "analyte name": "name",
+    "name": "name",
+    "lab test": "name",
+    "test/component": "name",
+    "test component": "name",
+    "parameter": "name",
+    "description": "name",
+    "test description": "name",
+    "investigation": "name",
+    "item": "name",
+    "procedure": "name",
+    "result": "value",
+    "results": "value",
+    "value": "value",
+    "your value": "value",
+    "result value": "value",
+    "observed value": "value",
+    "observation": "value",
+    "measured value": "value",
+    "reading": "value",
+    "test result": "value",
+    "your result": "value",
+    "unit": "unit",
+    "units": "unit",
+    "uom": "unit",
+    "unit of measure": "unit",
+    "units of measure": "unit",
+    "flag": "flag",
+    "flags": "flag",
+    "abnormal flag": "flag",
+    "abn": "flag",
+    "abnormal": "flag",
+    "h/l": "flag",
+    "hi/lo": "flag",
+    "interpretation": "flag",
+    "indicator": "flag",
+    "abnormal indicator": "flag",
 }
 # Headers that carry dates, people or state: never a lab column even when they say "result".
 HEADER_NOT: re.Pattern[str] = re.compile(
     r"\b(date|time|collected|resulted|ordered|provider|physician|doctor|status|comment|notes?|"
-    r"performed|location|specimen)\b")
+    r"performed|location|specimen)\b"
+)
 
 # Containers of page chrome, and of nothing a record needs.
 CHROME_TAGS = frozenset({"nav", "aside", "iframe", "dialog"}) | SKIP_TAGS
 PAGE_CHROME_TAGS = frozenset({"header", "footer"})  # chrome unless inside the main region
-CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "menu", "menubar", "search",
-                          "dialog", "alertdialog", "complementary", "toolbar", "tablist"})
+CHROME_ROLES = frozenset(
+    {
+        "navigation",
+        "banner",
+        "contentinfo",
+        "menu",
+        "menubar",
+        "search",
+        "dialog",
+        "alertdialog",
+        "complementary",
+        "toolbar",
+        "tablist",
+    }
+)
 CHROME_CLASS = re.compile(
     r"(?:^|[-_])(?:nav|navbar|navigation|menu|menubar|breadcrumbs?|footer|sidebar|cookies?|"
-    r"skip-?link|sr-only|visually-hidden|screen-reader-text|offscreen)(?:$|[-_])", re.I)
+    r"skip-?link|sr-only|visually-hidden|screen-reader-text|offscreen)(?:$|[-_])",
+    re.I,
+)
 MAIN_REGION = ("main", "[role=main]", "#main", "#main-content", "#content", "article")
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "caption", "legend"})
 # Headings that name a section, not a test: keep looking for the panel's name above them.
-GENERIC_HEADINGS = frozenset({"results", "result", "test results", "lab results", "laboratory results",
-                              "result values", "values", "components", "component results", "details",
-                              "result details", "my results", "your results"})
+GENERIC_HEADINGS = frozenset(
+    {
+        "results",
+        "result",
+        "test results",
+        "lab results",
+        "laboratory results",
+        "result values",
+        "values",
+        "components",
+        "component results",
+        "details",
+        "result details",
+        "my results",
+        "your results",
+    }
+)
 
 # --- labels -------------------------------------------------------------------------------------
 _SEP = r"\s*(?::|\t)\s*"
@@ -78,32 +142,100 @@ L_NAME = re.compile(r"^(?:name|full\s+name)\s*:\s*(?P<v>.+)$", re.I)  # a colon:
 L_DOB = re.compile(rf"(?:^|\b)(?:dob|d\.o\.b\.|date\s+of\s+birth|birth\s*date)(?:{_SEP}|\s+)(?P<v>.+)$", re.I)
 L_ORG = re.compile(rf"^(?:organization|organisation|health\s+system|practice|clinic){_SEP}(?P<v>.+)$", re.I)
 # Another label after a value on the same line ends the value ("Patient: Jane Doe  DOB: ...").
-_NEXT_LABEL = re.compile(r"\s+(?:dob|d\.o\.b\.|date of birth|birth ?date|mrn|age|sex|gender|id|"
-                         r"patient id|account|phone|address)\b.*$", re.I)
-NAME_PARTICLES = frozenset({"de", "del", "della", "der", "di", "da", "dos", "du", "la", "le", "van", "von", "y",
-                            "bin", "binti", "al", "el", "ibn", "ten", "ter", "zu"})
-_DATE_TOKEN = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|"
-                         r"\d{1,2} [A-Za-z]{3,9}\.? \d{4}")
+_NEXT_LABEL = re.compile(
+    r"\s+(?:dob|d\.o\.b\.|date of birth|birth ?date|mrn|age|sex|gender|id|"
+    r"patient id|account|phone|address)\b.*$",
+    re.I,
+)
+NAME_PARTICLES = frozenset(
+    {
+        "de",
+        "del",
+        "della",
+        "der",
+        "di",
+        "da",
+        "dos",
+        "du",
+        "la",
+        "le",
+        "van",
+        "von",
+        "y",
+        "bin",
+        "binti",
+        "al",
+        "el",
+        "ibn",
+        "ten",
+        "ter",
+        "zu",
+    }
+)
+_DATE_TOKEN = re.compile(
+    r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|"
+    r"\d{1,2} [A-Za-z]{3,9}\.? \d{4}"
+)
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "collected": ("collected", "collection date", "collection date/time", "date collected",
-                  "specimen collected",
-                  "collected on", "collection time", "drawn", "date drawn", "specimen date"),
-    "resulted": ("resulted", "result date", "result date/time", "date resulted", "reported", "date reported",
-                 "reported on", "resulted on", "final date", "date received"),
-    "ordered_by": ("ordered by", "ordering provider", "ordering physician", "ordering clinician",
-                   "ordering doctor", "requested by"),
-    "performing_lab": ("performing lab", "performing laboratory", "performed at", "performed by", "laboratory",
-                       "testing lab"),
+    "collected": (
+        "collected",
+        "collection date",
+        "collection date/time",
+        "date collected",
+        "specimen collected",
+        "collected on",
+        "collection time",
+        "drawn",
+        "date drawn",
+        "specimen date",
+    ),
+    "resulted": (
+        "resulted",
+        "result date",
+        "result date/time",
+        "date resulted",
+        "reported",
+        "date reported",
+        "reported on",
+        "resulted on",
+        "final date",
+        "date received",
+    ),
+    "ordered_by": (
+        "ordered by",
+        "ordering provider",
+        "ordering physician",
+        "ordering clinician",
+        "ordering doctor",
+        "requested by",
+    ),
+    "performing_lab": (
+        "performing lab",
+        "performing laboratory",
+        "performed at",
+        "performed by",
+        "laboratory",
+        "testing lab",
+    ),
     "status": ("status", "result status", "report status", "order status"),
 }
 STATUS_WORDS: dict[str, Literal["final", "preliminary", "pending", "corrected"]] = {
-    "final": "final", "finalized": "final", "preliminary": "preliminary", "prelim": "preliminary",
-    "partial": "preliminary", "pending": "pending", "in progress": "pending", "corrected": "corrected",
-    "amended": "corrected", "revised": "corrected",
+    "final": "final",
+    "finalized": "final",
+    "preliminary": "preliminary",
+    "prelim": "preliminary",
+    "partial": "preliminary",
+    "pending": "pending",
+    "in progress": "pending",
+    "corrected": "corrected",
+    "amended": "corrected",
+    "revised": "corrected",
 }
 _INLINE_FLAG = re.compile(
     r"^(?P<v>.*?)\s*(?:[(\[](?P<f1>hh|ll|h|l|a|c|high|low|abn|abnormal|critical)[)\]]|"
-    r"\b(?P<f2>high|low|abnormal|critical|hh|ll)|(?P<f3>[*!]+))\s*$", re.I)
+    r"\b(?P<f2>high|low|abnormal|critical|hh|ll)|(?P<f3>[*!]+))\s*$",
+    re.I,
+)
 _BARE_FLAG = re.compile(r"^(?P<v>(?:<=|>=|<|>|≤|≥)?\s*[-+]?[\d.,]+)\s+(?P<f>hh|ll|h|l|a)$", re.I)
 
 
@@ -239,6 +371,7 @@ def main_text(page: Page) -> str | None:
 
 # --- lab tables -----------------------------------------------------------------------------------
 
+
 def classify_header(text: str | None) -> Column | None:
     """What a column header means, or None."""
     key = re.sub(r"[\s:*#.]+", " ", (text or "").lower()).strip()
@@ -334,7 +467,7 @@ def find_lab_table(table: LexborNode) -> LabTable | None:
             if meaning is not None and meaning not in columns:
                 columns[meaning] = j
         if "name" in columns and "value" in columns and len(columns) >= 3:
-            return LabTable(table, [_cells(r) for r in rows[i + 1:]], columns)
+            return LabTable(table, [_cells(r) for r in rows[i + 1 :]], columns)
     return None
 
 
@@ -436,7 +569,7 @@ def heading_for(table: LexborNode, limit: int = 400) -> tuple[str | None, list[L
             prev = prev.prev
         node = node.parent if node is not None else None
     if fallback is not None:
-        return fallback[0], context[:fallback[1]]
+        return fallback[0], context[: fallback[1]]
     return None, context
 
 
@@ -480,7 +613,8 @@ def _label_lines(nodes: list[LexborNode], skip_tables: set[int]) -> list[str]:
 
 _SEGMENT = re.compile(r"\t|\s+[·|•]\s+")
 _ANY_FIELD_LABEL = re.compile(
-    r"\s(?:" + "|".join(re.escape(x) for labels in FIELD_LABELS.values() for x in labels) + r")\s*:", re.I)
+    r"\s(?:" + "|".join(re.escape(x) for labels in FIELD_LABELS.values() for x in labels) + r")\s*:", re.I
+)
 
 
 def _labelled(lines: list[str], labels: tuple[str, ...]) -> str | None:
@@ -495,7 +629,7 @@ def _labelled(lines: list[str], labels: tuple[str, ...]) -> str | None:
             if m:
                 value = m["v"].split("\t")[0]
                 nxt = _ANY_FIELD_LABEL.search(value)
-                return clean(value[:nxt.start()] if nxt else value)
+                return clean(value[: nxt.start()] if nxt else value)
     return None
 
 
@@ -509,9 +643,16 @@ def _table_record(lab: LabTable, title: str | None, lines: list[str], draft: Dra
     status = STATUS_WORDS.get((status_text or "").lower())
     if collected is None and resulted is None:
         draft.warn(f"lab table {title!r} shows no collection or result date")
-    return TestResult(title=title, occurred_at=collected or resulted, category="lab", status=status,
-                      resulted_at=resulted, ordered_by=_labelled(lines, FIELD_LABELS["ordered_by"]),
-                      performing_lab=_labelled(lines, FIELD_LABELS["performing_lab"]), components=components)
+    return TestResult(
+        title=title,
+        occurred_at=collected or resulted,
+        category="lab",
+        status=status,
+        resulted_at=resulted,
+        ordered_by=_labelled(lines, FIELD_LABELS["ordered_by"]),
+        performing_lab=_labelled(lines, FIELD_LABELS["performing_lab"]),
+        components=components,
+    )
 
 
 Found = tuple[LabTable, str | None, list[LexborNode]]
@@ -550,6 +691,7 @@ def lab_records(found: list[Found], lines: list[str], draft: Draft) -> list[Test
 
 
 # --- patient and organization ---------------------------------------------------------------------
+
 
 def _name_value(raw: str | None) -> str | None:
     """A person's name as labelled, or None when the text does not look like one."""
@@ -605,6 +747,7 @@ def patient_and_org(lines: list[str], draft: Draft) -> tuple[Patient | None, str
 
 
 # --- the parse -----------------------------------------------------------------------------------
+
 
 def _document_title(page: Page) -> str | None:
     for frame in page.frames:

@@ -110,8 +110,11 @@ def can_parse(page: Page) -> bool:
         return False
     if frame.css_first(_FINGERPRINT_STRONG) is not None:
         return True
-    return bool(_PATH.match(frame.path)) and frame.css_first("[ng-version]") is not None \
+    return (
+        bool(_PATH.match(frame.path))
+        and frame.css_first("[ng-version]") is not None
         and frame.css_first(_FINGERPRINT_WEAK) is not None
+    )
 
 
 def _patient(root: LexborNode, draft: Draft) -> Patient | None:

@@ -114,8 +114,9 @@ def own_text(node: LexborNode | None) -> str | None:
     """Visible text of a node even when an ancestor hides it (the node's own hidden flag too)."""
     if node is None:
         return None
-    parts = [text_of(child) if child.tag != "-text" else clean(child.text_content)
-             for child in _children(node)]
+    parts = [
+        text_of(child) if child.tag != "-text" else clean(child.text_content) for child in _children(node)
+    ]
     return clean(" ".join(p for p in parts if p))
 
 
@@ -187,14 +188,16 @@ def column_of(cell: LexborNode) -> str | None:
     """`cdk-column-<name>` of a Material table cell (Angular's stable column id), else None."""
     for cls in classes(cell):
         if cls.startswith("cdk-column-"):
-            return cls[len("cdk-column-"):].lower()
+            return cls[len("cdk-column-") :].lower()
     for cls in classes(cell):
         if cls.startswith("mat-column-"):
-            return cls[len("mat-column-"):].lower()
+            return cls[len("mat-column-") :].lower()
     return None
 
 
-def row_cells(row: LexborNode, header_columns: list[str | None], by_text: bool = False) -> dict[str, LexborNode]:
+def row_cells(
+    row: LexborNode, header_columns: list[str | None], by_text: bool = False
+) -> dict[str, LexborNode]:
     """A row's cells by column: the cdk-column class first, else the header's column at that index
     (by_text: the header's column only, for tables whose column ids we do not know)."""
     cells: dict[str, LexborNode] = {}
@@ -244,12 +247,18 @@ def cell_text(cells: dict[str, LexborNode], *names: str) -> str | None:
 
 def data_rows(table: LexborNode) -> list[LexborNode]:
     """Body rows of a table: Material `mat-row`s when the table marks them, else rows of `td`."""
-    rows = [r for r in table.css("tr") if has_class(r, "mat-mdc-row") or has_class(r, "mat-row")
-            or "mat-row" in r.attributes]
+    rows = [
+        r
+        for r in table.css("tr")
+        if has_class(r, "mat-mdc-row") or has_class(r, "mat-row") or "mat-row" in r.attributes
+    ]
     if rows or "mat-table" in table.attributes or has_class(table, "mat-mdc-table"):
         return rows  # a Material table marks every data row; the rest is its "no data" row
-    return [r for r in table.css("tr") if r.css_first("td") is not None and r.css_first("th") is None
-            and not _spans_row(r)]
+    return [
+        r
+        for r in table.css("tr")
+        if r.css_first("td") is not None and r.css_first("th") is None and not _spans_row(r)
+    ]
 
 
 def _spans_row(row: LexborNode) -> bool:

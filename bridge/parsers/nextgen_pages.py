@@ -75,31 +75,76 @@ MedStatus = Literal["active", "discontinued"]
 T = TypeVar("T")
 
 RESULT_CATEGORY: dict[str, Category] = {
-    "laboratory": "lab", "lab": "lab", "radiology": "imaging", "imaging": "imaging", "pathology": "pathology",
+    "laboratory": "lab",
+    "lab": "lab",
+    "radiology": "imaging",
+    "imaging": "imaging",
+    "pathology": "pathology",
     "cardiology": "other",
 }
 RESULT_STATUS: dict[str, ResultStatus] = {
-    "final": "final", "preliminary": "preliminary", "prelim": "preliminary", "partial": "preliminary",
-    "pending": "pending", "in progress": "pending", "ordered": "pending", "corrected": "corrected",
-    "amended": "corrected", "revised": "corrected",
+    "final": "final",
+    "preliminary": "preliminary",
+    "prelim": "preliminary",
+    "partial": "preliminary",
+    "pending": "pending",
+    "in progress": "pending",
+    "ordered": "pending",
+    "corrected": "corrected",
+    "amended": "corrected",
+    "revised": "corrected",
 }
 APPT_STATUS: dict[str, ApptStatus] = {
-    "scheduled": "scheduled", "confirmed": "scheduled", "booked": "scheduled", "checked in": "scheduled",
-    "cancelled": "cancelled", "canceled": "cancelled", "completed": "completed", "complete": "completed",
-    "requested": "requested", "pending": "requested",
+    "scheduled": "scheduled",
+    "confirmed": "scheduled",
+    "booked": "scheduled",
+    "checked in": "scheduled",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "completed": "completed",
+    "complete": "completed",
+    "requested": "requested",
+    "pending": "requested",
 }
 MED_STATUS: dict[str, MedStatus] = {
-    "active": "active", "discontinued": "discontinued", "inactive": "discontinued", "stopped": "discontinued",
+    "active": "active",
+    "discontinued": "discontinued",
+    "inactive": "discontinued",
+    "stopped": "discontinued",
 }
 
 # Header texts of the tables, for pages whose cells lack cdk-column ids.
-LAB_COLUMNS = {"test": "component", "component": "component", "result": "value", "value": "value",
-               "flag": "flag", "units": "units", "unit": "units", "reference range": "range", "range": "range"}
-LIST_COLUMNS = {"test": "test", "type": "type", "collected": "collected", "resulted": "resulted",
-                "status": "status", "ordering provider": "provider", "provider": "provider"}
-MED_COLUMNS = {"medication": "medication", "directions": "directions", "start date": "started",
-               "started": "started", "prescribed by": "prescriber", "prescriber": "prescriber",
-               "quantity": "quantity", "refills": "refills", "status": "status"}
+LAB_COLUMNS = {
+    "test": "component",
+    "component": "component",
+    "result": "value",
+    "value": "value",
+    "flag": "flag",
+    "units": "units",
+    "unit": "units",
+    "reference range": "range",
+    "range": "range",
+}
+LIST_COLUMNS = {
+    "test": "test",
+    "type": "type",
+    "collected": "collected",
+    "resulted": "resulted",
+    "status": "status",
+    "ordering provider": "provider",
+    "provider": "provider",
+}
+MED_COLUMNS = {
+    "medication": "medication",
+    "directions": "directions",
+    "start date": "started",
+    "started": "started",
+    "prescribed by": "prescriber",
+    "prescriber": "prescriber",
+    "quantity": "quantity",
+    "refills": "refills",
+    "status": "status",
+}
 
 
 def _lookup(table: Mapping[str, T], text: str | None) -> T | None:
@@ -118,6 +163,7 @@ def _status(draft: Draft, table: Mapping[str, T], text: str | None, what: str) -
 
 
 # --- test result detail -----------------------------------------------------------------------
+
 
 def _meta(card: LexborNode) -> dict[str, str]:
     """`.pxp-meta-label` -> `.pxp-meta-value` pairs, labels lower-cased."""
@@ -148,8 +194,12 @@ def _result_card(card: LexborNode, draft: Draft) -> TestResult:
     if category is None:
         category = "imaging" if first(card, SEL_REPORT) is not None else "lab"
         draft.warn(f"result {title!r} has no recognized result type; read as {category}")
-    status = _status(draft, RESULT_STATUS, meta.get("result status") or meta.get("status")
-                     or text_at(card, SEL_STATUS_CHIP), f"result {title!r}")
+    status = _status(
+        draft,
+        RESULT_STATUS,
+        meta.get("result status") or meta.get("status") or text_at(card, SEL_STATUS_CHIP),
+        f"result {title!r}",
+    )
     collected = parse_datetime(meta.get("collection date") or meta.get("collected"))
     resulted = parse_datetime(meta.get("result date") or meta.get("resulted"))
     if collected is None:
@@ -165,10 +215,16 @@ def _result_card(card: LexborNode, draft: Draft) -> TestResult:
     if category == "lab" and not components and status != "pending":
         draft.warn(f"result {title!r} shows no components")
     return TestResult(
-        title=title, occurred_at=collected or resulted, category=category,
-        status=status, resulted_at=resulted, ordered_by=ordered_by,
+        title=title,
+        occurred_at=collected or resulted,
+        category=category,
+        status=status,
+        resulted_at=resulted,
+        ordered_by=ordered_by,
         performing_lab=meta.get("performing lab") or meta.get("performing facility"),
-        components=components, narrative=narrative, comments=br_paragraphs(first(card, SEL_COMMENTS)),
+        components=components,
+        narrative=narrative,
+        comments=br_paragraphs(first(card, SEL_COMMENTS)),
     )
 
 
@@ -217,6 +273,7 @@ def _components(table: LexborNode, draft: Draft) -> list[Component]:
 
 # --- test result list ---------------------------------------------------------------------------
 
+
 def read_result_list(root: LexborNode, draft: Draft) -> None:
     for table in select(root, SEL_RESULTS_TABLE):
         columns = header_columns(table, LIST_COLUMNS)
@@ -234,11 +291,16 @@ def read_result_list(root: LexborNode, draft: Draft) -> None:
             category = _lookup(RESULT_CATEGORY, type_text) or ("other" if type_text else None)
             collected = parse_date(cell_text(cells, "collected"))
             resulted = parse_date(cell_text(cells, "resulted"))
-            draft.records.append(TestResult(
-                title=title, occurred_at=collected or resulted, category=category,
-                status=_status(draft, RESULT_STATUS, cell_text(cells, "status"), f"result {title!r}"),
-                resulted_at=resulted, ordered_by=cell_text(cells, "provider"),
-            ))
+            draft.records.append(
+                TestResult(
+                    title=title,
+                    occurred_at=collected or resulted,
+                    category=category,
+                    status=_status(draft, RESULT_STATUS, cell_text(cells, "status"), f"result {title!r}"),
+                    resulted_at=resulted,
+                    ordered_by=cell_text(cells, "provider"),
+                )
+            )
         return
 
 
@@ -256,6 +318,7 @@ def _without_badges(cell: LexborNode) -> str | None:
 
 
 # --- message thread -------------------------------------------------------------------------------
+
 
 def _direction_by_sender(field_from: LexborNode | None, sender: str | None, draft: Draft) -> str | None:
     """Without the sent/received classes: a representative writes "on behalf of" the patient, and the
@@ -286,8 +349,13 @@ def read_message_thread(root: LexborNode, draft: Draft) -> None:
         sent = parse_datetime(text_at(field_date, SEL_FIELD_VALUE) if field_date is not None else None)
         body = br_paragraphs(first(card, SEL_MSG_BODY))
         cls = classes(card)
-        direction = ("from_patient" if "pxp-message--sent" in cls
-                     else "to_patient" if "pxp-message--received" in cls else None)
+        direction = (
+            "from_patient"
+            if "pxp-message--sent" in cls
+            else "to_patient"
+            if "pxp-message--received" in cls
+            else None
+        )
         if direction is None:
             direction = _direction_by_sender(field_from, sender, draft)
         if sender is None:
@@ -296,11 +364,21 @@ def read_message_thread(root: LexborNode, draft: Draft) -> None:
             draft.warn("a message shows no date")
         if body is None:
             draft.warn("a message has no body")
-        draft.records.append(Message(title=subject, occurred_at=sent, thread_subject=subject, sender=sender,
-                                     recipients=recipients, body=body, direction=direction))
+        draft.records.append(
+            Message(
+                title=subject,
+                occurred_at=sent,
+                thread_subject=subject,
+                sender=sender,
+                recipients=recipients,
+                body=body,
+                direction=direction,
+            )
+        )
 
 
 # --- appointments -------------------------------------------------------------------------------
+
 
 def _field(card: LexborNode, modifier: str, label: str) -> LexborNode | None:
     """A card field by its modifier class, else by its visible label."""
@@ -317,8 +395,9 @@ def _appointment_cards(root: LexborNode) -> list[LexborNode]:
     """The cards of the active tab only (an inactive mat-tab-body is an empty placeholder, and
     never trusted even when it is not)."""
     bodies = select(root, SEL_TAB_BODY)
-    active = [b for b in bodies
-              if has_class(b, "mat-mdc-tab-body-active") or has_class(b, "mat-tab-body-active")]
+    active = [
+        b for b in bodies if has_class(b, "mat-mdc-tab-body-active") or has_class(b, "mat-tab-body-active")
+    ]
     if active:
         return [card for body in active for card in select(body, SEL_APPT_CARD)]
     if bodies:
@@ -338,14 +417,22 @@ def read_appointments(root: LexborNode, draft: Draft) -> None:
         status = _status(draft, APPT_STATUS, text_at(card, SEL_STATUS_CHIP), f"appointment {visit_type!r}")
         if when is None:
             draft.warn(f"appointment {visit_type!r} shows no date")
-        draft.records.append(Appointment(
-            title=visit_type, occurred_at=when, visit_type=visit_type, provider=provider, department=None,
-            location=location, status=status,
-            instructions=br_paragraphs(first(card, SEL_APPT_INSTRUCTIONS)),
-        ))
+        draft.records.append(
+            Appointment(
+                title=visit_type,
+                occurred_at=when,
+                visit_type=visit_type,
+                provider=provider,
+                department=None,
+                location=location,
+                status=status,
+                instructions=br_paragraphs(first(card, SEL_APPT_INSTRUCTIONS)),
+            )
+        )
 
 
 # --- medications --------------------------------------------------------------------------------
+
 
 def _refills(text: str | None) -> int | None:
     if not text:
@@ -372,16 +459,23 @@ def read_medications(root: LexborNode, draft: Draft) -> None:
                 status = "discontinued"
             if status is None:
                 draft.warn(f"medication {title!r} shows no known status")
-            draft.records.append(Medication(
-                title=title, occurred_at=parse_date(cell_text(cells, "started")),
-                instructions=cell_text(cells, "directions"), prescriber=cell_text(cells, "prescriber"),
-                status=status, quantity=cell_text(cells, "quantity"),
-                refills_remaining=_refills(cell_text(cells, "refills")), pharmacy=None,
-            ))
+            draft.records.append(
+                Medication(
+                    title=title,
+                    occurred_at=parse_date(cell_text(cells, "started")),
+                    instructions=cell_text(cells, "directions"),
+                    prescriber=cell_text(cells, "prescriber"),
+                    status=status,
+                    quantity=cell_text(cells, "quantity"),
+                    refills_remaining=_refills(cell_text(cells, "refills")),
+                    pharmacy=None,
+                )
+            )
         return
 
 
 # --- documents ----------------------------------------------------------------------------------
+
 
 def _cda_header(doc: LexborNode) -> dict[str, str]:
     pairs: dict[str, str] = {}
@@ -410,8 +504,9 @@ def is_visit_summary(root: LexborNode) -> bool:
     if viewer is None:
         return False
     title = (text_at(viewer, SEL_DOC_TITLE) or "").lower()
-    return "visit summary" in title or (first(viewer, SEL_CDA_HEADER) is not None and bool(
-        _cda_header(viewer).get("encounter date")))
+    return "visit summary" in title or (
+        first(viewer, SEL_CDA_HEADER) is not None and bool(_cda_header(viewer).get("encounter date"))
+    )
 
 
 def read_visit_summary(root: LexborNode, draft: Draft) -> None:
@@ -423,8 +518,9 @@ def read_visit_summary(root: LexborNode, draft: Draft) -> None:
     sections = _sections(doc)
     visit_type = header.get("encounter type") or header.get("visit type")
     title = visit_type or text_at(viewer, SEL_DOC_TITLE)
-    when = parse_datetime(header.get("encounter date") or header.get("date of service")
-                          or header.get("visit date"))
+    when = parse_datetime(
+        header.get("encounter date") or header.get("date of service") or header.get("visit date")
+    )
     if when is None:
         draft.warn("the visit summary shows no encounter date")
     diagnoses: list[str] = []
@@ -440,11 +536,19 @@ def read_visit_summary(root: LexborNode, draft: Draft) -> None:
     for field, value in (("provider", provider), ("location", location), ("reason for visit", reason)):
         if value is None:
             draft.warn(f"the visit summary shows no {field}")
-    draft.records.append(Visit(
-        title=title, occurred_at=when, visit_type=visit_type, provider=provider, department=None,
-        location=location, reason=text_of(reason), diagnoses=diagnoses,
-        summary_text=br_paragraphs(instructions),
-    ))
+    draft.records.append(
+        Visit(
+            title=title,
+            occurred_at=when,
+            visit_type=visit_type,
+            provider=provider,
+            department=None,
+            location=location,
+            reason=text_of(reason),
+            diagnoses=diagnoses,
+            summary_text=br_paragraphs(instructions),
+        )
+    )
 
 
 def read_document(root: LexborNode, draft: Draft) -> None:

@@ -22,26 +22,69 @@ from .nextgen_common import cell_text, data_rows, header_columns, row_cells, sel
 from .text import clean
 
 # Header text (lower-cased) -> column name, per section.
-ALLERGY_COLUMNS = {"allergy": "name", "allergen": "name", "allergies": "name", "substance": "name",
-                   "reaction": "reaction", "reactions": "reaction", "severity": "severity",
-                   "onset": "noted", "onset date": "noted", "noted": "noted", "date noted": "noted",
-                   "recorded": "noted", "status": "status"}
-IMMUNIZATION_COLUMNS = {"vaccine": "name", "immunization": "name", "immunizations": "name", "name": "name",
-                        "date": "given", "date given": "given", "dates given": "given", "given": "given",
-                        "administered": "given", "date administered": "given"}
-PROBLEM_COLUMNS = {"problem": "name", "problems": "name", "condition": "name", "diagnosis": "name",
-                   "description": "name", "status": "status", "onset": "noted", "onset date": "noted",
-                   "noted": "noted", "date noted": "noted", "recorded": "noted", "date": "noted"}
+ALLERGY_COLUMNS = {
+    "allergy": "name",
+    "allergen": "name",
+    "allergies": "name",
+    "substance": "name",
+    "reaction": "reaction",
+    "reactions": "reaction",
+    "severity": "severity",
+    "onset": "noted",
+    "onset date": "noted",
+    "noted": "noted",
+    "date noted": "noted",
+    "recorded": "noted",
+    "status": "status",
+}
+IMMUNIZATION_COLUMNS = {
+    "vaccine": "name",
+    "immunization": "name",
+    "immunizations": "name",
+    "name": "name",
+    "date": "given",
+    "date given": "given",
+    "dates given": "given",
+    "given": "given",
+    "administered": "given",
+    "date administered": "given",
+}
+PROBLEM_COLUMNS = {
+    "problem": "name",
+    "problems": "name",
+    "condition": "name",
+    "diagnosis": "name",
+    "description": "name",
+    "status": "status",
+    "onset": "noted",
+    "onset date": "noted",
+    "noted": "noted",
+    "date noted": "noted",
+    "recorded": "noted",
+    "date": "noted",
+}
 _DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4}")
 
 
 # A header no alias names exactly ("Vaccine name", "Date recorded"): the first word it contains.
 KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("vaccin", "name"), ("immuniz", "name"), ("allerg", "name"), ("substance", "name"), ("agent", "name"),
-    ("problem", "name"), ("condition", "name"), ("diagnos", "name"),
-    ("reaction", "reaction"), ("sever", "severity"), ("status", "status"),
-    ("given", "given"), ("administ", "given"),
-    ("onset", "noted"), ("noted", "noted"), ("recorded", "noted"), ("added", "noted"),
+    ("vaccin", "name"),
+    ("immuniz", "name"),
+    ("allerg", "name"),
+    ("substance", "name"),
+    ("agent", "name"),
+    ("problem", "name"),
+    ("condition", "name"),
+    ("diagnos", "name"),
+    ("reaction", "reaction"),
+    ("sever", "severity"),
+    ("status", "status"),
+    ("given", "given"),
+    ("administ", "given"),
+    ("onset", "noted"),
+    ("noted", "noted"),
+    ("recorded", "noted"),
+    ("added", "noted"),
 )
 
 
@@ -79,9 +122,14 @@ def read_allergies(root: LexborNode, draft: Draft) -> None:
             cells = row_cells(row, columns, by_text=True)
             name = cell_text(cells, "name")
             if name:
-                draft.records.append(Allergy(title=name, occurred_at=parse_date(cell_text(cells, "noted")),
-                                             reaction=cell_text(cells, "reaction"),
-                                             severity=cell_text(cells, "severity")))
+                draft.records.append(
+                    Allergy(
+                        title=name,
+                        occurred_at=parse_date(cell_text(cells, "noted")),
+                        reaction=cell_text(cells, "reaction"),
+                        severity=cell_text(cells, "severity"),
+                    )
+                )
 
 
 def read_immunizations(root: LexborNode, draft: Draft) -> None:
@@ -92,8 +140,9 @@ def read_immunizations(root: LexborNode, draft: Draft) -> None:
             name = cell_text(cells, "name")
             if not name:
                 continue
-            days: list[str | None] = [d for d in (parse_date(x) for x in _DATE.findall(
-                cell_text(cells, "given") or "")) if d]
+            days: list[str | None] = [
+                d for d in (parse_date(x) for x in _DATE.findall(cell_text(cells, "given") or "")) if d
+            ]
             for day in days or [None]:
                 if day is None:
                     draft.warn(f"immunization {name!r} shows no date given")
@@ -107,5 +156,10 @@ def read_problems(root: LexborNode, draft: Draft) -> None:
             name = cell_text(cells, "name")
             if name:
                 status = clean(cell_text(cells, "status"))
-                draft.records.append(Problem(title=name, occurred_at=parse_date(cell_text(cells, "noted")),
-                                             status=status.lower() if status else None))
+                draft.records.append(
+                    Problem(
+                        title=name,
+                        occurred_at=parse_date(cell_text(cells, "noted")),
+                        status=status.lower() if status else None,
+                    )
+                )

@@ -71,8 +71,10 @@ class Page:
 
     @classmethod
     def from_capture(cls, capture: dict[str, Any]) -> Page:
-        frames = [Frame(url=str(f.get("url") or capture.get("url") or ""), html=str(f.get("html") or ""))
-                  for f in capture.get("frames") or []]
+        frames = [
+            Frame(url=str(f.get("url") or capture.get("url") or ""), html=str(f.get("html") or ""))
+            for f in capture.get("frames") or []
+        ]
         return cls(url=str(capture.get("url") or ""), frames=frames, title=capture.get("title"))
 
     @property

@@ -42,7 +42,9 @@ def parse_page(page: Page) -> tuple[ParserInfo, ParseResult]:
         result: ParseResult = module.parse(page)
     except (ParseError, ValueError, AttributeError, TypeError, IndexError, KeyError, RecursionError) as exc:
         result = generic.parse(page)
-        result.warnings.insert(0, f"the {module.NAME} parser could not read this page ({type(exc).__name__}: {exc})")
+        result.warnings.insert(
+            0, f"the {module.NAME} parser could not read this page ({type(exc).__name__}: {exc})"
+        )
         info = ParserInfo(generic.NAME, generic.VERSION)
     return info, result
 

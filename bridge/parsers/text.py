@@ -8,12 +8,60 @@ from selectolax.lexbor import LexborNode
 
 _WS = re.compile(r"\s+")
 # Elements whose text is never part of a record.
-SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title", "meta", "link", "svg",
-                       "button", "select", "option", "input", "textarea"})
-BLOCK_TAGS = frozenset({"p", "div", "section", "article", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5",
-                        "h6", "table", "tr", "blockquote", "pre", "dl", "dt", "dd", "header", "footer",
-                        "main", "aside", "nav", "form", "fieldset", "figure", "figcaption", "address",
-                        "tbody", "thead"})
+SKIP_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "template",
+        "noscript",
+        "head",
+        "title",
+        "meta",
+        "link",
+        "svg",
+        "button",
+        "select",
+        "option",
+        "input",
+        "textarea",
+    }
+)
+BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "tr",
+        "blockquote",
+        "pre",
+        "dl",
+        "dt",
+        "dd",
+        "header",
+        "footer",
+        "main",
+        "aside",
+        "nav",
+        "form",
+        "fieldset",
+        "figure",
+        "figcaption",
+        "address",
+        "tbody",
+        "thead",
+    }
+)
 
 
 def clean(text: str | None) -> str | None:

@@ -11,16 +11,37 @@ _VALUE = re.compile(rf"^\s*(?P<cmp><=|>=|<|>|≤|≥)?\s*(?P<num>{_NUM})\s*$")
 _LEADING_VALUE = re.compile(rf"^\s*(?P<val>(?:<=|>=|<|>|≤|≥)?\s*(?:{_NUM}))(?:\s+(?P<unit>.+?))?\s*$")
 _TWO_SIDED = re.compile(rf"^\s*(?P<lo>{_NUM})\s*(?:-|–|—|to)\s*(?P<hi>{_NUM})\s*(?P<rest>.*)$", re.I)
 _ONE_SIDED = re.compile(rf"^\s*(?P<cmp><=|>=|<|>|≤|≥|=<|=>)\s*(?P<num>{_NUM})\s*(?P<rest>.*)$")
-_WORDED = re.compile(rf"^\s*(?P<word>less than|under|below|greater than|over|above|up to)\s+(?:or equal to\s+)?(?P<num>{_NUM})",
-                     re.I)
+_WORDED = re.compile(
+    rf"^\s*(?P<word>less than|under|below|greater than|over|above|up to)\s+(?:or equal to\s+)?(?P<num>{_NUM})",
+    re.I,
+)
 
 FLAG_WORDS: dict[str, str] = {
-    "h": "high", "hi": "high", "high": "high", "above high normal": "high", "above normal": "high",
-    "l": "low", "lo": "low", "low": "low", "below low normal": "low", "below normal": "low",
-    "a": "abnormal", "abn": "abnormal", "abnormal": "abnormal",
-    "c": "critical", "crit": "critical", "critical": "critical", "panic": "critical",
-    "hh": "critical", "ll": "critical", "critical high": "critical", "critical low": "critical",
-    "h*": "critical", "l*": "critical", "!": "abnormal", "*": "abnormal",
+    "h": "high",
+    "hi": "high",
+    "high": "high",
+    "above high normal": "high",
+    "above normal": "high",
+    "l": "low",
+    "lo": "low",
+    "low": "low",
+    "below low normal": "low",
+    "below normal": "low",
+    "a": "abnormal",
+    "abn": "abnormal",
+    "abnormal": "abnormal",
+    "c": "critical",
+    "crit": "critical",
+    "critical": "critical",
+    "panic": "critical",
+    "hh": "critical",
+    "ll": "critical",
+    "critical high": "critical",
+    "critical low": "critical",
+    "h*": "critical",
+    "l*": "critical",
+    "!": "abnormal",
+    "*": "abnormal",
 }
 
 
@@ -41,7 +62,7 @@ def value_num(value: str | None) -> float | None:
 
 
 def split_value_unit(text: str | None) -> tuple[str | None, str | None]:
-    """" 5.6 mmol/L" -> ("5.6", "mmol/L"); "Not Detected" -> ("Not Detected", None)."""
+    """ " 5.6 mmol/L" -> ("5.6", "mmol/L"); "Not Detected" -> ("Not Detected", None)."""
     if text is None:
         return None, None
     text = re.sub(r"\s+", " ", text.replace("\xa0", " ")).strip()
@@ -85,7 +106,9 @@ def normalize_flag(text: str | None) -> str | None:
     return None
 
 
-def derive_flag(page_flag: str | None, num: float | None, low: float | None, high: float | None) -> str | None:
+def derive_flag(
+    page_flag: str | None, num: float | None, low: float | None, high: float | None
+) -> str | None:
     """The page's flag when it shows one; else the range decides (portals' "normal" markers are wrong)."""
     flag = normalize_flag(page_flag)
     if flag:
@@ -99,12 +122,25 @@ def derive_flag(page_flag: str | None, num: float | None, low: float | None, hig
     return None
 
 
-def make_component(name: str, value: str | None, unit: str | None = None, ref_range: str | None = None,
-                   page_flag: str | None = None) -> Component:
+def make_component(
+    name: str,
+    value: str | None,
+    unit: str | None = None,
+    ref_range: str | None = None,
+    page_flag: str | None = None,
+) -> Component:
     """One component with every derived field filled by the contract's rules."""
     value = value.strip() if value else None
     num = value_num(value)
     rng = re.sub(r"\s+", " ", ref_range).strip() if ref_range else None
     low, high = parse_range(rng)
-    return Component(name=name, value=value or None, value_num=num, unit=(unit or None), ref_range=rng or None,
-                     ref_low=low, ref_high=high, flag=derive_flag(page_flag, num, low, high))
+    return Component(
+        name=name,
+        value=value or None,
+        value_num=num,
+        unit=(unit or None),
+        ref_range=rng or None,
+        ref_low=low,
+        ref_high=high,
+        flag=derive_flag(page_flag, num, low, high),
+    )

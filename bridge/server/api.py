@@ -46,8 +46,15 @@ async def ping(request: web.Request) -> web.Response:
     state = request.app[STATE]
     token = _bearer(request)
     paired = bool(token and state.pairing.client_for_token(token))
-    return web.json_response({"name": "kinchart", "version": __version__, "exists": state.exists,
-                              "locked": not state.unlocked, "paired": paired})
+    return web.json_response(
+        {
+            "name": "kinchart",
+            "version": __version__,
+            "exists": state.exists,
+            "locked": not state.unlocked,
+            "paired": paired,
+        }
+    )
 
 
 @routes.post("/api/pair")
@@ -61,8 +68,7 @@ async def pair(request: web.Request) -> web.Response:
     raw_name = body.get("client_name")
     name = raw_name if isinstance(raw_name, str) else request.headers.get(CLIENT_HEADER, "")
     try:
-        token, client = state.pairing.redeem(body["code"], name,
-                                             request.headers.get("Origin"))
+        token, client = state.pairing.redeem(body["code"], name, request.headers.get("Origin"))
     except PairingError as exc:
         status = {"locked_out": 429, "code_expired": 403}.get(exc.code, 403)
         return api_error(status, exc.code, str(exc))
@@ -87,15 +93,22 @@ async def post_capture(request: web.Request) -> web.Response:
         try:
             # In a worker thread (the vault and the family model lock for that): parsing a pathological
             # page can take many seconds, and the bridge must keep answering meanwhile.
-            receipt = await asyncio.get_running_loop().run_in_executor(None, ingest, vault, capture, state.family)
+            receipt = await asyncio.get_running_loop().run_in_executor(
+                None, ingest, vault, capture, state.family
+            )
         except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
-            return api_error(500, "vault_error", f"{exc} The page may not have been saved: keep it open and "
-                                                 "check the vault from the Kinchart dashboard.")
+            return api_error(
+                500,
+                "vault_error",
+                f"{exc} The page may not have been saved: keep it open and "
+                "check the vault from the Kinchart dashboard.",
+            )
         state.touch()
     # The bridge's own share of the round trip (read, validate, store, parse, file), for bench/roundtrip.py.
     timing = {"Server-Timing": f"bridge;dur={(time.perf_counter() - started) * 1000:.1f}"}
-    return web.json_response(receipt.model_dump(mode="json"), status=200 if receipt.duplicate else 201,
-                             headers=timing)
+    return web.json_response(
+        receipt.model_dump(mode="json"), status=200 if receipt.duplicate else 201, headers=timing
+    )
 
 
 @routes.get("/api/members")
@@ -105,8 +118,13 @@ async def members(request: web.Request) -> web.Response:
     if not state.unlocked:
         return locked()
     found = family.list_members() if family else []
-    return web.json_response({"members": [
-        {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in found]})
+    return web.json_response(
+        {
+            "members": [
+                {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in found
+            ]
+        }
+    )
 
 
 @routes.post("/api/captures/{capture_id}/assign")
@@ -131,8 +149,9 @@ async def assign(request: web.Request) -> web.Response:
             member_id = body["member_id"]
         elif isinstance(body.get("new_member"), dict) and isinstance(body["new_member"].get("name"), str):
             new = body["new_member"]
-            member_id = family.create_member(name=new["name"], dob=new.get("dob") or None,
-                                             relationship=new.get("relationship") or None).id
+            member_id = family.create_member(
+                name=new["name"], dob=new.get("dob") or None, relationship=new.get("relationship") or None
+            ).id
         else:
             return api_error(400, "bad_request", "Say which member this is: member_id or new_member.")
         family.assign(capture_id, member_id)

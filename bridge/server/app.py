@@ -55,7 +55,9 @@ async def _close_vault(app: web.Application) -> AsyncIterator[None]:
 
 
 def init_app(config: ServerConfig) -> web.Application:
-    app = web.Application(middlewares=[host_guard, security_headers, api_guard], client_max_size=config.max_body)
+    app = web.Application(
+        middlewares=[host_guard, security_headers, api_guard], client_max_size=config.max_body
+    )
     app[STATE] = BridgeState(config)
     app[SESSIONS] = Sessions()
     app.add_routes(api.routes)
@@ -77,8 +79,10 @@ async def _serve(config: ServerConfig, ready: asyncio.Event | None = None) -> No
     except OSError as exc:
         await runner.cleanup()
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortTaken(f"Port {config.port} on {BIND_HOST} is already in use. Is Kinchart already running? "
-                            "Stop the other program or choose another port with --port.") from exc
+            raise PortTaken(
+                f"Port {config.port} on {BIND_HOST} is already in use. Is Kinchart already running? "
+                "Stop the other program or choose another port with --port."
+            ) from exc
         raise
     if ready is not None:
         ready.set()

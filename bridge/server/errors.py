@@ -11,8 +11,9 @@ CLIENT_HEADER = "X-Kinchart-Client"
 
 
 def api_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status,
-                             headers={BRIDGE_HEADER: __version__})
+    return web.json_response(
+        {"error": code, "message": message}, status=status, headers={BRIDGE_HEADER: __version__}
+    )
 
 
 def locked() -> web.Response:

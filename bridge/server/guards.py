@@ -26,8 +26,10 @@ OPEN_API_ROUTES = {("GET", "/api/ping"), ("POST", "/api/pair")}
 EXTENSION_SCHEMES = ("chrome-extension://", "moz-extension://")
 TOKEN_PARAMS = {"token", "access_token", "auth", "authorization", "bearer"}
 
-DASHBOARD_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                 "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+DASHBOARD_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" on our own form posts.
@@ -64,7 +66,9 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
     if origin is not None and not origin.startswith(EXTENSION_SCHEMES):
         return api_error(403, "forbidden_origin", "Requests from web pages are not accepted.")
     if TOKEN_PARAMS & {k.lower() for k in request.query}:
-        return api_error(400, "token_in_url", "Send the token in the Authorization header, never in the address.")
+        return api_error(
+            400, "token_in_url", "Send the token in the Authorization header, never in the address."
+        )
     if request.method in {"POST", "PUT", "PATCH", "DELETE"}:
         if request.content_length is not None and request.content_length > state.config.max_body:
             return api_error(413, "too_large", "The page is too large to save.")
@@ -74,13 +78,19 @@ async def api_guard(request: web.Request, handler: Handler) -> web.StreamRespons
         token = _bearer(request)
         client = state.pairing.client_for_token(token) if token else None
         if client is None:
-            return api_error(401, "not_paired",
-                             "This browser is not paired with Kinchart. Pair it with the code shown in the dashboard.")
+            return api_error(
+                401,
+                "not_paired",
+                "This browser is not paired with Kinchart. Pair it with the code shown in the dashboard.",
+            )
         # A token only works from the origin it was paired from: another extension cannot use a stolen one.
         # Chromium sends no Origin on an extension's GETs (it does on POSTs), so a missing Origin is
         # accepted for reads only; a present, different Origin is always refused.
-        wrong = origin != client.origin if origin is not None else (
-            client.origin is not None and request.method not in {"GET", "HEAD"})
+        wrong = (
+            origin != client.origin
+            if origin is not None
+            else (client.origin is not None and request.method not in {"GET", "HEAD"})
+        )
         if wrong:
             return api_error(403, "forbidden_origin", "This token was paired from another origin.")
         request[CLIENT] = client

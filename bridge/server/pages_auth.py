@@ -88,8 +88,12 @@ async def unlock_submit(request: web.Request) -> web.StreamResponse:
     try:
         state.unlock(form.get("passphrase", ""))
     except WrongPassphrase:
-        return render("unlock.html", status=403, csrf=session.csrf if session else "",
-                      error="That passphrase does not open this vault.")
+        return render(
+            "unlock.html",
+            status=403,
+            csrf=session.csrf if session else "",
+            error="That passphrase does not open this vault.",
+        )
     except VaultError as exc:
         return render("unlock.html", status=500, csrf=session.csrf if session else "", error=str(exc))
     response = redirect("/")

@@ -15,7 +15,16 @@ from .views import form_of, view
 routes = web.RouteTableDef()
 # The sanitized page may show its own images only if they are inline data; nothing is fetched.
 FRAME_CSP = "default-src 'none'; img-src data:; style-src 'none'; frame-ancestors 'self'; sandbox"
-ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"} | {"main", "section", "article", "header", "footer", "nav", "time", "bdi"}
+ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"} | {
+    "main",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "time",
+    "bdi",
+}
 
 
 @routes.get("/captures")
@@ -24,8 +33,17 @@ async def captures_inbox(request: web.Request) -> web.StreamResponse:
     rows = list(reversed(v.vault.list_captures()))
     names = {m.id: m.name for m in v.family.list_members()}
     problems = [r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:200]
-    return render("captures.html", csrf=v.csrf, unassigned=v.family.unassigned(), members=v.family.list_members(),
-                  captures=rows[:200], total=len(rows), problems=problems, names=names, report=None)
+    return render(
+        "captures.html",
+        csrf=v.csrf,
+        unassigned=v.family.unassigned(),
+        members=v.family.list_members(),
+        captures=rows[:200],
+        total=len(rows),
+        problems=problems,
+        names=names,
+        report=None,
+    )
 
 
 @routes.post("/captures/{capture_id}/assign")
@@ -39,8 +57,9 @@ async def assign_capture(request: web.Request) -> web.StreamResponse:
         name = (form.get("new_name") or "").strip()
         if not name:
             raise web.HTTPBadRequest(text="Give the new family member a name.")
-        member_id = v.family.create_member(name=name, dob=form.get("new_dob") or None,
-                                           relationship=form.get("new_relationship") or None).id
+        member_id = v.family.create_member(
+            name=name, dob=form.get("new_dob") or None, relationship=form.get("new_relationship") or None
+        ).id
     v.member(member_id)
     v.family.assign(capture_id, member_id)
     return redirect("/captures")
@@ -57,9 +76,17 @@ async def reparse(request: web.Request) -> web.StreamResponse:
     rows = list(reversed(v.vault.list_captures()))
     names = {m.id: m.name for m in v.family.list_members()}
     problems = [r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:200]
-    return render("captures.html", csrf=v.csrf, unassigned=v.family.unassigned(), members=v.family.list_members(),
-                  captures=rows[:200], total=len(rows), problems=problems, names=names,
-                  report={"counts": counts, "timeline": report})
+    return render(
+        "captures.html",
+        csrf=v.csrf,
+        unassigned=v.family.unassigned(),
+        members=v.family.list_members(),
+        captures=rows[:200],
+        total=len(rows),
+        problems=problems,
+        names=names,
+        report={"counts": counts, "timeline": report},
+    )
 
 
 @routes.get("/captures/{capture_id}")
@@ -72,8 +99,15 @@ async def capture_page(request: web.Request) -> web.StreamResponse:
     records = v.vault.records_for(capture_id)
     member = v.family.get_member(meta["member_id"]) if meta.get("member_id") else None
     frames = meta.get("frame_urls") or [meta.get("url")]
-    return render("capture.html", csrf=v.csrf, capture_id=capture_id, meta=meta, records=records, member=member,
-                  frames=frames)
+    return render(
+        "capture.html",
+        csrf=v.csrf,
+        capture_id=capture_id,
+        meta=meta,
+        records=records,
+        member=member,
+        frames=frames,
+    )
 
 
 def _frame_html(request: web.Request) -> tuple[str, str]:
@@ -94,17 +128,31 @@ def _frame_html(request: web.Request) -> tuple[str, str]:
 async def capture_view(request: web.Request) -> web.StreamResponse:
     """The captured page, sanitized (no script, no styles, no remote anything), for a sandboxed frame."""
     _, html = _frame_html(request)
-    clean = nh3.clean(html, tags=ALLOWED_TAGS, clean_content_tags={"script", "style", "template", "noscript", "title"},
-                      link_rel="noopener noreferrer nofollow", url_schemes={"https", "http", "mailto"})
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        clean_content_tags={"script", "style", "template", "noscript", "title"},
+        link_rel="noopener noreferrer nofollow",
+        url_schemes={"https", "http", "mailto"},
+    )
     body = f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Saved page</title></head><body>{clean}</body></html>'
-    return web.Response(text=body, content_type="text/html", charset="utf-8",
-                        headers={"Content-Security-Policy": FRAME_CSP, "X-Frame-Options": "SAMEORIGIN"})
+    return web.Response(
+        text=body,
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Content-Security-Policy": FRAME_CSP, "X-Frame-Options": "SAMEORIGIN"},
+    )
 
 
 @routes.get("/captures/{capture_id}/raw")
 async def capture_raw(request: web.Request) -> web.StreamResponse:
     """The page exactly as captured, as a download: never rendered in the dashboard's origin."""
     capture_id, html = _frame_html(request)
-    return web.Response(body=html.encode("utf-8"), content_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="kinchart-capture-{capture_id[:12]}.html"',
-        "Content-Security-Policy": "default-src 'none'; sandbox"})
+    return web.Response(
+        body=html.encode("utf-8"),
+        content_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="kinchart-capture-{capture_id[:12]}.html"',
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )

@@ -37,15 +37,32 @@ CHOICES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _page(v: View, status: int = 200, error: str | None = None, message: str | None = None,
-          form: dict[str, Any] | None = None) -> web.Response:
+def _page(
+    v: View,
+    status: int = 200,
+    error: str | None = None,
+    message: str | None = None,
+    form: dict[str, Any] | None = None,
+) -> web.Response:
     form = form or {}
     members = v.family.list_members()
-    return render("export.html", status=status, csrf=v.csrf, members=members, kinds=RECORD_KINDS, choices=CHOICES,
-                  warning=PLAINTEXT_WARNING, error=error, message=message,
-                  chosen_members=set(form.get("members") or [m.id for m in members]),
-                  chosen_kinds=set(form.get("kinds") or []), fmt=form.get("format") or "pdf",
-                  since=form.get("since") or "", until=form.get("until") or "", past=bool(form.get("past")))
+    return render(
+        "export.html",
+        status=status,
+        csrf=v.csrf,
+        members=members,
+        kinds=RECORD_KINDS,
+        choices=CHOICES,
+        warning=PLAINTEXT_WARNING,
+        error=error,
+        message=message,
+        chosen_members=set(form.get("members") or [m.id for m in members]),
+        chosen_kinds=set(form.get("kinds") or []),
+        fmt=form.get("format") or "pdf",
+        since=form.get("since") or "",
+        until=form.get("until") or "",
+        past=bool(form.get("past")),
+    )
 
 
 @routes.get("/export")
@@ -98,7 +115,9 @@ async def export_download(request: web.Request) -> web.StreamResponse:
             raise ValueError("Tick the box to confirm you understand the file will not be encrypted.")
     except ValueError as exc:
         return _page(v, status=400, error=str(exc), form=form)
-    opts = ExportOptions(member_ids=members, kinds=kinds, since=since, until=until, include_past=bool(form.get("past")))
+    opts = ExportOptions(
+        member_ids=members, kinds=kinds, since=since, until=until, include_past=bool(form.get("past"))
+    )
 
     chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=8)
     gone = threading.Event()
@@ -106,8 +125,15 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     def run() -> None:
         try:
             with io.BufferedWriter(_Chunks(chunks, gone), buffer_size=CHUNK) as out:
-                write_stream(fmt, v.family, v.vault, opts, out, passphrase=passphrase,
-                             csv_table="components" if table == "components" else "entries")
+                write_stream(
+                    fmt,
+                    v.family,
+                    v.vault,
+                    opts,
+                    out,
+                    passphrase=passphrase,
+                    csv_table="components" if table == "components" else "entries",
+                )
             _put(chunks, gone, None)
         except _Gone:
             pass
@@ -125,11 +151,18 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         await worker
         raise first
     suffix, media, _ = FORMATS[fmt]
-    name = f"kinchart-{'components' if table == 'components' else 'family'}-{date.today().isoformat()}{suffix}"
+    name = (
+        f"kinchart-{'components' if table == 'components' else 'family'}-{date.today().isoformat()}{suffix}"
+    )
     if fmt == "bundle":
         name = f"kinchart-share-{date.today().isoformat()}{suffix}"
-    resp = web.StreamResponse(headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    resp = web.StreamResponse(
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
     resp.content_type = media.split(";")[0]
     if "charset" in media:
         resp.charset = "utf-8"
@@ -155,8 +188,9 @@ class _Gone(Exception):
     """The download was abandoned: stop writing."""
 
 
-def _put(q: queue.Queue[bytes | BaseException | None], gone: threading.Event,
-         item: bytes | BaseException | None) -> None:
+def _put(
+    q: queue.Queue[bytes | BaseException | None], gone: threading.Event, item: bytes | BaseException | None
+) -> None:
     while True:
         try:
             q.put(item, timeout=0.5)

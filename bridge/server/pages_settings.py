@@ -19,9 +19,17 @@ SETTINGS_KEY = "dashboard"
 
 def _page(v: View, code: str | None = None, status: int = 200) -> web.Response:
     names = {m.id: m.name for m in v.family.list_members()}
-    return render("settings.html", status=status, csrf=v.csrf, code=code, clients=v.state.pairing.clients(),
-                  accounts=v.family.list_accounts(), names=names, access_levels=ACCESS_LEVELS,
-                  idle_lock=v.state.idle_lock_minutes)
+    return render(
+        "settings.html",
+        status=status,
+        csrf=v.csrf,
+        code=code,
+        clients=v.state.pairing.clients(),
+        accounts=v.family.list_accounts(),
+        names=names,
+        access_levels=ACCESS_LEVELS,
+        idle_lock=v.state.idle_lock_minutes,
+    )
 
 
 @routes.get("/settings")
@@ -51,8 +59,12 @@ async def set_proxy(request: web.Request) -> web.StreamResponse:
     level = form.get("access_level") or None
     if level is not None and level not in ACCESS_LEVELS:
         raise web.HTTPBadRequest(text="Unknown access level.")
-    v.family.set_proxy(account_id, relationship=form.get("relationship") or None, access_level=level,
-                       expires_on=form.get("expires_on") or None)
+    v.family.set_proxy(
+        account_id,
+        relationship=form.get("relationship") or None,
+        access_level=level,
+        expires_on=form.get("expires_on") or None,
+    )
     return redirect("/settings")
 
 

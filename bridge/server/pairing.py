@@ -70,8 +70,11 @@ class Pairing:
         """A fresh code; any earlier code stops working."""
         code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
         data = self._load()
-        data["code"] = {"hash": _sha(code), "expires_at": (_now() + CODE_TTL).isoformat(),
-                        "attempts_left": CODE_ATTEMPTS}
+        data["code"] = {
+            "hash": _sha(code),
+            "expires_at": (_now() + CODE_TTL).isoformat(),
+            "attempts_left": CODE_ATTEMPTS,
+        }
         self._save(data)
         return code
 
@@ -80,11 +83,15 @@ class Pairing:
         data = self._load()
         current = data.get("code")
         if not current:
-            raise PairingError("bad_code", "No pairing code is active. Open the dashboard's Settings and make one.")
+            raise PairingError(
+                "bad_code", "No pairing code is active. Open the dashboard's Settings and make one."
+            )
         if datetime.fromisoformat(current["expires_at"]) < _now():
             data["code"] = None
             self._save(data)
-            raise PairingError("code_expired", "That pairing code has expired. Make a new one in the dashboard.")
+            raise PairingError(
+                "code_expired", "That pairing code has expired. Make a new one in the dashboard."
+            )
         if current["attempts_left"] <= 0:
             raise PairingError("locked_out", "Too many wrong codes. Make a new code in the dashboard.")
         if not hmac.compare_digest(current["hash"], _sha(code.strip())):
@@ -95,10 +102,20 @@ class Pairing:
             raise PairingError("bad_code", "That code is not the one shown in the dashboard.")
         data["code"] = None  # single use
         token = secrets.token_urlsafe(32)
-        client = Client(id=uuid.uuid4().hex, name=client_name[:100] or "Browser extension", origin=origin,
-                        created_at=_now().isoformat(timespec="seconds"), revoked_at=None)
-        data["clients"][client.id] = {"name": client.name, "origin": origin, "token_sha256": _sha(token),
-                                      "created_at": client.created_at, "revoked_at": None}
+        client = Client(
+            id=uuid.uuid4().hex,
+            name=client_name[:100] or "Browser extension",
+            origin=origin,
+            created_at=_now().isoformat(timespec="seconds"),
+            revoked_at=None,
+        )
+        data["clients"][client.id] = {
+            "name": client.name,
+            "origin": origin,
+            "token_sha256": _sha(token),
+            "created_at": client.created_at,
+            "revoked_at": None,
+        }
         self._save(data)
         return token, client
 
@@ -106,13 +123,26 @@ class Pairing:
         digest = _sha(token)
         for cid, c in self._load()["clients"].items():
             if hmac.compare_digest(c["token_sha256"], digest) and not c.get("revoked_at"):
-                return Client(id=cid, name=c["name"], origin=c.get("origin"), created_at=c["created_at"],
-                              revoked_at=None)
+                return Client(
+                    id=cid,
+                    name=c["name"],
+                    origin=c.get("origin"),
+                    created_at=c["created_at"],
+                    revoked_at=None,
+                )
         return None
 
     def clients(self) -> list[Client]:
-        return [Client(id=cid, name=c["name"], origin=c.get("origin"), created_at=c["created_at"],
-                       revoked_at=c.get("revoked_at")) for cid, c in self._load()["clients"].items()]
+        return [
+            Client(
+                id=cid,
+                name=c["name"],
+                origin=c.get("origin"),
+                created_at=c["created_at"],
+                revoked_at=c.get("revoked_at"),
+            )
+            for cid, c in self._load()["clients"].items()
+        ]
 
     def known_origins(self) -> set[str]:
         return {c.origin for c in self.clients() if c.origin and not c.revoked_at}

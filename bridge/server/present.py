@@ -11,14 +11,30 @@ from typing import Any
 from bridge.receipt import VENDOR_NAMES
 
 KIND_LABELS = {
-    "test_result": "Test result", "note": "Note", "message": "Message", "visit": "Visit",
-    "appointment": "Appointment", "medication": "Medication", "immunization": "Immunization",
-    "allergy": "Allergy", "problem": "Problem", "bill": "Bill", "document": "Saved page",
+    "test_result": "Test result",
+    "note": "Note",
+    "message": "Message",
+    "visit": "Visit",
+    "appointment": "Appointment",
+    "medication": "Medication",
+    "immunization": "Immunization",
+    "allergy": "Allergy",
+    "problem": "Problem",
+    "bill": "Bill",
+    "document": "Saved page",
 }
 KIND_PLURALS = {
-    "test_result": "Test results", "note": "Notes", "message": "Messages", "visit": "Visits",
-    "appointment": "Appointments", "medication": "Medications", "immunization": "Immunizations",
-    "allergy": "Allergies", "problem": "Problems", "bill": "Bills", "document": "Saved pages",
+    "test_result": "Test results",
+    "note": "Notes",
+    "message": "Messages",
+    "visit": "Visits",
+    "appointment": "Appointments",
+    "medication": "Medications",
+    "immunization": "Immunizations",
+    "allergy": "Allergies",
+    "problem": "Problems",
+    "bill": "Bills",
+    "document": "Saved pages",
 }
 FLAG_LABELS = {"high": "High", "low": "Low", "abnormal": "Abnormal", "critical": "Critical"}
 
@@ -75,5 +91,12 @@ def first_name(name: Any) -> str:
     return str(name).split()[0] if name else ""
 
 
-FILTERS = {"nice_date": nice_date, "nice_when": nice_when, "kind_label": kind_label, "kind_plural": kind_plural,
-           "vendor_label": vendor_label, "flag_label": flag_label, "first_name": first_name}
+FILTERS = {
+    "nice_date": nice_date,
+    "nice_when": nice_when,
+    "kind_label": kind_label,
+    "kind_plural": kind_plural,
+    "vendor_label": vendor_label,
+    "flag_label": flag_label,
+    "first_name": first_name,
+}

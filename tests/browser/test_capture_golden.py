@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from capture_helper import CaptureSession, capture_session, chromium_available  # noqa: E402
-from golden import Fixture, fixtures  # noqa: E402
+from capture_helper import CaptureSession, capture_session, chromium_available
+from golden import Fixture, fixtures
 
-from bridge.parsers import Page, parse_page  # noqa: E402
-from bridge.records import ParseResult  # noqa: E402
+from bridge.parsers import Page, parse_page
+from bridge.records import ParseResult
 
 pytestmark = pytest.mark.browser
 FIXTURES = fixtures()
