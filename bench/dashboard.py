@@ -44,8 +44,12 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
             assert csrf
             state = app[STATE]
             t0 = time.perf_counter()
-            r = await s.post(base + "/unlock", data={"csrf": csrf.group(1), "passphrase": PASSPHRASE},
-                             headers={**host, "Origin": base, "Sec-Fetch-Site": "same-origin"}, allow_redirects=False)
+            r = await s.post(
+                base + "/unlock",
+                data={"csrf": csrf.group(1), "passphrase": PASSPHRASE},
+                headers={**host, "Origin": base, "Sec-Fetch-Site": "same-origin"},
+                allow_redirects=False,
+            )
             assert r.status == 303, r.status
             unlocked = time.perf_counter()
             family = state.family
@@ -56,9 +60,12 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
             out["unlock.total_with_kdf"] = time.perf_counter() - t0
             member = members[0]
             series = family.trends(member.id)
-            paths = {"overview": "/", "timeline": f"/members/{member.id}?page=3",
-                     "timeline_search": f"/members/{member.id}?q=potassium",
-                     "trends": f"/members/{member.id}/results"}
+            paths = {
+                "overview": "/",
+                "timeline": f"/members/{member.id}?page=3",
+                "timeline_search": f"/members/{member.id}?q=potassium",
+                "trends": f"/members/{member.id}/results",
+            }
             for name, path in paths.items():
                 times = []
                 for i in range(RUNS + 1):
@@ -80,7 +87,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--small", type=int, default=10_000)
     ap.add_argument("--large", type=int, default=100_000)
-    ap.add_argument("--keep", type=Path, default=None, help="folder to keep the synthetic vaults in between runs")
+    ap.add_argument(
+        "--keep", type=Path, default=None, help="folder to keep the synthetic vaults in between runs"
+    )
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="kinchart-bench-"))
     results = {}

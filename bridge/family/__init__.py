@@ -44,9 +44,30 @@ from .trends import Series, TrendPoint
 from .trends import trends as _trends
 
 __all__ = [
-    "ACCESS_LEVELS", "Account", "AssignResult", "Candidate", "Clash", "Entry", "Expiry", "Family", "Filing",
-    "MedGroup", "MedItem", "Member", "Provenance", "ReparseReport", "Series", "Stale", "Thread",
-    "TimelinePage", "TimelineQuery", "TrendPoint", "UnassignedCapture", "UnknownMember", "Upcoming", "Version",
+    "ACCESS_LEVELS",
+    "Account",
+    "AssignResult",
+    "Candidate",
+    "Clash",
+    "Entry",
+    "Expiry",
+    "Family",
+    "Filing",
+    "MedGroup",
+    "MedItem",
+    "Member",
+    "Provenance",
+    "ReparseReport",
+    "Series",
+    "Stale",
+    "Thread",
+    "TimelinePage",
+    "TimelineQuery",
+    "TrendPoint",
+    "UnassignedCapture",
+    "UnknownMember",
+    "Upcoming",
+    "Version",
 ]
 
 SNAPSHOT = "timeline_snapshot"  # 16 documents keyed "0".."f": entry id -> fingerprint (for reparse)
@@ -97,10 +118,12 @@ _V = TypeVar("_V")
 
 def _locked(method: _F) -> _F:
     """One caller at a time (the server may call from executor threads); re-entrant."""
+
     @functools.wraps(method)
     def wrapper(self: Family, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             return method(self, *args, **kwargs)
+
     return cast(_F, wrapper)
 
 
@@ -117,13 +140,14 @@ class Family:
         self._metas_version = 0  # bumped whenever _metas changes (the accounts are cached on it)
         self._accounts: tuple[Any, list[Account]] | None = None
         self._waiting: tuple[int, list[str]] | None = None  # (metas version, unfiled capture ids)
-        self._views: dict[tuple[Any, ...], tuple[int, Any]] = {}
+        self._views: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = {}
 
     # ================================================================ members
 
     @_locked
-    def create_member(self, name: str, dob: str | None = None, relationship: str | None = None,
-                      notes: str | None = None) -> Member:
+    def create_member(
+        self, name: str, dob: str | None = None, relationship: str | None = None, notes: str | None = None
+    ) -> Member:
         """A new member; name + dob become a vouched-for identity (pages showing exactly that name
         and birth date are filed under this member without asking)."""
         member = self.members.create(name, dob, relationship, notes)
@@ -137,8 +161,15 @@ class Family:
         return member
 
     @_locked
-    def update_member(self, member_id: str, *, name: str | None = None, dob: str | None = None,
-                      relationship: str | None = None, notes: str | None = None) -> Member:
+    def update_member(
+        self,
+        member_id: str,
+        *,
+        name: str | None = None,
+        dob: str | None = None,
+        relationship: str | None = None,
+        notes: str | None = None,
+    ) -> Member:
         member = self.members.update(member_id, name=name, dob=dob, relationship=relationship, notes=notes)
         self._refile_unassigned()
         return member
@@ -175,8 +206,12 @@ class Family:
             for key, doc in self.vault.list_docs(ACCOUNTS).items():
                 if doc.get("member_id") != drop_id:
                     continue
-                new_id = account_id(keep_id, _str(doc.get("organization")), _str(doc.get("vendor")),
-                                    str(doc.get("portal_host") or ""))
+                new_id = account_id(
+                    keep_id,
+                    _str(doc.get("organization")),
+                    _str(doc.get("vendor")),
+                    str(doc.get("portal_host") or ""),
+                )
                 target = self.vault.get_doc(ACCOUNTS, new_id) or {}
                 merged = {**doc, **{k: v for k, v in target.items() if v is not None}, "member_id": keep_id}
                 self.vault.put_doc(ACCOUNTS, new_id, merged)
@@ -195,8 +230,11 @@ class Family:
         if filing.member_id:
             key = capture_patient_key(meta)
             if filing.reason == "identity" and key:
-                self.vault.put_doc(PATIENT_KEYS, key, {"member_id": filing.member_id, "confirmed": False,
-                                                       "source": "identity"})
+                self.vault.put_doc(
+                    PATIENT_KEYS,
+                    key,
+                    {"member_id": filing.member_id, "confirmed": False, "source": "identity"},
+                )
             self._set_meta(capture_id, {**meta, "member_id": filing.member_id, "status": "filed"}, meta)
         else:
             self._set_meta(capture_id, {**meta, "member_id": None, "status": "unassigned"}, meta)
@@ -216,8 +254,13 @@ class Family:
         assigned = self.vault.get_doc(ASSIGNMENTS, capture_id)
         key = capture_patient_key(meta)
         remembered = self.vault.get_doc(PATIENT_KEYS, key) if key else None
-        return decide(capture_id, meta, docs, live((assigned or {}).get("member_id")),
-                      live((remembered or {}).get("member_id")))
+        return decide(
+            capture_id,
+            meta,
+            docs,
+            live((assigned or {}).get("member_id")),
+            live((remembered or {}).get("member_id")),
+        )
 
     @_locked
     def assign(self, capture_id: str, member_id: str, *, only_this: bool = False) -> AssignResult:
@@ -233,14 +276,18 @@ class Family:
         filed: list[str] = []
         moved: list[str] = []
         with self.vault.transaction():
-            self.vault.put_doc(ASSIGNMENTS, capture_id, {"member_id": member_id, "patient_key": key,
-                                                         "only_this": only_this})
+            self.vault.put_doc(
+                ASSIGNMENTS, capture_id, {"member_id": member_id, "patient_key": key, "only_this": only_this}
+            )
             self._set_meta(capture_id, {**meta, "member_id": member_id, "status": "filed"}, meta)
             if key and not only_this:
                 old = self.vault.get_doc(PATIENT_KEYS, key)
-                old_member = self.members.resolve(str(old["member_id"])) if old and old.get("member_id") else None
-                self.vault.put_doc(PATIENT_KEYS, key, {"member_id": member_id, "confirmed": True,
-                                                       "source": "caregiver"})
+                old_member = (
+                    self.members.resolve(str(old["member_id"])) if old and old.get("member_id") else None
+                )
+                self.vault.put_doc(
+                    PATIENT_KEYS, key, {"member_id": member_id, "confirmed": True, "source": "caregiver"}
+                )
                 if add_identity(doc, name, dob, "confirmed", key):
                     self.members.save(doc)
                 if old_member and old_member != member_id:
@@ -276,8 +323,11 @@ class Family:
             if f.member_id:
                 key = capture_patient_key(meta)
                 if f.reason == "identity" and key:
-                    self.vault.put_doc(PATIENT_KEYS, key, {"member_id": f.member_id, "confirmed": False,
-                                                           "source": "identity"})
+                    self.vault.put_doc(
+                        PATIENT_KEYS,
+                        key,
+                        {"member_id": f.member_id, "confirmed": False, "source": "identity"},
+                    )
                 self._set_meta(cid, {**meta, "member_id": f.member_id, "status": "filed"})
                 filed.append(cid)
         self._reindex(filed)
@@ -299,17 +349,25 @@ class Family:
         """Captures waiting for "who is this?", oldest first, with their candidates."""
         self._ensure()
         if self._waiting is None or self._waiting[0] != self._metas_version:
-            self._waiting = (self._metas_version,
-                             [cid for cid, meta in self._metas.items() if meta.get("status") != "filed"])
+            self._waiting = (
+                self._metas_version,
+                [cid for cid, meta in self._metas.items() if meta.get("status") != "filed"],
+            )
         out: list[UnassignedCapture] = []
         for cid in self._waiting[1]:
             meta = self._metas[cid]
             f = self._decide(cid, meta)
-            out.append(UnassignedCapture(
-                capture_id=cid, patient=meta.get("patient") if isinstance(meta.get("patient"), dict) else None,
-                organization=_str(meta.get("organization")), portal_host=host_of(meta),
-                page_kind=_str(meta.get("page_kind")), captured_at=_str(meta.get("captured_at")),
-                candidates=f.candidates))
+            out.append(
+                UnassignedCapture(
+                    capture_id=cid,
+                    patient=meta.get("patient") if isinstance(meta.get("patient"), dict) else None,
+                    organization=_str(meta.get("organization")),
+                    portal_host=host_of(meta),
+                    page_kind=_str(meta.get("page_kind")),
+                    captured_at=_str(meta.get("captured_at")),
+                    candidates=f.candidates,
+                )
+            )
         return out
 
     # ================================================================ accounts
@@ -321,7 +379,12 @@ class Family:
         member_list = self.members.list()
         settings = self.vault.list_docs(ACCOUNTS)
         # derived from every capture's meta: cached until a meta, a setting, a member or the day changes
-        key = (self._metas_version, day, tuple(member_list), json.dumps(settings, sort_keys=True, default=str))
+        key = (
+            self._metas_version,
+            day,
+            tuple(member_list),
+            json.dumps(settings, sort_keys=True, default=str),
+        )
         if self._accounts is None or self._accounts[0] != key:
             members = {m.id: m for m in member_list}
             self._accounts = (key, derive_accounts(self._metas.items(), settings, members, day))
@@ -332,8 +395,15 @@ class Family:
         return next((a for a in self.list_accounts(today) if a.id == account_id_), None)
 
     @_locked
-    def set_proxy(self, account_id_: str, relationship: str | None = None, access_level: str | None = None,
-                  expires_on: str | None = None, *, clear_expiry: bool = False) -> Account:
+    def set_proxy(
+        self,
+        account_id_: str,
+        relationship: str | None = None,
+        access_level: str | None = None,
+        expires_on: str | None = None,
+        *,
+        clear_expiry: bool = False,
+    ) -> Account:
         """Record the caregiver's proxy relationship, access level (full, partial, none) and expiry."""
         acc = self.get_account(account_id_)
         if acc is None:
@@ -343,8 +413,14 @@ class Family:
         if expires_on is not None:
             date.fromisoformat(expires_on)
         doc = self.vault.get_doc(ACCOUNTS, account_id_) or {}
-        doc.update({"member_id": acc.member_id, "portal_host": acc.portal_host,
-                    "organization": acc.organization, "vendor": acc.vendor})
+        doc.update(
+            {
+                "member_id": acc.member_id,
+                "portal_host": acc.portal_host,
+                "organization": acc.organization,
+                "vendor": acc.vendor,
+            }
+        )
         if relationship is not None:
             doc["relationship"] = relationship
         if access_level is not None:
@@ -392,44 +468,64 @@ class Family:
     def get_entry(self, entry_id: str) -> Entry | None:
         return self._ensure().get(entry_id)
 
-    def _view(self, key: tuple[Any, ...], compute: Callable[[TimelineIndex], _V]) -> _V:
-        """A view over the index, computed once per index version (lists are copied out)."""
+    def _view(
+        self, key: tuple[Any, ...], compute: Callable[[TimelineIndex], _V], member: str | None = None
+    ) -> _V:
+        """A view over the index, computed once per index version, or with `member` once per change
+        of that member's entries (lists are copied out)."""
         index = self._ensure()
+        stamp = index.stamp(member)
         hit = self._views.get(key)
-        if hit is not None and hit[0] == index.version:
+        if hit is not None and hit[0] == stamp:
             value: _V = hit[1]
         else:
             value = compute(index)
             if len(self._views) > 256:
                 self._views.clear()
-            self._views[key] = (index.version, value)
+            self._views[key] = (stamp, value)
         return cast(_V, list(value)) if isinstance(value, list) else value
 
     @_locked
     def trends(self, member_id: str, min_points: int = 1) -> list[Series]:
         mid = self.members.resolve(member_id)
-        return self._view(("trends", mid, min_points),
-                          lambda ix: _trends(ix.member_entries(mid, ("test_result",)), min_points))
+        return self._view(
+            ("trends", mid, min_points),
+            lambda ix: _trends(ix.member_entries(mid, ("test_result",)), min_points),
+            mid,
+        )
 
     @_locked
     def reconcile_medications(self, member_id: str) -> list[MedGroup]:
         mid = self.members.resolve(member_id)
-        return self._view(("meds", mid), lambda ix: reconcile(ix.member_entries(mid, ("medication",))))
+        return self._view(("meds", mid), lambda ix: reconcile(ix.member_entries(mid, ("medication",))), mid)
 
     @_locked
-    def awaiting_reply(self, member_id: str | None = None, business_days: int = 2, today: date | None = None,
-                       holidays: Collection[date] = ()) -> list[Thread]:
+    def awaiting_reply(
+        self,
+        member_id: str | None = None,
+        business_days: int = 2,
+        today: date | None = None,
+        holidays: Collection[date] = (),
+    ) -> list[Thread]:
         mid = self.members.resolve(member_id) if member_id else None
         day = today or date.today()
         key = ("awaiting", mid, business_days, day, tuple(sorted(holidays)))
-        return self._view(key, lambda ix: awaiting_reply(ix.member_entries(mid, ("message",)), day,
-                                                         business_days, holidays))
+        return self._view(
+            key,
+            lambda ix: awaiting_reply(ix.member_entries(mid, ("message",)), day, business_days, holidays),
+            mid,
+        )
 
     @_locked
-    def upcoming_appointments(self, now: datetime | None = None, member_ids: Collection[str] | None = None,
-                              duration: timedelta = timedelta(minutes=30)) -> list[Upcoming]:
-        prepared = self._view(("appointments",),
-                              lambda ix: candidates(ix.member_entries(None, ("appointment",))))
+    def upcoming_appointments(
+        self,
+        now: datetime | None = None,
+        member_ids: Collection[str] | None = None,
+        duration: timedelta = timedelta(minutes=30),
+    ) -> list[Upcoming]:
+        prepared = self._view(
+            ("appointments",), lambda ix: candidates(ix.member_entries(None, ("appointment",)))
+        )
         if member_ids is not None:
             wanted = {self.members.resolve(m) for m in member_ids}
             prepared = [r for r in prepared if r[0].member_id in wanted]
@@ -483,8 +579,9 @@ class Family:
                     # for this capture also answers for the new key
                     mid = self.members.resolve(str(assigned["member_id"]))
                     if not assigned.get("only_this") and not self.vault.get_doc(PATIENT_KEYS, key):
-                        self.vault.put_doc(PATIENT_KEYS, key, {"member_id": mid, "confirmed": True,
-                                                               "source": "reparse"})
+                        self.vault.put_doc(
+                            PATIENT_KEYS, key, {"member_id": mid, "confirmed": True, "source": "reparse"}
+                        )
                     self.vault.put_doc(ASSIGNMENTS, cid, {**assigned, "patient_key": key})
                 f = self._decide(cid, meta)
                 status = "filed" if f.member_id else "unassigned"
@@ -506,8 +603,11 @@ class Family:
         else:
             report.entries_before = -1
             report.added_ids = sorted(after)
-        report.added, report.removed, report.changed = (len(report.added_ids), len(report.removed_ids),
-                                                        len(report.changed_ids))
+        report.added, report.removed, report.changed = (
+            len(report.added_ids),
+            len(report.removed_ids),
+            len(report.changed_ids),
+        )
         self.save_snapshot(after)
         return report
 
@@ -527,6 +627,8 @@ class Family:
             # still frees it when it is dropped, and no later collection walks its million objects
             # again (the first one after the build alone took ~0.5 s at 100,000 records).
             paused = gc.isenabled()
+            if paused:
+                gc.collect()  # so that what gets frozen is the index, not garbage cycles waiting
             gc.disable()
             try:
                 memo: dict[str, str] = {}
@@ -571,8 +673,16 @@ class Family:
                 rid = first + n - base
                 share_strings(data, memo)
                 kind = data.get("kind")
-                yield RecordItem(rid, cid, n, mid, data, Provenance(cid, rid, *pf),
-                                 kind if isinstance(kind, str) and kind else "document", (at, cid, n))
+                yield RecordItem(
+                    rid,
+                    cid,
+                    n,
+                    mid,
+                    data,
+                    Provenance(cid, rid, *pf),
+                    kind if isinstance(kind, str) and kind else "document",
+                    (at, cid, n),
+                )
 
     def _all_items_by_row(self) -> Iterator[RecordItem]:
         ordinals: dict[str, int] = {}
@@ -590,17 +700,31 @@ class Family:
             pf = fields.get(cid)
             if pf is None:
                 pf = fields[cid] = _prov_fields(meta)
-            yield make_item(record_id=row.id, capture_id=cid, ordinal=n, member_id=mid, data=row.data,
-                            prov=Provenance(capture_id=cid, record_id=row.id, **pf))
+            yield make_item(
+                record_id=row.id,
+                capture_id=cid,
+                ordinal=n,
+                member_id=mid,
+                data=row.data,
+                prov=Provenance(capture_id=cid, record_id=row.id, **pf),
+            )
 
     def _items_for(self, capture_id: str) -> list[RecordItem]:
         meta = self._metas.get(capture_id, {})
         mid = self._filed_member(meta)
         if mid is None:
             return []
-        return [make_item(record_id=r.id, capture_id=capture_id, ordinal=n, member_id=mid, data=r.data,
-                           prov=_provenance(capture_id, r.id, meta))
-                for n, r in enumerate(self.vault.records_for(capture_id))]
+        return [
+            make_item(
+                record_id=r.id,
+                capture_id=capture_id,
+                ordinal=n,
+                member_id=mid,
+                data=r.data,
+                prov=_provenance(capture_id, r.id, meta),
+            )
+            for n, r in enumerate(self.vault.records_for(capture_id))
+        ]
 
     def _set_meta(self, capture_id: str, meta: dict[str, Any], current: dict[str, Any] | None = None) -> None:
         """Write a capture's meta (only when it changes) and keep the in-memory copy."""
@@ -618,4 +742,3 @@ class Family:
                 self._metas[cid] = self.vault.get_capture_meta(cid)
                 self._metas_version += 1
             self._index.set_capture(cid, self._items_for(cid))
-

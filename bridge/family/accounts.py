@@ -18,6 +18,7 @@ then. Adult proxy access that a system expires after a period is recorded by the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -45,13 +46,13 @@ class Account:
     id: str
     member_id: str
     organization: str | None
-    portal_host: str                  # of the latest capture
+    portal_host: str  # of the latest capture
     vendor: str | None
     relationship: str | None
     access_level: str | None
-    expires_on: str | None            # what the caregiver set
+    expires_on: str | None  # what the caregiver set
     effective_expires_on: str | None  # what applies (the set date, else the 18th-birthday default)
-    expiry_source: str | None         # "set" | "18th_birthday" | None
+    expiry_source: str | None  # "set" | "18th_birthday" | None
     last_captured_at: str | None
     last_capture_id: str | None
     capture_count: int
@@ -63,7 +64,7 @@ class Account:
 class Expiry:
     account: Account
     expires_on: str
-    days_left: int     # negative: already expired
+    days_left: int  # negative: already expired
     source: str
     expired: bool
 
@@ -84,6 +85,7 @@ def host_of(meta: Mapping[str, Any]) -> str:
     return (urlsplit(url).hostname or "").lower() if isinstance(url, str) else ""
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def account_id(member_id: str, organization: str | None, vendor: str | None, host: str) -> str:
     org = norm_org(organization)
     if org:
@@ -113,8 +115,12 @@ def default_expiry(member: Member | None, relationship: str | None, today: date)
     return b18
 
 
-def derive_accounts(captures: Iterable[tuple[str, Mapping[str, Any]]], settings: Mapping[str, Mapping[str, Any]],
-                    members: Mapping[str, Member], today: date) -> list[Account]:
+def derive_accounts(
+    captures: Iterable[tuple[str, Mapping[str, Any]]],
+    settings: Mapping[str, Mapping[str, Any]],
+    members: Mapping[str, Member],
+    today: date,
+) -> list[Account]:
     """Accounts from filed capture metas (capture id, meta) and the stored proxy settings."""
     acc: dict[str, dict[str, Any]] = {}
     for cid, meta in captures:
@@ -125,8 +131,19 @@ def derive_accounts(captures: Iterable[tuple[str, Mapping[str, Any]]], settings:
         org = meta.get("organization") if isinstance(meta.get("organization"), str) else None
         vendor = meta.get("vendor") if isinstance(meta.get("vendor"), str) else None
         aid = account_id(member_id, org, vendor, host)
-        a = acc.setdefault(aid, {"member_id": member_id, "host": host, "org": org, "vendor": vendor,
-                                 "last": None, "kinds": {}, "count": 0, "hosts": set()})
+        a = acc.setdefault(
+            aid,
+            {
+                "member_id": member_id,
+                "host": host,
+                "org": org,
+                "vendor": vendor,
+                "last": None,
+                "kinds": {},
+                "count": 0,
+                "hosts": set(),
+            },
+        )
         a["hosts"].add(host)
         at = meta.get("captured_at") if isinstance(meta.get("captured_at"), str) else None
         key = (instant(at), cid)
@@ -152,15 +169,29 @@ def derive_accounts(captures: Iterable[tuple[str, Mapping[str, Any]]], settings:
             d = default_expiry(members.get(a["member_id"]), rel if isinstance(rel, str) else None, today)
             if d is not None:
                 eff, source = d.isoformat(), "18th_birthday"
-        kinds = tuple(PageKindSeen(page_kind=pk, last_captured_at=v[1], capture_id=v[2], count=v[3])
-                      for pk, v in sorted(a["kinds"].items()))
-        out.append(Account(
-            id=aid, member_id=a["member_id"], organization=a["org"], portal_host=a["host"],
-            vendor=a["vendor"], relationship=rel if isinstance(rel, str) else None,
-            access_level=s.get("access_level") if isinstance(s.get("access_level"), str) else None,
-            expires_on=explicit if isinstance(explicit, str) else None, effective_expires_on=eff,
-            expiry_source=source, last_captured_at=a["last"][1], last_capture_id=a["last"][2],
-            capture_count=a["count"], page_kinds=kinds, portal_hosts=tuple(sorted(a["hosts"]))))
+        kinds = tuple(
+            PageKindSeen(page_kind=pk, last_captured_at=v[1], capture_id=v[2], count=v[3])
+            for pk, v in sorted(a["kinds"].items())
+        )
+        out.append(
+            Account(
+                id=aid,
+                member_id=a["member_id"],
+                organization=a["org"],
+                portal_host=a["host"],
+                vendor=a["vendor"],
+                relationship=rel if isinstance(rel, str) else None,
+                access_level=s.get("access_level") if isinstance(s.get("access_level"), str) else None,
+                expires_on=explicit if isinstance(explicit, str) else None,
+                effective_expires_on=eff,
+                expiry_source=source,
+                last_captured_at=a["last"][1],
+                last_capture_id=a["last"][2],
+                capture_count=a["count"],
+                page_kinds=kinds,
+                portal_hosts=tuple(sorted(a["hosts"])),
+            )
+        )
     out.sort(key=lambda x: (x.member_id, x.organization or "", x.portal_host))
     return out
 
@@ -177,8 +208,15 @@ def expiring(accounts: Iterable[Account], today: date, within_days: int = 90) ->
             continue
         left = (d - today).days
         if left <= within_days:
-            out.append(Expiry(account=a, expires_on=d.isoformat(), days_left=left, source=a.expiry_source,
-                              expired=left < 0))
+            out.append(
+                Expiry(
+                    account=a,
+                    expires_on=d.isoformat(),
+                    days_left=left,
+                    source=a.expiry_source,
+                    expired=left < 0,
+                )
+            )
     out.sort(key=lambda e: (e.days_left, e.account.id))
     return out
 
@@ -193,7 +231,8 @@ def stale(accounts: Iterable[Account], today: date, older_than_days: int = 30) -
                 continue
             age = (today - d).days
             if age > older_than_days:
-                out.append(Stale(account=a, page_kind=k.page_kind, last_captured_at=k.last_captured_at,
-                                 age_days=age))
+                out.append(
+                    Stale(account=a, page_kind=k.page_kind, last_captured_at=k.last_captured_at, age_days=age)
+                )
     out.sort(key=lambda s: (-s.age_days, s.account.id, s.page_kind))
     return out

@@ -25,7 +25,7 @@ UPCOMING_STATUSES = frozenset({"scheduled", "requested", None})
 
 @dataclass(frozen=True)
 class Clash:
-    kind: str            # same_member_two_places | same_member_double_booked | members_overlap
+    kind: str  # same_member_two_places | same_member_double_booked | members_overlap
     other_entry_id: str
     other_member_id: str
     same_place: bool
@@ -76,19 +76,26 @@ def candidates(entries: Iterable[Entry]) -> list[Candidate]:
     return rows
 
 
-def upcoming(entries: Iterable[Entry], now: datetime, duration: timedelta = timedelta(minutes=30),
-             prepared: list[Candidate] | None = None) -> list[Upcoming]:
+def upcoming(
+    entries: Iterable[Entry],
+    now: datetime,
+    duration: timedelta = timedelta(minutes=30),
+    prepared: list[Candidate] | None = None,
+) -> list[Upcoming]:
     """`prepared`: the `candidates` of `entries`, when already known (then `entries` is not read)."""
     if now.tzinfo is not None:
         now = now.replace(tzinfo=None)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = [r for r in (candidates(entries) if prepared is None else prepared)
-            if not ((r[2] and r[1] < now) or (not r[2] and r[1] < today))]
+    rows = [
+        r
+        for r in (candidates(entries) if prepared is None else prepared)
+        if not ((r[2] and r[1] < now) or (not r[2] and r[1] < today))
+    ]
     clashes: dict[str, list[Clash]] = {e.id: [] for e, _, _ in rows}
     timed_rows = [r for r in rows if r[2]]
     for i, (a, sa, _) in enumerate(timed_rows):
         ea = sa + duration
-        for b, sb, _ in timed_rows[i + 1:]:
+        for b, sb, _ in timed_rows[i + 1 :]:
             if sb >= ea:
                 break
             same_place = _place_key(a) == _place_key(b)
@@ -98,4 +105,6 @@ def upcoming(entries: Iterable[Entry], now: datetime, duration: timedelta = time
                 kind = "members_overlap"
             clashes[a.id].append(Clash(kind, b.id, b.member_id, same_place))
             clashes[b.id].append(Clash(kind, a.id, a.member_id, same_place))
-    return [Upcoming(entry=e, start=s, timed=t, place=_place(e), clashes=tuple(clashes[e.id])) for e, s, t in rows]
+    return [
+        Upcoming(entry=e, start=s, timed=t, place=_place(e), clashes=tuple(clashes[e.id])) for e, s, t in rows
+    ]

@@ -64,7 +64,7 @@ class RecordItem:
 
     record_id: int
     capture_id: str
-    ordinal: int               # position of the record within its capture
+    ordinal: int  # position of the record within its capture
     member_id: str
     data: dict[str, Any]
     prov: Provenance
@@ -72,41 +72,61 @@ class RecordItem:
     order: tuple[str, str, int]
 
 
-def make_item(record_id: int, capture_id: str, ordinal: int, member_id: str, data: dict[str, Any],
-              prov: Provenance) -> RecordItem:
+def make_item(
+    record_id: int, capture_id: str, ordinal: int, member_id: str, data: dict[str, Any], prov: Provenance
+) -> RecordItem:
     kind = data.get("kind")
-    return RecordItem(record_id=record_id, capture_id=capture_id, ordinal=ordinal, member_id=member_id,
-                      data=data, prov=prov, kind=kind if isinstance(kind, str) and kind else "document",
-                      order=(instant(prov.captured_at), capture_id, ordinal))
+    return RecordItem(
+        record_id=record_id,
+        capture_id=capture_id,
+        ordinal=ordinal,
+        member_id=member_id,
+        data=data,
+        prov=prov,
+        kind=kind if isinstance(kind, str) and kind else "document",
+        order=(instant(prov.captured_at), capture_id, ordinal),
+    )
 
 
-_SHARED_MAX = 48  # longer strings (notes, message bodies, narratives) are rarely repeated
+_SHARED_MAX = 40  # longer strings (notes, message bodies, narratives) are rarely repeated
 
 
 def share_strings(data: dict[str, Any], memo: dict[str, str]) -> None:
-    """Make equal short strings of a record (and of its components) one object, in place: records
-    decoded one capture at a time repeat "final", "mg/dL", a provider's name, a reference range...
-    as separate copies, about a third of what the index holds in memory. The record is unchanged
-    as a value (same keys in the same order, equal strings)."""
+    """Make equal strings of a record (and of its components) one object, in place: records decoded
+    one capture at a time repeat "final", "mg/dL", a provider's name, a reference range... as
+    separate copies, about a third of what the index holds in memory. The record is unchanged as a
+    value (same keys in the same order, equal strings). `memo` lives for one build only."""
+    share = memo.setdefault
     for k, v in data.items():
-        if v.__class__ is str:
+        t = v.__class__
+        if t is str:
             if len(v) <= _SHARED_MAX:
-                data[k] = memo.setdefault(v, v)
-        elif v.__class__ is list:
+                data[k] = share(v, v)
+        elif t is list:
             for c in v:
                 if c.__class__ is dict:
                     for k2, x in c.items():
                         if x.__class__ is str and len(x) <= _SHARED_MAX:
-                            c[k2] = memo.setdefault(x, x)
-        elif v.__class__ is dict:  # a capture meta's patient
+                            c[k2] = share(x, x)
+        elif t is dict:  # a capture meta's patient
             share_strings(v, memo)
 
 
-@functools.lru_cache(maxsize=1 << 14)
 def instant(captured_at: str | None) -> str:
     """A sortable UTC form of a capture time (captures carry offsets)."""
     if not captured_at:
         return ""
+    if len(captured_at) == 20 and captured_at[-1] == "Z" and _UTC_SECONDS.match(captured_at):
+        return captured_at[:19]  # what the bridge writes: already UTC, to the second
+    return _instant(captured_at)
+
+
+# (an impossible day such as 30 February passes this and loses its "Z": it still sorts the same)
+_UTC_SECONDS = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ\Z")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _instant(captured_at: str) -> str:
     try:
         dt = datetime.fromisoformat(captured_at.replace("Z", "+00:00"))
     except ValueError:
@@ -125,6 +145,7 @@ def subject_key(subject: str | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------- keys
+
 
 def _s(data: dict[str, Any], name: str) -> str | None:
     v = data.get(name)
@@ -170,18 +191,26 @@ def _components(d: dict[str, Any]) -> list[dict[str, Any]]:
 SoftFn = Callable[[dict[str, Any]], str]
 _SOFT: dict[str, tuple[tuple[str, SoftFn], ...]] = {
     "test_result": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),),
-    "note": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
-             ("author", lambda d: person_name(_s(d, "author"))),
-             ("department", lambda d: norm_text(_s(d, "department")))),
-    "message": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
-                ("sender", lambda d: person_name(_s(d, "sender")))),
-    "visit": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
-              ("provider", lambda d: person_name(_s(d, "provider"))),
-              ("department", lambda d: norm_text(_s(d, "department"))),
-              ("title", lambda d: norm_text(_s(d, "title")))),
-    "appointment": (("minute", lambda d: minute_of(_s(d, "occurred_at"))),
-                    ("provider", lambda d: person_name(_s(d, "provider"))),
-                    ("department", lambda d: norm_text(_s(d, "department")))),
+    "note": (
+        ("minute", lambda d: minute_of(_s(d, "occurred_at"))),
+        ("author", lambda d: person_name(_s(d, "author"))),
+        ("department", lambda d: norm_text(_s(d, "department"))),
+    ),
+    "message": (
+        ("minute", lambda d: minute_of(_s(d, "occurred_at"))),
+        ("sender", lambda d: person_name(_s(d, "sender"))),
+    ),
+    "visit": (
+        ("minute", lambda d: minute_of(_s(d, "occurred_at"))),
+        ("provider", lambda d: person_name(_s(d, "provider"))),
+        ("department", lambda d: norm_text(_s(d, "department"))),
+        ("title", lambda d: norm_text(_s(d, "title"))),
+    ),
+    "appointment": (
+        ("minute", lambda d: minute_of(_s(d, "occurred_at"))),
+        ("provider", lambda d: person_name(_s(d, "provider"))),
+        ("department", lambda d: norm_text(_s(d, "department"))),
+    ),
     "bill": (("account", lambda d: norm_text(_s(d, "account"))),),
 }
 _CONTENT: dict[str, tuple[str, ...]] = {
@@ -205,6 +234,7 @@ def _comp_names(d: dict[str, Any]) -> frozenset[str]:
 
 # ---------------------------------------------------------------------------------------- clusters
 
+
 @dataclass
 class _Cluster:
     soft: dict[str, str] = field(default_factory=dict)
@@ -226,8 +256,11 @@ def _match(cluster: _Cluster, item: RecordItem, soft: dict[str, str], comps: fro
     same_capture = cluster.captures.get(item.capture_id)
     if same_capture is not None and all(d != item.data for d in same_capture):
         return -1
-    if (item.kind in _UNDATED_APART and not day_of(_s(item.data, "occurred_at"))
-            and _conflicts(item.kind, cluster.items[-1].data, item.data)):
+    if (
+        item.kind in _UNDATED_APART
+        and not day_of(_s(item.data, "occurred_at"))
+        and _conflicts(item.kind, cluster.items[-1].data, item.data)
+    ):
         return -1  # no date to tell a correction from another result: keep both
     score = 0
     for k, v in soft.items():
@@ -263,6 +296,7 @@ def _cluster(items: Sequence[RecordItem]) -> list[_Cluster]:
 
 
 # ---------------------------------------------------------------------------------------- versions
+
 
 def _empty(v: Any) -> bool:
     return v is None or v == "" or v == []
@@ -332,8 +366,13 @@ def merge_records(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         elif k in ("occurred_at", "resulted_at") and isinstance(cur, str) and isinstance(v, str):
             if len(wall(v)) > len(wall(cur)) and wall(v).startswith(wall(cur)):
                 out[k] = v
-        elif (k in _LONG_TEXT and isinstance(cur, str) and isinstance(v, str)
-              and len(_norm_long(v)) > len(_norm_long(cur)) and _text_compatible(cur, v)):
+        elif (
+            k in _LONG_TEXT
+            and isinstance(cur, str)
+            and isinstance(v, str)
+            and len(_norm_long(v)) > len(_norm_long(cur))
+            and _text_compatible(cur, v)
+        ):
             out[k] = v
     return out
 
@@ -394,7 +433,8 @@ def _versions(kind: str, items: Sequence[RecordItem]) -> tuple[_Version, list[_V
                 history.append(_Version(item.data, [item]))
             continue
         if (r_item is not None and r_cur is not None and r_item > r_cur) or _conflicts(
-                kind, current.record, item.data):
+            kind, current.record, item.data
+        ):
             history.append(current)
             current = _Version(item.data, [item])
             continue
@@ -404,6 +444,7 @@ def _versions(kind: str, items: Sequence[RecordItem]) -> tuple[_Version, list[_V
 
 
 # ---------------------------------------------------------------------------------------- entries
+
 
 def _sources(items: Iterable[RecordItem]) -> tuple[Provenance, ...]:
     seen: dict[tuple[str, int], Provenance] = {}
@@ -429,8 +470,17 @@ def single_entry(key: tuple[str, ...], it: RecordItem) -> Entry:
     rec = it.data
     org = it.prov.organization
     at, title = rec.get("occurred_at"), rec.get("title")
-    return Entry(digest("entry", *key), key[1], key[0], at if isinstance(at, str) else None,
-                 title if isinstance(title, str) else None, org, _orgs_of(org) if org else (), rec, (it.prov,))
+    return Entry(
+        digest("entry", *key),
+        key[1],
+        key[0],
+        at if isinstance(at, str) else None,
+        title if isinstance(title, str) else None,
+        org,
+        _orgs_of(org) if org else (),
+        rec,
+        (it.prov,),
+    )
 
 
 def build_group(key: tuple[str, ...], items: Sequence[RecordItem]) -> list[Entry]:
@@ -458,14 +508,20 @@ def build_group(key: tuple[str, ...], items: Sequence[RecordItem]) -> list[Entry
         sources = _sources(current.items)
         all_orgs = {it.prov.organization for it in cluster.items if it.prov.organization}
         rec = current.record
-        out.append(Entry(
-            id=entry_id, kind=kind, member_id=member_id,
-            occurred_at=_s(rec, "occurred_at"), title=_s(rec, "title"),
-            organization=sources[-1].organization if sources else None,
-            organizations=tuple(sorted(all_orgs)),
-            record=rec, sources=sources,
-            history=tuple(Version(record=h.record, sources=_sources(h.items)) for h in history),
-        ))
+        out.append(
+            Entry(
+                id=entry_id,
+                kind=kind,
+                member_id=member_id,
+                occurred_at=_s(rec, "occurred_at"),
+                title=_s(rec, "title"),
+                organization=sources[-1].organization if sources else None,
+                organizations=tuple(sorted(all_orgs)),
+                record=rec,
+                sources=sources,
+                history=tuple(Version(record=h.record, sources=_sources(h.items)) for h in history),
+            )
+        )
     return out
 
 

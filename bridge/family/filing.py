@@ -52,8 +52,10 @@ def patient_of(meta: dict[str, Any]) -> tuple[str | None, str | None]:
     if not isinstance(p, dict):
         return None, None
     name, dob = p.get("name"), p.get("dob")
-    return (name if isinstance(name, str) and name.strip() else None,
-            dob if isinstance(dob, str) and dob.strip() else None)
+    return (
+        name if isinstance(name, str) and name.strip() else None,
+        dob if isinstance(dob, str) and dob.strip() else None,
+    )
 
 
 def patient_key(name: str | None, dob: str | None, organization: str | None) -> str | None:
@@ -105,8 +107,14 @@ def score_candidates(name: str | None, dob: str | None, members: Sequence[dict[s
                 score -= 0.3
                 reasons.append("different birth date")
         if score > 0.1:
-            out.append(Candidate(member_id=str(m["id"]), name=str(m.get("name") or ""), score=round(score, 3),
-                                 reasons=tuple(reasons)))
+            out.append(
+                Candidate(
+                    member_id=str(m["id"]),
+                    name=str(m.get("name") or ""),
+                    score=round(score, 3),
+                    reasons=tuple(reasons),
+                )
+            )
     out.sort(key=lambda c: (-c.score, c.name, c.member_id))
     return out
 
@@ -116,12 +124,20 @@ def identity_matches(name: str | None, dob: str | None, members: Sequence[dict[s
     n = patient_name(name)
     if not n or not dob:
         return []
-    return [str(m["id"]) for m in members
-            if any(i.get("name") == n and i.get("dob") == dob for i in identities(m))]
+    return [
+        str(m["id"])
+        for m in members
+        if any(i.get("name") == n and i.get("dob") == dob for i in identities(m))
+    ]
 
 
-def decide(capture_id: str, meta: dict[str, Any], members: Sequence[dict[str, Any]],
-           assigned: str | None, remembered: str | None) -> Filing:
+def decide(
+    capture_id: str,
+    meta: dict[str, Any],
+    members: Sequence[dict[str, Any]],
+    assigned: str | None,
+    remembered: str | None,
+) -> Filing:
     """The filing decision as a pure function (see the module docstring). The member a capture was
     filed under before is deliberately not an input: after a reparse that reads the patient
     differently, a capture the caregiver did not assign is decided afresh (and may ask)."""
@@ -131,8 +147,10 @@ def decide(capture_id: str, meta: dict[str, Any], members: Sequence[dict[str, An
         return Filing(capture_id, remembered, False, [], "remembered")
     name, dob = patient_of(meta)
     if not name:
-        cands = [Candidate(str(m["id"]), str(m.get("name") or ""), 0.0, ("page shows no patient",))
-                 for m in members]
+        cands = [
+            Candidate(str(m["id"]), str(m.get("name") or ""), 0.0, ("page shows no patient",))
+            for m in members
+        ]
         return Filing(capture_id, None, True, cands, "no_patient")
     matches = identity_matches(name, dob, members)
     if len(matches) == 1:

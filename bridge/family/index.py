@@ -8,6 +8,7 @@ its records belong to (dedupe.py) and moves only those entries in the sorted ord
 from __future__ import annotations
 
 import bisect
+import itertools
 import operator
 from collections.abc import Iterable, Iterator
 
@@ -89,6 +90,7 @@ def indexed(e: Entry) -> Indexed:
 Subset = tuple[list[Indexed], list[tuple[int, str, str]]]
 _SUBSETS = 64  # cached (members, kinds) subsets per index version
 _KEY = operator.attrgetter("key")
+_GENERATIONS = itertools.count(1)
 
 
 def span(keys: list[tuple[int, str, str]], since: str, until: str) -> tuple[int, int]:
@@ -111,8 +113,11 @@ class TimelineIndex:
         self._keys: list[tuple[int, str, str]] = []
         self._sorted: list[Indexed] = []
         self._subsets: dict[tuple[frozenset[str] | None, frozenset[str] | None], Subset] = {}
+        self._texts: dict[tuple[frozenset[str] | None, frozenset[str] | None, tuple[str, ...]], Subset] = {}
         self._subsets_version = -1
         self.version = 0  # bumped on every change: views over the index are cached per version
+        self.generation = 0  # unique per load() in this process: a rebuilt index never matches old stamps
+        self._member_stamp: dict[str, int] = {}  # member id -> version that last changed their entries
 
     # ------------------------------------------------------------------ reading
 
@@ -139,30 +144,59 @@ class TimelineIndex:
         """[lo, hi) of the dated entries whose wall time w has since <= w <= until ('' = open)."""
         return span(self._keys, since, until)
 
+    def _fresh(self) -> None:
+        """Drop the cached subsets of an older index version."""
+        if self._subsets_version != self.version:
+            self._subsets.clear()
+            self._texts.clear()
+            self._subsets_version = self.version
+
     def subset(self, members: frozenset[str] | None, kinds: frozenset[str] | None) -> Subset:
         """The sorted entries (and their sort keys) of these members and kinds (None: any), computed
         once per index version: a member's page or a view does not scan the whole family each time."""
         if members is None and kinds is None:
             return self._sorted, self._keys
-        if self._subsets_version != self.version:
-            self._subsets.clear()
-            self._subsets_version = self.version
+        self._fresh()
         key = (members, kinds)
         hit = self._subsets.get(key)
         if hit is None:
             base: list[Indexed] = self._sorted
             if members is not None and kinds is not None and (members, None) in self._subsets:
                 base = self._subsets[(members, None)][0]
-            rows = [ix for ix in base
-                    if (members is None or ix.member_id in members) and (kinds is None or ix.kind in kinds)]
+            rows = [
+                ix
+                for ix in base
+                if (members is None or ix.member_id in members) and (kinds is None or ix.kind in kinds)
+            ]
             if len(self._subsets) >= _SUBSETS:
                 self._subsets.clear()
             hit = self._subsets[key] = (rows, [ix.key for ix in rows])
         return hit
 
+    def matching(
+        self, members: frozenset[str] | None, kinds: frozenset[str] | None, words: tuple[str, ...]
+    ) -> Subset:
+        """`subset` narrowed to the entries whose search text holds every folded word, cached per
+        index version like the subsets (paging through a search does not search again)."""
+        rows, keys = self.subset(members, kinds)
+        if not words:
+            return rows, keys
+        self._fresh()
+        key = (members, kinds, words)
+        hit = self._texts.get(key)
+        if hit is None:
+            for word in words:
+                rows = [ix for ix in rows if word in ix.blob]
+            if len(self._texts) >= _SUBSETS:
+                self._texts.clear()
+            hit = self._texts[key] = (rows, [ix.key for ix in rows])
+        return hit
+
     def member_entries(self, member_id: str | None, kinds: Iterable[str] | None = None) -> list[Entry]:
-        rows, _ = self.subset(frozenset((member_id,)) if member_id is not None else None,
-                              frozenset(kinds) if kinds is not None else None)
+        rows, _ = self.subset(
+            frozenset((member_id,)) if member_id is not None else None,
+            frozenset(kinds) if kinds is not None else None,
+        )
         return [ix.entry for ix in rows]
 
     def captures(self) -> set[str]:
@@ -178,6 +212,7 @@ class TimelineIndex:
         version = self.version
         self.__init__()  # type: ignore[misc]
         self.version = version + 1
+        self.generation = next(_GENERATIONS)
         by_capture, groups = self._by_capture, self._groups
         for it in items:
             cap = by_capture.get(it.capture_id)
@@ -217,7 +252,17 @@ class TimelineIndex:
                 key = group_key(it)
                 self._groups.setdefault(key, []).append(it)
                 touched.add(key)
+        for key in touched:
+            self._member_stamp[key[0]] = self.version
         self._update(touched)
+
+    def stamp(self, member_id: str | None = None) -> tuple[int, int]:
+        """What a view over the index is valid for: the whole index's version, or with `member_id`
+        the version that last changed that member's entries (filing a capture for one member leaves
+        the others' cached trends and medicines valid)."""
+        if member_id is None:
+            return self.generation, self.version
+        return self.generation, self._member_stamp.get(member_id, 0)
 
     def set_captures(self, changes: dict[str, list[RecordItem]]) -> None:
         for cid, items in changes.items():

@@ -26,32 +26,105 @@ from dataclasses import dataclass
 from .models import Entry
 from .normalize import fold, norm_org, person_name
 
-_FORMS = frozenset({
-    "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "solution", "suspension",
-    "injection", "injectable", "pen", "inhaler", "inhalation", "aerosol", "oral", "cream", "ointment", "gel",
-    "patch", "powder", "spray", "drops", "drop", "syrup", "chewable", "extended", "release", "delayed",
-    "per", "film", "coated", "kit", "lotion", "suppository", "nebulizer", "vial", "elixir", "liquid",
-    "sublingual", "topical", "ophthalmic", "otic", "nasal", "transdermal", "disintegrating", "dose",
-    "each", "actuation", "hr", "hour", "day",
-})
+_FORMS = frozenset(
+    {
+        "tablet",
+        "tablets",
+        "tab",
+        "tabs",
+        "capsule",
+        "capsules",
+        "cap",
+        "caps",
+        "solution",
+        "suspension",
+        "injection",
+        "injectable",
+        "pen",
+        "inhaler",
+        "inhalation",
+        "aerosol",
+        "oral",
+        "cream",
+        "ointment",
+        "gel",
+        "patch",
+        "powder",
+        "spray",
+        "drops",
+        "drop",
+        "syrup",
+        "chewable",
+        "extended",
+        "release",
+        "delayed",
+        "per",
+        "film",
+        "coated",
+        "kit",
+        "lotion",
+        "suppository",
+        "nebulizer",
+        "vial",
+        "elixir",
+        "liquid",
+        "sublingual",
+        "topical",
+        "ophthalmic",
+        "otic",
+        "nasal",
+        "transdermal",
+        "disintegrating",
+        "dose",
+        "each",
+        "actuation",
+        "hr",
+        "hour",
+        "day",
+    }
+)
 _RELEASE = frozenset({"er", "xr", "sr", "dr", "cr", "xl", "la", "ec", "hfa", "odt", "cd", "xr24", "24hr"})
-_SALTS = frozenset({
-    "tartrate", "succinate", "hydrochloride", "hcl", "sodium", "potassium", "calcium", "besylate",
-    "maleate", "mesylate", "citrate", "fumarate", "acetate", "phosphate", "bromide", "hyclate",
-    "monohydrate", "magnesium", "dihydrate", "sulfate", "hbr", "dipropionate", "propionate",
-})
+_SALTS = frozenset(
+    {
+        "tartrate",
+        "succinate",
+        "hydrochloride",
+        "hcl",
+        "sodium",
+        "potassium",
+        "calcium",
+        "besylate",
+        "maleate",
+        "mesylate",
+        "citrate",
+        "fumarate",
+        "acetate",
+        "phosphate",
+        "bromide",
+        "hyclate",
+        "monohydrate",
+        "magnesium",
+        "dihydrate",
+        "sulfate",
+        "hbr",
+        "dipropionate",
+        "propionate",
+    }
+)
 _MINERALS = frozenset({"ferrous", "potassium", "sodium", "calcium", "magnesium", "zinc", "lithium"})
-_UNIT = re.compile(r"^(mg|mcg|g|gm|ml|l|unit|units|u|iu|meq|mmol|%|mg/ml|mcg/ml|unit/ml|units/ml|"
-                   r"mg/\d*ml|mcg/actuation|mcg/act|mg/actuation|mcg/hr|mg/hr|mg/g|mcg/dose)$")
+_UNIT = re.compile(
+    r"^(mg|mcg|g|gm|ml|l|unit|units|u|iu|meq|mmol|%|mg/ml|mcg/ml|unit/ml|units/ml|"
+    r"mg/\d*ml|mcg/actuation|mcg/act|mg/actuation|mcg/hr|mg/hr|mg/g|mcg/dose)$"
+)
 _NUM = re.compile(r"^\d[\d,./-]*$")
 
 
 @dataclass(frozen=True)
 class Drug:
-    ingredient: str          # "metformin"; "" when the title is empty
-    strength: str | None     # "500 mg"
-    release: str | None      # "er"
-    salt: str | None         # "tartrate"
+    ingredient: str  # "metformin"; "" when the title is empty
+    strength: str | None  # "500 mg"
+    release: str | None  # "er"
+    salt: str | None  # "tartrate"
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -94,7 +167,11 @@ def parse_drug(title: str | None) -> Drug:
             release = next((t for t in folded.split()[i:] if t in _RELEASE), None)
     ingredient_tokens = " ".join(name_tokens).replace("-", " ").split()
     salt: str | None = None
-    if len(ingredient_tokens) >= 2 and ingredient_tokens[-1] in _SALTS and ingredient_tokens[0] not in _MINERALS:
+    if (
+        len(ingredient_tokens) >= 2
+        and ingredient_tokens[-1] in _SALTS
+        and ingredient_tokens[0] not in _MINERALS
+    ):
         salt = ingredient_tokens.pop()
     strength = " ".join(strength_tokens) or None
     return Drug(ingredient=" ".join(ingredient_tokens), strength=strength, release=release, salt=salt)
@@ -120,9 +197,9 @@ class MedGroup:
     ingredient: str
     active: tuple[MedItem, ...]
     inactive: tuple[MedItem, ...]
-    organizations: tuple[str, ...]   # where it is active
+    organizations: tuple[str, ...]  # where it is active
     flags: tuple[str, ...]
-    notes: tuple[str, ...]           # one plain sentence per flag
+    notes: tuple[str, ...]  # one plain sentence per flag
 
 
 def _item(e: Entry) -> MedItem:
@@ -133,9 +210,19 @@ def _item(e: Entry) -> MedItem:
         v = rec.get(k)
         return v if isinstance(v, str) else None
 
-    return MedItem(entry_id=e.id, title=e.title, ingredient=drug.ingredient, strength=drug.strength,
-                   release=drug.release, salt=drug.salt, status=s("status"), prescriber=s("prescriber"),
-                   organization=e.organization, occurred_at=e.occurred_at, instructions=s("instructions"))
+    return MedItem(
+        entry_id=e.id,
+        title=e.title,
+        ingredient=drug.ingredient,
+        strength=drug.strength,
+        release=drug.release,
+        salt=drug.salt,
+        status=s("status"),
+        prescriber=s("prescriber"),
+        organization=e.organization,
+        occurred_at=e.occurred_at,
+        instructions=s("instructions"),
+    )
 
 
 def reconcile(entries: Iterable[Entry]) -> list[MedGroup]:
@@ -149,7 +236,9 @@ def reconcile(entries: Iterable[Entry]) -> list[MedGroup]:
             by_drug.setdefault(it.ingredient, []).append(it)
     out: list[MedGroup] = []
     for ingredient in sorted(by_drug):
-        items = sorted(by_drug[ingredient], key=lambda m: (m.organization or "", m.strength or "", m.entry_id))
+        items = sorted(
+            by_drug[ingredient], key=lambda m: (m.organization or "", m.strength or "", m.entry_id)
+        )
         active = tuple(m for m in items if m.status != "discontinued")
         inactive = tuple(m for m in items if m.status == "discontinued")
         if not active:
@@ -159,12 +248,17 @@ def reconcile(entries: Iterable[Entry]) -> list[MedGroup]:
         prescribers = {person_name(m.prescriber): m.prescriber for m in active if m.prescriber}
         if len(prescribers) > 1:
             flags.append("multiple_prescribers")
-            notes.append(f"{ingredient} is prescribed by {len(prescribers)} prescribers: "
-                         + ", ".join(sorted(p for p in prescribers.values() if p)) + ".")
+            notes.append(
+                f"{ingredient} is prescribed by {len(prescribers)} prescribers: "
+                + ", ".join(sorted(p for p in prescribers.values() if p))
+                + "."
+            )
         strengths = {m.strength for m in active if m.strength}
         if len(strengths) > 1:
             flags.append("multiple_strengths")
-            notes.append(f"{ingredient} is active at {len(strengths)} strengths: {', '.join(sorted(strengths))}.")
+            notes.append(
+                f"{ingredient} is active at {len(strengths)} strengths: {', '.join(sorted(strengths))}."
+            )
         forms = {(m.salt, m.release) for m in active}
         if len(forms) > 1:
             flags.append("different_formulations")
@@ -177,9 +271,18 @@ def reconcile(entries: Iterable[Entry]) -> list[MedGroup]:
         elsewhere = [stopped[k] for k in sorted(stopped) if k not in active_orgs and active_orgs]
         if elsewhere:
             flags.append("discontinued_elsewhere")
-            notes.append(f"{ingredient} was discontinued at {', '.join(o for o in elsewhere if o)} but is "
-                         f"active at {', '.join(sorted(o for o in active_orgs.values() if o))}.")
-        out.append(MedGroup(ingredient=ingredient, active=active, inactive=inactive,
-                            organizations=tuple(sorted(o for o in active_orgs.values() if o)),
-                            flags=tuple(flags), notes=tuple(notes)))
+            notes.append(
+                f"{ingredient} was discontinued at {', '.join(o for o in elsewhere if o)} but is "
+                f"active at {', '.join(sorted(o for o in active_orgs.values() if o))}."
+            )
+        out.append(
+            MedGroup(
+                ingredient=ingredient,
+                active=active,
+                inactive=inactive,
+                organizations=tuple(sorted(o for o in active_orgs.values() if o)),
+                flags=tuple(flags),
+                notes=tuple(notes),
+            )
+        )
     return out

@@ -21,8 +21,14 @@ class UnknownMember(KeyError):
 
 
 def member_from_doc(doc: dict[str, Any]) -> Member:
-    return Member(id=str(doc["id"]), name=str(doc.get("name") or ""), dob=doc.get("dob"),
-                  relationship=doc.get("relationship"), notes=doc.get("notes"), created_at=doc.get("created_at"))
+    return Member(
+        id=str(doc["id"]),
+        name=str(doc.get("name") or ""),
+        dob=doc.get("dob"),
+        relationship=doc.get("relationship"),
+        notes=doc.get("notes"),
+        created_at=doc.get("created_at"),
+    )
 
 
 def identities(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -30,8 +36,9 @@ def identities(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in ids if isinstance(i, dict)] if isinstance(ids, list) else []
 
 
-def add_identity(doc: dict[str, Any], name: str | None, dob: str | None, source: str,
-                 patient_key: str | None = None) -> bool:
+def add_identity(
+    doc: dict[str, Any], name: str | None, dob: str | None, source: str, patient_key: str | None = None
+) -> bool:
     """Add a vouched-for (name, dob) to a member document; False when already there or incomplete."""
     n = patient_name(name)
     if not n or not dob:
@@ -49,14 +56,19 @@ class Members:
     def __init__(self, vault: VaultLike) -> None:
         self.vault = vault
 
-    def create(self, name: str, dob: str | None = None, relationship: str | None = None,
-               notes: str | None = None) -> Member:
+    def create(
+        self, name: str, dob: str | None = None, relationship: str | None = None, notes: str | None = None
+    ) -> Member:
         name = " ".join(name.split())
         if not name:
             raise ValueError("a member needs a name")
         doc: dict[str, Any] = {
-            "id": str(uuid.uuid4()), "name": name, "dob": dob or None, "relationship": relationship,
-            "notes": notes, "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "dob": dob or None,
+            "relationship": relationship,
+            "notes": notes,
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "identities": [],
         }
         add_identity(doc, name, dob, "created")
@@ -82,8 +94,15 @@ class Members:
     def save(self, doc: dict[str, Any]) -> None:
         self.vault.put_doc(MEMBERS, str(doc["id"]), doc)
 
-    def update(self, member_id: str, *, name: str | None = None, dob: str | None = None,
-               relationship: str | None = None, notes: str | None = None) -> Member:
+    def update(
+        self,
+        member_id: str,
+        *,
+        name: str | None = None,
+        dob: str | None = None,
+        relationship: str | None = None,
+        notes: str | None = None,
+    ) -> Member:
         """Rename or edit a member. A new name or birth date becomes a vouched-for identity too (the
         old ones stay: the portals still show the old name)."""
         doc = self.doc(member_id)
@@ -119,8 +138,13 @@ class Members:
         if keep["id"] == drop["id"]:
             raise ValueError("cannot merge a member into itself")
         for i in identities(drop):
-            add_identity(keep, str(i.get("name") or ""), i.get("dob"), str(i.get("source") or "confirmed"),
-                         i.get("patient_key"))
+            add_identity(
+                keep,
+                str(i.get("name") or ""),
+                i.get("dob"),
+                str(i.get("source") or "confirmed"),
+                i.get("patient_key"),
+            )
         for field in ("dob", "relationship", "notes"):
             if not keep.get(field) and drop.get(field):
                 keep[field] = drop[field]

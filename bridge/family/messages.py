@@ -57,8 +57,9 @@ def threads(entries: Iterable[Entry]) -> dict[tuple[str, str, str], list[Entry]]
     return out
 
 
-def awaiting_reply(entries: Iterable[Entry], today: date, business_days: int = 2,
-                   holidays: Collection[date] = ()) -> list[Thread]:
+def awaiting_reply(
+    entries: Iterable[Entry], today: date, business_days: int = 2, holidays: Collection[date] = ()
+) -> list[Thread]:
     """Threads waiting on the care team for more than `business_days`, longest waiting first."""
     out: list[Thread] = []
     for msgs in threads(entries).values():
@@ -74,9 +75,17 @@ def awaiting_reply(entries: Iterable[Entry], today: date, business_days: int = 2
             continue
         subj = last.record.get("thread_subject") or last.title
         sender = last.record.get("sender")
-        out.append(Thread(member_id=last.member_id, organization=last.organization,
-                          subject=subj if isinstance(subj, str) else None, last_entry_id=last.id,
-                          last_sent_at=last.occurred_at, last_sender=sender if isinstance(sender, str) else None,
-                          messages=len(msgs), business_days_waiting=waiting))
+        out.append(
+            Thread(
+                member_id=last.member_id,
+                organization=last.organization,
+                subject=subj if isinstance(subj, str) else None,
+                last_entry_id=last.id,
+                last_sent_at=last.occurred_at,
+                last_sender=sender if isinstance(sender, str) else None,
+                messages=len(msgs),
+                business_days_waiting=waiting,
+            )
+        )
     out.sort(key=lambda t: (-t.business_days_waiting, t.last_sent_at or "", t.last_entry_id))
     return out

@@ -51,23 +51,29 @@ class Version:
 class Entry:
     """One fact on the merged timeline: every source that showed it, its history, one merged record."""
 
-    id: str                      # stable: hash of the natural key
+    id: str  # stable: hash of the natural key
     kind: str
     member_id: str
     occurred_at: str | None
     title: str | None
-    organization: str | None     # of the most recent source
+    organization: str | None  # of the most recent source
     organizations: tuple[str, ...]
-    record: dict[str, Any]       # merged contract record
+    record: dict[str, Any]  # merged contract record
     sources: tuple[Provenance, ...]
     history: tuple[Version, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "member_id": self.member_id, "occurred_at": self.occurred_at,
-            "title": self.title, "organization": self.organization,
-            "organizations": list(self.organizations), "record": self.record,
-            "sources": [s.to_dict() for s in self.sources], "history": [h.to_dict() for h in self.history],
+            "id": self.id,
+            "kind": self.kind,
+            "member_id": self.member_id,
+            "occurred_at": self.occurred_at,
+            "title": self.title,
+            "organization": self.organization,
+            "organizations": list(self.organizations),
+            "record": self.record,
+            "sources": [s.to_dict() for s in self.sources],
+            "history": [h.to_dict() for h in self.history],
         }
 
 
@@ -78,11 +84,11 @@ class TimelineQuery:
     member_ids: Collection[str] | None = None
     kinds: Collection[str] | None = None
     organizations: Collection[str] | None = None  # matched case/accent-insensitively, any source
-    since: str | None = None                     # ISO date or datetime, inclusive
-    until: str | None = None                     # ISO date or datetime, inclusive (a date: whole day)
-    text: str | None = None                      # every word must appear (case/accent-insensitive)
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date or datetime, inclusive (a date: whole day)
+    text: str | None = None  # every word must appear (case/accent-insensitive)
     offset: int = 0
-    limit: int | None = 50                       # None: everything (exports)
+    limit: int | None = 50  # None: everything (exports)
     newest_first: bool = True
 
 
@@ -109,6 +115,8 @@ class ReparseReport:
 
     def __str__(self) -> str:
         was = "unknown before" if self.entries_before < 0 else f"was {self.entries_before}"
-        return (f"{self.entries_after} entries ({was}): {self.added} added, {self.removed} removed, "
-                f"{self.changed} changed; {self.captures_filed} capture(s) filed, "
-                f"{self.captures_unassigned} waiting for assignment")
+        return (
+            f"{self.entries_after} entries ({was}): {self.added} added, {self.removed} removed, "
+            f"{self.changed} changed; {self.captures_filed} capture(s) filed, "
+            f"{self.captures_unassigned} waiting for assignment"
+        )

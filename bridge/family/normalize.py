@@ -13,17 +13,73 @@ import unicodedata
 from datetime import date, datetime
 
 # Letters NFKD does not decompose into a base letter and a mark.
-_FOLD = str.maketrans({"đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "ß": "ss", "æ": "ae",
-                       "Æ": "ae", "œ": "oe", "Œ": "oe", "ı": "i", "þ": "th", "ð": "d"})
+_FOLD = str.maketrans(
+    {
+        "đ": "d",
+        "Đ": "d",
+        "ø": "o",
+        "Ø": "o",
+        "ł": "l",
+        "Ł": "l",
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+        "Œ": "oe",
+        "ı": "i",
+        "þ": "th",
+        "ð": "d",
+    }
+)
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 _WS = re.compile(r"\s+")
 
 # Credentials and honorifics that follow or precede a person's name on portal pages.
-CREDENTIALS = frozenset({
-    "md", "do", "pa", "pa-c", "pac", "np", "rn", "lpn", "cnp", "fnp", "aprn", "dnp", "phd", "pharmd", "dds",
-    "dmd", "od", "dpm", "cnm", "crnp", "ma", "cma", "lcsw", "mph", "facp", "faap", "mr", "mrs", "ms", "miss",
-    "dr", "jr", "sr", "ii", "iii", "iv", "bsn", "msn", "np-c", "fnp-c", "agpcnp-bc",
-})
+CREDENTIALS = frozenset(
+    {
+        "md",
+        "do",
+        "pa",
+        "pa-c",
+        "pac",
+        "np",
+        "rn",
+        "lpn",
+        "cnp",
+        "fnp",
+        "aprn",
+        "dnp",
+        "phd",
+        "pharmd",
+        "dds",
+        "dmd",
+        "od",
+        "dpm",
+        "cnm",
+        "crnp",
+        "ma",
+        "cma",
+        "lcsw",
+        "mph",
+        "facp",
+        "faap",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "jr",
+        "sr",
+        "ii",
+        "iii",
+        "iv",
+        "bsn",
+        "msn",
+        "np-c",
+        "fnp-c",
+        "agpcnp-bc",
+    }
+)
 
 
 def fold(text: str | None) -> str:
@@ -117,6 +173,7 @@ def digest(*parts: str | None, size: int = 24) -> str:
 
 
 # ---------------------------------------------------------------------------------------- times
+
 
 def wall(iso: str | None) -> str:
     """The local wall time of an ISO string without any offset: '2026-05-05T10:30:00-05:00' ->

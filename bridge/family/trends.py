@@ -27,36 +27,86 @@ from .normalize import fold, minute_of, wall
 
 # analyte id -> (display name, folded names that are certainly this analyte)
 _SYN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "hba1c": ("Hemoglobin A1c", ("hemoglobin a1c", "hba1c", "hgb a1c", "hb a1c", "a1c", "glycohemoglobin",
-                                 "glycated hemoglobin", "glycosylated hemoglobin", "hemoglobin a1c ngsp",
-                                 "glycohemoglobin a1c")),
-    "glucose": ("Glucose", ("glucose", "glucose serum", "glucose plasma", "glucose serum plasma", "glu",
-                            "glucose random", "random glucose", "glucose non fasting")),
-    "glucose_fasting": ("Glucose, fasting", ("glucose fasting", "fasting glucose", "fasting blood glucose",
-                                             "glucose fasting serum", "fbg")),
-    "creatinine": ("Creatinine", ("creatinine", "creatinine serum", "creatinine plasma", "creatinine blood",
-                                  "creatinine serum plasma", "creat")),
-    "potassium": ("Potassium", ("potassium", "k", "k+", "potassium serum", "potassium plasma",
-                                "potassium serum plasma")),
+    "hba1c": (
+        "Hemoglobin A1c",
+        (
+            "hemoglobin a1c",
+            "hba1c",
+            "hgb a1c",
+            "hb a1c",
+            "a1c",
+            "glycohemoglobin",
+            "glycated hemoglobin",
+            "glycosylated hemoglobin",
+            "hemoglobin a1c ngsp",
+            "glycohemoglobin a1c",
+        ),
+    ),
+    "glucose": (
+        "Glucose",
+        (
+            "glucose",
+            "glucose serum",
+            "glucose plasma",
+            "glucose serum plasma",
+            "glu",
+            "glucose random",
+            "random glucose",
+            "glucose non fasting",
+        ),
+    ),
+    "glucose_fasting": (
+        "Glucose, fasting",
+        ("glucose fasting", "fasting glucose", "fasting blood glucose", "glucose fasting serum", "fbg"),
+    ),
+    "creatinine": (
+        "Creatinine",
+        (
+            "creatinine",
+            "creatinine serum",
+            "creatinine plasma",
+            "creatinine blood",
+            "creatinine serum plasma",
+            "creat",
+        ),
+    ),
+    "potassium": (
+        "Potassium",
+        ("potassium", "k", "k+", "potassium serum", "potassium plasma", "potassium serum plasma"),
+    ),
     "sodium": ("Sodium", ("sodium", "na", "na+", "sodium serum", "sodium plasma", "sodium serum plasma")),
     "chloride": ("Chloride", ("chloride", "cl", "chloride serum", "chloride plasma")),
-    "bicarbonate": ("CO2 / bicarbonate", ("co2", "carbon dioxide", "bicarbonate", "total co2", "hco3",
-                                          "carbon dioxide total", "co2 total")),
-    "bun": ("Urea nitrogen (BUN)", ("bun", "urea nitrogen", "blood urea nitrogen", "urea nitrogen blood",
-                                    "urea nitrogen serum")),
+    "bicarbonate": (
+        "CO2 / bicarbonate",
+        ("co2", "carbon dioxide", "bicarbonate", "total co2", "hco3", "carbon dioxide total", "co2 total"),
+    ),
+    "bun": (
+        "Urea nitrogen (BUN)",
+        ("bun", "urea nitrogen", "blood urea nitrogen", "urea nitrogen blood", "urea nitrogen serum"),
+    ),
     "calcium": ("Calcium", ("calcium", "calcium serum", "calcium total", "ca total")),
     "magnesium": ("Magnesium", ("magnesium", "magnesium serum")),
     "hemoglobin": ("Hemoglobin", ("hemoglobin", "hgb", "hb", "haemoglobin")),
     "hematocrit": ("Hematocrit", ("hematocrit", "hct", "haematocrit")),
-    "wbc": ("White blood cells", ("wbc", "white blood cell count", "white blood cells", "wbc count",
-                                  "leukocyte count")),
+    "wbc": (
+        "White blood cells",
+        ("wbc", "white blood cell count", "white blood cells", "wbc count", "leukocyte count"),
+    ),
     "platelets": ("Platelets", ("platelets", "platelet", "platelet count", "plt")),
     "tsh": ("TSH", ("tsh", "thyroid stimulating hormone", "thyrotropin")),
     "free_t4": ("Free T4", ("free t4", "t4 free", "thyroxine free", "free thyroxine", "ft4")),
     "cholesterol": ("Cholesterol, total", ("cholesterol", "cholesterol total", "total cholesterol")),
     "hdl": ("HDL cholesterol", ("hdl", "hdl cholesterol", "cholesterol hdl", "hdl c")),
-    "ldl_calc": ("LDL cholesterol (calculated)", ("ldl calculated", "ldl cholesterol calculated", "ldl calc",
-                                                  "ldl cholesterol calc", "ldl c calculated")),
+    "ldl_calc": (
+        "LDL cholesterol (calculated)",
+        (
+            "ldl calculated",
+            "ldl cholesterol calculated",
+            "ldl calc",
+            "ldl cholesterol calc",
+            "ldl c calculated",
+        ),
+    ),
     "triglycerides": ("Triglycerides", ("triglycerides", "triglyceride", "trig")),
     "egfr": ("eGFR", ("egfr",)),
     "alt": ("ALT", ("alt", "alanine aminotransferase", "alt sgpt", "sgpt")),
@@ -102,7 +152,7 @@ _CANON: dict[str, tuple[str, dict[str, float]]] = {
 class TrendPoint:
     entry_id: str
     occurred_at: str | None
-    name: str                  # the component name as the source shows it
+    name: str  # the component name as the source shows it
     value: str | None
     value_num: float | None
     unit: str | None
@@ -118,11 +168,11 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class Series:
-    analyte: str               # series id
-    name: str                  # display name
-    unit: str | None           # the series' unit (the most common source unit, or the canonical one)
-    names: tuple[str, ...]     # every name the sources used
-    units: tuple[str, ...]     # every unit the sources used
+    analyte: str  # series id
+    name: str  # display name
+    unit: str | None  # the series' unit (the most common source unit, or the canonical one)
+    names: tuple[str, ...]  # every name the sources used
+    units: tuple[str, ...]  # every unit the sources used
     organizations: tuple[str, ...]
     points: tuple[TrendPoint, ...]
 
@@ -183,21 +233,41 @@ def trends(entries: Iterable[Entry], min_points: int = 1) -> list[Series]:
                 prev["organizations"] = tuple(sorted({*prev["organizations"], *e.organizations}))
                 continue
             merged[k] = {
-                "entry_id": e.id, "occurred_at": e.occurred_at, "name": str(c["name"]), "value": value,
-                "value_num": num, "unit": c.get("unit"), "ref_range": c.get("ref_range"),
-                "ref_low": c.get("ref_low"), "ref_high": c.get("ref_high"), "flag": c.get("flag"),
+                "entry_id": e.id,
+                "occurred_at": e.occurred_at,
+                "name": str(c["name"]),
+                "value": value,
+                "value_num": num,
+                "unit": c.get("unit"),
+                "ref_range": c.get("ref_range"),
+                "ref_low": c.get("ref_low"),
+                "ref_high": c.get("ref_high"),
+                "flag": c.get("flag"),
                 "organization": e.organization,
                 "series_value": _convert(aid, c.get("unit") or "", unit, num) if unit else num,
-                "organizations": e.organizations, "also_in": (),
+                "organizations": e.organizations,
+                "also_in": (),
             }
         points = tuple(TrendPoint(**m) for m in merged.values())
         if len(points) < min_points:
             continue
-        out.append(Series(
-            analyte=aid, name=display[aid], unit=unit,
-            names=tuple(sorted({p.name for p in points})),
-            units=tuple(sorted({p.unit for p in points if p.unit})),
-            organizations=tuple(sorted({o for p in points for o in (p.organizations or
-                                                                     ((p.organization,) if p.organization else ()))})),
-            points=points))
+        out.append(
+            Series(
+                analyte=aid,
+                name=display[aid],
+                unit=unit,
+                names=tuple(sorted({p.name for p in points})),
+                units=tuple(sorted({p.unit for p in points if p.unit})),
+                organizations=tuple(
+                    sorted(
+                        {
+                            o
+                            for p in points
+                            for o in (p.organizations or ((p.organization,) if p.organization else ()))
+                        }
+                    )
+                ),
+                points=points,
+            )
+        )
     return out

@@ -22,7 +22,9 @@ def _day(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value[:19]).date() if len(value) > 10 else date.fromisoformat(value[:10])
+        return (
+            datetime.fromisoformat(value[:19]).date() if len(value) > 10 else date.fromisoformat(value[:10])
+        )
     except ValueError:
         return None
 
@@ -39,7 +41,9 @@ def _marker(shape: str, x: float, y: float, colour: str) -> str:
 
 def _band(points: list[TrendPoint]) -> tuple[float | None, float | None]:
     """The reference range most sources gave (bands differ between labs; the commonest is drawn)."""
-    common = Counter((p.ref_low, p.ref_high) for p in points if p.ref_low is not None or p.ref_high is not None)
+    common = Counter(
+        (p.ref_low, p.ref_high) for p in points if p.ref_low is not None or p.ref_high is not None
+    )
     return common.most_common(1)[0][0] if common else (None, None)
 
 
@@ -91,7 +95,9 @@ def trend_svg(series: Series, link_prefix: str = "/entries/") -> Markup:
 
 
 def _trend_svg(series: Series, link_prefix: str) -> Markup:
-    points = [(d, p) for p in series.points if (d := _day(p.occurred_at)) is not None and p.series_value is not None]
+    points = [
+        (d, p) for p in series.points if (d := _day(p.occurred_at)) is not None and p.series_value is not None
+    ]
     unit = series.unit or ""
     if not points:
         return Markup('<p class="empty">No numeric values to chart yet.</p>')
@@ -119,31 +125,48 @@ def _trend_svg(series: Series, link_prefix: str) -> Markup:
     orgs = list(dict.fromkeys(p.organization or "Unknown source" for _, p in points))
     style = {org: MARKERS[i % len(MARKERS)] for i, org in enumerate(orgs)}
     title = f"{series.name} over time" + (f", in {unit}" if unit else "")
-    parts = [f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT + 18 * ((len(orgs) + 1) // 2)}" role="img" '
-             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">', f"<title>{escape(title)}</title>"]
+    parts = [
+        f'<svg class="trend" viewBox="0 0 {WIDTH} {HEIGHT + 18 * ((len(orgs) + 1) // 2)}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
     if low is not None or high is not None:
         band_top = y(high) if high is not None else TOP
         band_bottom = y(low) if low is not None else TOP + plot_h
         label = f"Reference range {low if low is not None else ''}–{high if high is not None else ''} {unit}".strip()
-        parts.append(f'<rect class="band" x="{LEFT}" y="{band_top:.1f}" width="{plot_w}" '
-                     f'height="{max(band_bottom - band_top, 1):.1f}" fill="#dfeee0"><title>{escape(label)}</title></rect>')
-    parts.append(f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" stroke="#8b95a1"/>')
+        parts.append(
+            f'<rect class="band" x="{LEFT}" y="{band_top:.1f}" width="{plot_w}" '
+            f'height="{max(band_bottom - band_top, 1):.1f}" fill="#dfeee0"><title>{escape(label)}</title></rect>'
+        )
+    parts.append(
+        f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" stroke="#8b95a1"/>'
+    )
     parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="#8b95a1"/>')
     for v in (lo_v + pad, hi_v - pad):
-        parts.append(f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{escape(f"{v:g}")}</text>')
-    parts.append(f'<text x="{LEFT}" y="{TOP + plot_h + 16}" font-size="11">{escape(nice_date(d0.isoformat()))}</text>')
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" font-size="11">{escape(f"{v:g}")}</text>'
+        )
+    parts.append(
+        f'<text x="{LEFT}" y="{TOP + plot_h + 16}" font-size="11">{escape(nice_date(d0.isoformat()))}</text>'
+    )
     if d1 != d0:
-        parts.append(f'<text x="{LEFT + plot_w}" y="{TOP + plot_h + 16}" text-anchor="end" font-size="11">'
-                     f"{escape(nice_date(d1.isoformat()))}</text>")
-    path = " ".join(f"{'M' if i == 0 else 'L'}{x(d):.1f} {y(p.series_value or 0):.1f}" for i, (d, p) in enumerate(points))
+        parts.append(
+            f'<text x="{LEFT + plot_w}" y="{TOP + plot_h + 16}" text-anchor="end" font-size="11">'
+            f"{escape(nice_date(d1.isoformat()))}</text>"
+        )
+    path = " ".join(
+        f"{'M' if i == 0 else 'L'}{x(d):.1f} {y(p.series_value or 0):.1f}" for i, (d, p) in enumerate(points)
+    )
     parts.append(f'<path d="{path}" fill="none" stroke="#8b95a1" stroke-width="1.2"/>')
     for d, p in points:
         colour, shape = style[p.organization or "Unknown source"]
         shown = f"{p.value} {p.unit or ''}".strip()
         flag = f" ({p.flag})" if p.flag else ""
         tip = f"{shown}{flag} on {nice_date(d.isoformat())}, {p.organization or 'unknown source'}"
-        parts.append(f'<a href="{escape(link_prefix + p.entry_id)}"><g class="point">'
-                     f"{_marker(shape, x(d), y(p.series_value or 0), colour)}<title>{escape(tip)}</title></g></a>")
+        parts.append(
+            f'<a href="{escape(link_prefix + p.entry_id)}"><g class="point">'
+            f"{_marker(shape, x(d), y(p.series_value or 0), colour)}<title>{escape(tip)}</title></g></a>"
+        )
     for i, org in enumerate(orgs):
         colour, shape = style[org]
         lx, ly = LEFT + (i % 2) * 300, HEIGHT - 18 + 18 * (i // 2)
@@ -153,8 +176,14 @@ def _trend_svg(series: Series, link_prefix: str) -> Markup:
     if len(points) < shown_all:
         flagged = sum(1 for _, p in points if p.flag)
         all_flagged = sum(1 for _, p in all_points if p.flag)
-        which = "every flagged value" if flagged == all_flagged else f"{flagged} of the {all_flagged} flagged values"
-        parts.append(f'<p class="muted chart-note">For legibility the chart plots {len(points)} of {shown_all} '
-                     f"values: the first, the latest, {which} and an even sample of the others. The table "
-                     "below and the timeline list the values themselves.</p>")
+        which = (
+            "every flagged value"
+            if flagged == all_flagged
+            else f"{flagged} of the {all_flagged} flagged values"
+        )
+        parts.append(
+            f'<p class="muted chart-note">For legibility the chart plots {len(points)} of {shown_all} '
+            f"values: the first, the latest, {which} and an even sample of the others. The table "
+            "below and the timeline list the values themselves.</p>"
+        )
     return Markup("".join(parts))  # noqa: S704 - every text above went through escape(); the rest are numbers

@@ -38,24 +38,36 @@ async def overview(request: web.Request) -> web.StreamResponse:
     accounts = family.list_accounts(today=today)
     cards: list[dict[str, Any]] = []
     for m in members:
-        results = family.timeline(TimelineQuery(member_ids=[m.id], kinds=["test_result"], since=since, limit=200))
-        abnormal = [e for e in results.entries
-                    if any(c.get("flag") for c in e.record.get("components") or [])][:8]
-        cards.append({
-            "member": m,
-            "upcoming": [u for u in upcoming if u.entry.member_id == m.id][:6],
-            "abnormal": abnormal,
-            "recent_results": results.total,
-            "awaiting": [t for t in awaiting if t.member_id == m.id],
-            "accounts": [a for a in accounts if a.member_id == m.id],
-            "expiring": [x for x in expiring if x.account.member_id == m.id],
-            "stale": [s for s in stale if s.account.member_id == m.id],
-        })
+        results = family.timeline(
+            TimelineQuery(member_ids=[m.id], kinds=["test_result"], since=since, limit=200)
+        )
+        abnormal = [
+            e for e in results.entries if any(c.get("flag") for c in e.record.get("components") or [])
+        ][:8]
+        cards.append(
+            {
+                "member": m,
+                "upcoming": [u for u in upcoming if u.entry.member_id == m.id][:6],
+                "abnormal": abnormal,
+                "recent_results": results.total,
+                "awaiting": [t for t in awaiting if t.member_id == m.id],
+                "accounts": [a for a in accounts if a.member_id == m.id],
+                "expiring": [x for x in expiring if x.account.member_id == m.id],
+                "stale": [s for s in stale if s.account.member_id == m.id],
+            }
+        )
     clashes = [u for u in upcoming if u.clashes]
     unassigned = len(family.unassigned())
     names = {m.id: m.name for m in members}
-    return render("overview.html", csrf=v.csrf, cards=cards, clashes=clashes, names=names,
-                  unassigned=unassigned, has_captures=bool(v.vault.capture_count()))
+    return render(
+        "overview.html",
+        csrf=v.csrf,
+        cards=cards,
+        clashes=clashes,
+        names=names,
+        unassigned=unassigned,
+        has_captures=bool(v.vault.capture_count()),
+    )
 
 
 @routes.get("/members")
@@ -69,10 +81,19 @@ async def add_member(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
     name = (form.get("name") or "").strip()
     if not name:
-        return render("members.html", status=400, csrf=v.csrf, members=v.family.list_members(),
-                      error="Give the family member a name.")
-    v.family.create_member(name=name, dob=form.get("dob") or None, relationship=form.get("relationship") or None,
-                           notes=form.get("notes") or None)
+        return render(
+            "members.html",
+            status=400,
+            csrf=v.csrf,
+            members=v.family.list_members(),
+            error="Give the family member a name.",
+        )
+    v.family.create_member(
+        name=name,
+        dob=form.get("dob") or None,
+        relationship=form.get("relationship") or None,
+        notes=form.get("notes") or None,
+    )
     return redirect("/members")
 
 
@@ -112,13 +133,35 @@ async def member_timeline(request: web.Request) -> web.StreamResponse:
     since = request.query.get("since") or None
     until = request.query.get("until") or None
     text = (request.query.get("q") or "").strip() or None
-    result = v.family.timeline(TimelineQuery(member_ids=[member.id], kinds=kinds or None, organizations=orgs or None,
-                                             since=since, until=until, text=text, offset=(page - 1) * PAGE_SIZE,
-                                             limit=PAGE_SIZE))
+    result = v.family.timeline(
+        TimelineQuery(
+            member_ids=[member.id],
+            kinds=kinds or None,
+            organizations=orgs or None,
+            since=since,
+            until=until,
+            text=text,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+    )
     accounts = [a for a in v.family.list_accounts() if a.member_id == member.id]
     all_orgs = sorted({a.organization for a in accounts if a.organization})
     pages = max((result.total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     base_query = [(k, val) for k, val in request.query.items() if k != "page"]
-    return render("timeline.html", csrf=v.csrf, member=member, result=result, kinds=kinds, orgs=orgs,
-                  all_kinds=RECORD_KINDS, all_orgs=all_orgs, since=since or "", until=until or "", q=text or "",
-                  page=page, pages=pages, base_query=base_query)
+    return render(
+        "timeline.html",
+        csrf=v.csrf,
+        member=member,
+        result=result,
+        kinds=kinds,
+        orgs=orgs,
+        all_kinds=RECORD_KINDS,
+        all_orgs=all_orgs,
+        since=since or "",
+        until=until or "",
+        q=text or "",
+        page=page,
+        pages=pages,
+        base_query=base_query,
+    )

@@ -24,10 +24,13 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
     thread = []
     if entry.kind == "message":
         subject = entry.record.get("thread_subject") or entry.title
-        thread = [e for e in v.family.iter_entries(TimelineQuery(member_ids=[entry.member_id], kinds=["message"],
-                                                                 limit=None, newest_first=False))
-                  if (e.record.get("thread_subject") or e.title) == subject
-                  and e.organization == entry.organization]
+        thread = [
+            e
+            for e in v.family.iter_entries(
+                TimelineQuery(member_ids=[entry.member_id], kinds=["message"], limit=None, newest_first=False)
+            )
+            if (e.record.get("thread_subject") or e.title) == subject and e.organization == entry.organization
+        ]
     return render("entry.html", csrf=v.csrf, entry=entry, member=member, r=entry.record, thread=thread)
 
 
@@ -41,8 +44,15 @@ async def results_page(request: web.Request) -> web.StreamResponse:
     # and links to the member's timeline, which pages through every result
     tables = {s.analyte: s.points[-TABLE_ROWS:] for s, _ in charts}
     recent = v.family.timeline(TimelineQuery(member_ids=[member.id], kinds=["test_result"], limit=20))
-    return render("results.html", csrf=v.csrf, member=member, charts=charts, tables=tables, table_rows=TABLE_ROWS,
-                  recent=recent.entries)
+    return render(
+        "results.html",
+        csrf=v.csrf,
+        member=member,
+        charts=charts,
+        tables=tables,
+        table_rows=TABLE_ROWS,
+        recent=recent.entries,
+    )
 
 
 @routes.get("/members/{member_id}/medications")
@@ -50,5 +60,10 @@ async def medications_page(request: web.Request) -> web.StreamResponse:
     v = view(request)
     member = v.member(request.match_info["member_id"])
     groups = v.family.reconcile_medications(member.id)
-    return render("medications.html", csrf=v.csrf, member=member,
-                  active=[g for g in groups if g.active], inactive=[g for g in groups if not g.active])
+    return render(
+        "medications.html",
+        csrf=v.csrf,
+        member=member,
+        active=[g for g in groups if g.active],
+        inactive=[g for g in groups if not g.active],
+    )

@@ -730,7 +730,11 @@ class Vault:
             raws: list[bytes] = []
             for capture_id, first, blob in part:
                 where = f"records of capture {capture_id[:12]}"
-                raws.append(crypto.unpack(crypto.unseal(cipher, blob, _record_set_aad(capture_id, first), where), where))
+                raws.append(
+                    crypto.unpack(
+                        crypto.unseal(cipher, blob, _record_set_aad(capture_id, first), where), where
+                    )
+                )
             try:
                 batches = json.loads(b"[" + b",".join(raws) + b"]")
                 if not isinstance(batches, list) or len(batches) != len(part):
