@@ -16,7 +16,7 @@ from bridge.family import Family
 from bridge.ingest import ingest, ingest_many
 from bridge.vault import KdfParams, Vault
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def one_round(pages: list[tuple[str, str]], folder: Path, bulk: bool) -> float:

@@ -13,8 +13,9 @@ the HTML — a new result row, a different timestamp rendered in the page — is
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from .errors import InvalidInput
 
@@ -36,7 +37,10 @@ def validate_capture(capture: Any) -> None:
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Sorted keys, no white space, UTF-8: byte for byte what ``json.dumps(value, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False)`` gives (a test holds orjson to that, so capture ids
+    never change), at several times the speed on multi-megabyte pages."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def identity_form(capture: dict[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import zlib
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,7 +78,9 @@ def unseal(cipher: AESGCM, blob: bytes, associated: bytes, where: str) -> bytes:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # orjson: the same compact UTF-8 JSON several times faster (metas and record sets are on every save
+    # and every unlock); the capture's canonical form, which names it, stays stdlib json (capture.py).
+    return orjson.dumps(value)
 
 
 def pack(payload: bytes, *, compress: bool | None = None, level: int = 6) -> bytes:
@@ -110,7 +112,7 @@ def seal_json(cipher: AESGCM, value: Any, associated: bytes) -> bytes:
 def unseal_json(cipher: AESGCM, blob: bytes, associated: bytes, where: str) -> Any:
     raw = unpack(unseal(cipher, blob, associated, where), where)
     try:
-        return json.loads(raw)
+        return orjson.loads(raw)
     except ValueError:
         raise tampered(where) from None
 

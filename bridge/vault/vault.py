@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import crypto, kdf, storage
@@ -566,7 +567,7 @@ class Vault:
                 associated = crypto.aad("captures", "info", capture_id)
                 raws.append(crypto.unpack(crypto.unseal(cipher, blob, associated, where), where))
             try:
-                infos = json.loads(b"[" + b",".join(raws) + b"]")
+                infos = orjson.loads(b"[" + b",".join(raws) + b"]")
                 if not isinstance(infos, list) or len(infos) != len(part):
                     raise ValueError
             except ValueError:
@@ -574,7 +575,7 @@ class Vault:
             for i, (seq, capture_id, blob, stored_size) in enumerate(part):
                 if infos is None:
                     try:
-                        info = json.loads(raws[i])
+                        info = orjson.loads(raws[i])
                     except ValueError:
                         raise crypto.tampered(f"capture {capture_id[:12]} meta") from None
                 else:
@@ -736,7 +737,7 @@ class Vault:
                     )
                 )
             try:
-                batches = json.loads(b"[" + b",".join(raws) + b"]")
+                batches = orjson.loads(b"[" + b",".join(raws) + b"]")
                 if not isinstance(batches, list) or len(batches) != len(part):
                     raise ValueError
             except ValueError:

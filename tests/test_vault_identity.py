@@ -1,0 +1,43 @@
+"""A capture's id must never change between versions: the fast canonical JSON is byte for byte the
+standard library's sorted, compact, UTF-8 form."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.vault.capture import canonical_json, capture_hash
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]))
+
+
+def stdlib(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@settings(max_examples=500, deadline=None)
+@given(url=TEXT, html=TEXT, title=st.none() | TEXT)
+def test_canonical_json_matches_the_standard_library(url: str, html: str, title: str | None) -> None:
+    capture = {"url": url, "title": title, "frames": [{"url": url, "html": html}], "extension_version": "1"}
+    assert canonical_json(capture) == stdlib(capture)
+
+
+def test_every_character_escapes_the_same_way() -> None:
+    text = "".join(chr(i) for i in range(0x3000) if not 0xD800 <= i < 0xE000)
+    value = {"url": text, "frames": [{"url": "", "html": text}]}
+    assert canonical_json(value) == stdlib(value)
+
+
+def test_a_known_capture_keeps_its_id() -> None:
+    capture = {
+        "url": "https://portal.example/a",
+        "frames": [{"url": "https://portal.example/a", "html": "<p>é\n</p>"}],
+    }
+    assert (
+        capture_hash(capture)
+        == __import__("hashlib")
+        .sha256(stdlib({"url": capture["url"], "frames": [{"url": capture["url"], "html": "<p>é\n</p>"}]}))
+        .hexdigest()
+    )
