@@ -11,43 +11,10 @@ import re
 
 from selectolax.lexbor import LexborNode
 
+from .labels import dl_pairs as dl_pairs
+from .labels import first_text as first_text
 from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
-
-# ---- visible text, as a browser renders it ------------------------------------------------------
-# The shared `text.text_of` puts a space between every pair of text nodes, so
-# `<bdi>Rash</bdi>, <bdi>Itching</bdi>` reads "Rash , Itching". Here adjacent inline text joins as
-# rendered; only block elements, `<br>` and table cells separate words.
-_SEPARATING = frozenset(BLOCK_TAGS | {"br", "td", "th"})
-
-
-def text_of(node: LexborNode | None) -> str | None:
-    """The visible text of a node on one line (None when it has none)."""
-    if node is None:
-        return None
-    parts: list[str] = []
-    stack: list[LexborNode | str] = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            parts.append(item)
-            continue
-        tag = item.tag
-        if tag == "-text":
-            parts.append(item.text_content or "")
-            continue
-        if tag in SKIP_TAGS or tag == "-comment" or is_hidden(item):
-            continue
-        if tag in _SEPARATING:
-            parts.append(" ")
-            stack.append(" ")
-        children: list[LexborNode] = []
-        child = item.child
-        while child is not None:
-            children.append(child)
-            child = child.next
-        stack.extend(reversed(children))
-    return clean("".join(parts))
-
+from .text import text_of as text_of
 
 # --- selectors, as named constants (vendor CSS classes are the least stable hook) -------------
 SEL_ROOT = "pxp-root"

@@ -13,46 +13,10 @@ from functools import lru_cache
 from selectolax.lexbor import LexborNode
 
 from .dates import ZONES, combine, parse_date, parse_datetime
-from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
-
-# ---- visible text, as a browser renders it ------------------------------------------------------
-# The shared `text.text_of` puts a space between every pair of text nodes, so
-# `<bdi>Rash</bdi>, <bdi>Itching</bdi>` reads "Rash , Itching". Here adjacent inline text joins as
-# rendered; only block elements, `<br>` and table cells separate words.
-_SEPARATING = frozenset(BLOCK_TAGS | {"br", "td", "th"})
-
-
-def text_of(node: LexborNode | None, skip: frozenset[str] = frozenset()) -> str | None:
-    """The visible text of a node on one line (None when it has none), without descendants that
-    carry one of the `skip` classes (a field's own "Label:" span, an "on behalf of" note)."""
-    if node is None:
-        return None
-    parts: list[str] = []
-    stack: list[LexborNode | str] = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            parts.append(item)
-            continue
-        tag = item.tag
-        if tag == "-text":
-            parts.append(item.text_content or "")
-            continue
-        if tag in SKIP_TAGS or tag == "-comment" or is_hidden(item):
-            continue
-        if skip and item is not node and skip.intersection((item.attributes.get("class") or "").split()):
-            continue
-        if tag in _SEPARATING:
-            parts.append(" ")
-            stack.append(" ")
-        children: list[LexborNode] = []
-        child = item.child
-        while child is not None:
-            children.append(child)
-            child = child.next
-        stack.extend(reversed(children))
-    return clean("".join(parts))
-
+from .labels import dl_pairs as dl_pairs
+from .labels import first_text as first_text
+from .text import is_hidden
+from .text import text_of as text_of
 
 LABEL_CLASSES = frozenset({"label", "sr-only"})
 
@@ -60,36 +24,6 @@ LABEL_CLASSES = frozenset({"label", "sr-only"})
 def unlabelled_text(node: LexborNode | None) -> str | None:
     """A field's text without its own label span ("Reference Range:", "Performed at:")."""
     return text_of(node, LABEL_CLASSES)
-
-
-def first_text(root: LexborNode | None, *selectors: str) -> str | None:
-    """Text of the first selector that matches something with text: fallback chains as data."""
-    if root is None:
-        return None
-    for selector in selectors:
-        for node in root.css(selector):
-            value = text_of(node)
-            if value:
-                return value
-    return None
-
-
-def dl_pairs(root: LexborNode | None) -> dict[str, str]:
-    """Every `<dt>label</dt><dd>value</dd>` pair below root, label lower-cased without its colon."""
-    pairs: dict[str, str] = {}
-    if root is None:
-        return pairs
-    for dt in root.css("dt"):
-        dd = dt.next
-        while dd is not None and dd.tag not in {"dd", "dt"}:
-            dd = dd.next
-        if dd is None or dd.tag != "dd":
-            continue
-        value = text_of(dd)
-        key = re.sub(r"[\s:]+$", "", (text_of(dt) or "").lower())
-        if key and value and key not in pairs:
-            pairs[key] = value
-    return pairs
 
 
 def unique(nodes: list[LexborNode]) -> list[LexborNode]:

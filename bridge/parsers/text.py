@@ -81,13 +81,15 @@ def is_hidden(node: LexborNode) -> bool:
     return "display:none" in style or "visibility:hidden" in style
 
 
-def text_of(node: LexborNode | None) -> str | None:
-    """The visible text of a node on one line (None when it has none)."""
+def text_of(node: LexborNode | None, skip: frozenset[str] = frozenset()) -> str | None:
+    """The visible text of a node on one line (None when it has none), as a browser renders it:
+    adjacent inline text joins, blocks, `<br>` and cells separate words. Descendants carrying one of
+    the `skip` classes (a field's own "Label:" span) are left out."""
     if node is None:
         return None
     parts: list[str] = []
-    _collect(node, parts, paragraphs=False)
-    return clean("".join(parts))  # blocks and cells add their own separators
+    _collect(node, parts, paragraphs=False, skip=skip)
+    return clean("".join(parts))
 
 
 def paragraphs_of(node: LexborNode | None) -> str | None:
@@ -102,7 +104,9 @@ def paragraphs_of(node: LexborNode | None) -> str | None:
     return joined or None
 
 
-def _collect(root: LexborNode, parts: list[str], paragraphs: bool) -> None:
+def _collect(
+    root: LexborNode, parts: list[str], paragraphs: bool, skip: frozenset[str] = frozenset()
+) -> None:
     """Depth-first text walk, iterative so that a page nested thousands deep cannot exhaust the stack.
     The stack holds nodes to enter and, after a block's children, the separator that closes it."""
     stack: list[LexborNode | str] = [root]
@@ -117,10 +121,12 @@ def _collect(root: LexborNode, parts: list[str], paragraphs: bool) -> None:
             continue
         if tag in SKIP_TAGS or tag == "-comment" or is_hidden(item):
             continue
+        if skip and item is not root and skip.intersection((item.attributes.get("class") or "").split()):
+            continue
         block = tag in BLOCK_TAGS
         if paragraphs and (block or tag == "br"):
             parts.append("\n\n")
-        elif tag == "br" or block:
+        elif tag in {"br", "td", "th"} or block:
             parts.append(" ")
         if block:
             stack.append("\n\n" if paragraphs else " ")
