@@ -26,7 +26,7 @@ QUICK = [
     ["ingest.py"],
     ["storage.py"],
     ["dashboard.py", "--small", "1000", "--large", "5000"],
-    ["export.py", "--records", "5000"],
+    ["export.py", "--records", "5000", "--captures", "1000"],
     ["roundtrip.py", "--runs", "3"],
     ["memory.py", "--captures", "300"],
 ]
