@@ -116,7 +116,9 @@ def serve(
         vault_dir=folder, port=port or env_port(), passphrase=passphrase, idle_lock_minutes=idle_lock
     )
     out.print(f"Kinchart is running: open http://127.0.0.1:{config.port}/ (Ctrl+C stops it)")
-    if passphrase is None:
+    if passphrase is None and not Vault.exists(folder):
+        out.print("First visit: the dashboard asks you to create the passphrase that protects the vault.")
+    elif passphrase is None:
         out.print("The vault starts locked: unlock it in the dashboard.")
     try:
         run(config)
