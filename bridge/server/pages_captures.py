@@ -3,6 +3,8 @@ sandboxed frame; "who is this?" for unassigned captures; parse warnings; reparse
 
 from __future__ import annotations
 
+from typing import Any
+
 import nh3
 from aiohttp import web
 
@@ -10,7 +12,7 @@ from bridge.ingest import reparse_all
 
 from .render import render
 from .sessions import redirect
-from .views import form_of, view
+from .views import View, form_of, view
 
 routes = web.RouteTableDef()
 # The sanitized page may show its own images only if they are inline data; nothing is fetched.
@@ -27,23 +29,28 @@ ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"} | {
 }
 
 
-@routes.get("/captures")
-async def captures_inbox(request: web.Request) -> web.StreamResponse:
-    v = view(request)
+LISTED = 200  # captures shown on the inbox page, newest first
+
+
+def _inbox(v: View, report: dict[str, Any] | None = None) -> web.Response:
     rows = list(reversed(v.vault.list_captures()))
-    names = {m.id: m.name for m in v.family.list_members()}
-    problems = [r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:200]
+    members = v.family.list_members()
     return render(
         "captures.html",
         csrf=v.csrf,
         unassigned=v.family.unassigned(),
-        members=v.family.list_members(),
-        captures=rows[:200],
+        members=members,
+        captures=rows[:LISTED],
         total=len(rows),
-        problems=problems,
-        names=names,
-        report=None,
+        problems=[r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:LISTED],
+        names={m.id: m.name for m in members},
+        report=report,
     )
+
+
+@routes.get("/captures")
+async def captures_inbox(request: web.Request) -> web.StreamResponse:
+    return _inbox(view(request))
 
 
 @routes.post("/captures/{capture_id}/assign")
@@ -73,20 +80,7 @@ async def reparse(request: web.Request) -> web.StreamResponse:
         counts = reparse_all(v.vault)
         v.family.refresh()
         report = v.family.after_reparse(before)
-    rows = list(reversed(v.vault.list_captures()))
-    names = {m.id: m.name for m in v.family.list_members()}
-    problems = [r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:200]
-    return render(
-        "captures.html",
-        csrf=v.csrf,
-        unassigned=v.family.unassigned(),
-        members=v.family.list_members(),
-        captures=rows[:200],
-        total=len(rows),
-        problems=problems,
-        names=names,
-        report={"counts": counts, "timeline": report},
-    )
+    return _inbox(v, {"counts": counts, "timeline": report})
 
 
 @routes.get("/captures/{capture_id}")
