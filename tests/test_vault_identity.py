@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.vault.capture import canonical_json, capture_hash
+from bridge.vault.capture import CanonicalCapture, canonical_json, capture_hash
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]))
 
@@ -41,3 +41,33 @@ def test_a_known_capture_keeps_its_id() -> None:
         .sha256(stdlib({"url": capture["url"], "frames": [{"url": capture["url"], "html": "<p>é\n</p>"}]}))
         .hexdigest()
     )
+
+
+captures = st.fixed_dictionaries(
+    {
+        "url": TEXT,
+        "frames": st.lists(
+            st.fixed_dictionaries(
+                {"html": TEXT}, optional={"url": TEXT, "extra": st.integers(-(2**63), 2**63 - 1) | TEXT}
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "title": st.none() | TEXT,
+        "captured_at": st.none() | TEXT,
+        "extension_version": TEXT,
+        "other": st.dictionaries(TEXT, TEXT, max_size=2),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(capture=captures)
+def test_the_vaults_one_pass_form_is_the_canonical_json_and_the_id(capture: dict[str, object]) -> None:
+    """The vault serializes the frames once for both its stored form and the id (frames with just a url
+    and the HTML), or falls back to serializing each; either way the very same bytes and id."""
+    canonical = CanonicalCapture(capture)
+    assert canonical.body == canonical_json(capture) == stdlib(capture)
+    assert canonical.capture_id() == capture_hash(capture)

@@ -7,6 +7,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from bridge import __version__
@@ -22,23 +23,35 @@ from .state import STATE
 routes = web.RouteTableDef()
 
 
-async def _json_body(request: web.Request) -> Any:
+def decode_json(raw: bytes) -> tuple[Any, bool]:
+    """The body's JSON value, and whether orjson decoded it (its text then holds no lone surrogate, which
+    orjson refuses, so validation need not look for any).
+
+    orjson's value where it gives one (twice the standard library's speed: 2 ms for a 2 MB capture
+    instead of 4), else the standard library's, so every body orjson refuses gets the answer (value or
+    error) it always got: lone surrogate escapes ("\\ud800"), NaN and Infinity, numbers out of its
+    range (1e400), nesting deeper than 1,024, text that is not UTF-8. Where both decode a body, they give
+    the same value, but for integers beyond 64 bits (orjson: a float; no endpoint reads a number) and
+    for nesting between the standard library's limit (its recursion limit, about 1,000 less the stack in
+    use: "nested too deeply") and orjson's 1,024."""
+    try:
+        return orjson.loads(raw), True
+    except orjson.JSONDecodeError:
+        return json.loads(raw.decode("utf-8")), False
+
+
+async def _body(request: web.Request) -> tuple[Any, bool] | web.Response:
+    """`decode_json` of the request's body, or the API's error for a body that is not JSON."""
     raw = await request.read()
     try:
-        return json.loads(raw.decode("utf-8"))
+        return decode_json(raw)
     except UnicodeDecodeError:
-        raise web.HTTPBadRequest(text="not UTF-8") from None
+        problem = "not UTF-8"
     except ValueError:
-        raise web.HTTPBadRequest(text="not JSON") from None
+        problem = "not JSON"
     except RecursionError:  # e.g. [[[[...]]]] 100,000 deep: the decoder's recursion limit, not a crash
-        raise web.HTTPBadRequest(text="JSON nested too deeply") from None
-
-
-async def _body(request: web.Request) -> Any | web.Response:
-    try:
-        return await _json_body(request)
-    except web.HTTPBadRequest as exc:
-        return api_error(400, "bad_json", f"The request body is {exc.text}.")
+        problem = "JSON nested too deeply"
+    return api_error(400, "bad_json", f"The request body is {problem}.")
 
 
 @routes.get("/api/ping")
@@ -60,9 +73,10 @@ async def ping(request: web.Request) -> web.Response:
 @routes.post("/api/pair")
 async def pair(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
+    decoded = await _body(request)
+    if isinstance(decoded, web.Response):
+        return decoded
+    body, _ = decoded
     if not isinstance(body, dict) or not isinstance(body.get("code"), str):
         return api_error(400, "bad_request", "Send the pairing code shown in the dashboard.")
     raw_name = body.get("client_name")
@@ -79,11 +93,12 @@ async def pair(request: web.Request) -> web.Response:
 async def post_capture(request: web.Request) -> web.Response:
     started = time.perf_counter()
     state = request.app[STATE]
-    body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
+    decoded = await _body(request)
+    if isinstance(decoded, web.Response):
+        return decoded
+    body, well_formed = decoded
     try:
-        capture = validate_capture(body)
+        capture = validate_capture(body, text_well_formed=well_formed)
     except BadCapture as exc:
         return api_error(400, "bad_capture", str(exc))
     async with state.write_lock:
@@ -130,9 +145,10 @@ async def members(request: web.Request) -> web.Response:
 @routes.post("/api/captures/{capture_id}/assign")
 async def assign(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
+    decoded = await _body(request)
+    if isinstance(decoded, web.Response):
+        return decoded
+    body, _ = decoded
     if not state.unlocked:
         return locked()
     family = state.family

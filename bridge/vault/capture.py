@@ -54,3 +54,34 @@ def capture_hash(capture: dict[str, Any]) -> str:
     """The capture id: SHA-256 (hex) of the canonical JSON of url + frames (see module docstring)."""
     validate_capture(capture)
     return hashlib.sha256(canonical_json(identity_form(capture))).hexdigest()
+
+
+class CanonicalCapture:
+    """A capture's canonical JSON (``body``: what the vault stores) and its id, with the frames (nearly
+    all of both) serialized once when they hold just a url and the HTML, as validated captures' do.
+
+    ``body`` is ``canonical_json(capture)``; ``capture_id()`` (computed on demand: hashing a large page
+    takes a while, and releases the GIL) is ``capture_hash(capture)``. :class:`InvalidInput` for a
+    malformed capture.
+    """
+
+    def __init__(self, capture: dict[str, Any]) -> None:
+        validate_capture(capture)
+        frames = capture["frames"]
+        if all(frame.keys() == {"url", "html"} for frame in frames):
+            shared = canonical_json(frames)  # = the identity form's frames: the same two keys, sorted
+            self.body = canonical_json({**capture, "frames": orjson.Fragment(shared)})
+            self._identity: tuple[bytes, ...] = (
+                b'{"frames":',
+                shared,
+                b',"url":' + canonical_json(capture["url"]) + b"}",
+            )
+        else:
+            self.body = canonical_json(capture)
+            self._identity = (canonical_json(identity_form(capture)),)
+
+    def capture_id(self) -> str:
+        digest = hashlib.sha256()
+        for part in self._identity:
+            digest.update(part)
+        return digest.hexdigest()
