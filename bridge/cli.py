@@ -23,7 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
+# soft_wrap: a path or an error is never broken across lines (it is copied, or grepped for)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 VaultOpt = typer.Option(
@@ -217,12 +218,23 @@ def import_(
         except VaultError as exc:
             progress.stop()
             _fail(f"{exc} Captures reported before this point were saved.")
+    _keep_index(family)
     store.close()
     out.print(f"Imported {stored} new capture(s); {duplicates} already in the vault; {len(bad)} skipped.")
     for file, why in bad:
         err.print(f"  skipped {file}: {why}")
     if bad and not stored and not duplicates:
         raise typer.Exit(1)
+
+
+def _keep_index(family: Any) -> None:
+    """Write the timeline index cache, so the dashboard's next unlock does not rebuild it."""
+    if family is None:
+        return
+    try:
+        family.save_cache()
+    except Exception as exc:  # the import itself succeeded: the cache only saves time
+        err.print(f"(the timeline index cache was not written: {type(exc).__name__})")
 
 
 @app.command()
@@ -243,6 +255,7 @@ def reparse(vault: Path | None = VaultOpt) -> None:
     if family is not None:
         family.refresh()
         extra = f"; timeline: {family.after_reparse(before)}"
+    _keep_index(family)
     store.close()
     out.print(
         f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "

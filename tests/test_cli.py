@@ -73,6 +73,17 @@ def test_init_import_reparse_backup(tmp_path: Path, env: dict[str, str]) -> None
     out = run(["import", str(folder)], env)
     assert "Imported 2 new capture(s)" in out.stdout
     assert "broken.json" in out.stderr
+    cache = tmp_path / "vault" / "timeline.cache"  # the next unlock reads the index instead of rebuilding it
+    assert cache.exists()
+    from bridge.family import Family
+    from bridge.vault import Vault
+
+    with Vault.open(tmp_path / "vault") as v:
+        v.unlock(PASSPHRASE)
+        family = Family(v)
+        assert len(family.unassigned()) == 2  # (no member yet: both wait for "who is this?")
+        assert family.from_cache
+        family.wait_full()
     out = run(["import", str(folder)], env)
     assert "2 already in the vault" in out.stdout
     out = run(["reparse"], env)

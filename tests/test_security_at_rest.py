@@ -299,6 +299,7 @@ def test_no_fixture_string_readable_after_import_serve_and_export(tmp_path: Path
         "kinchart.db-wal",
         "kinchart.db-shm",
         "clients.json",
+        "timeline.cache",  # sealed (scanned above with the rest of the folder)
     }
 
 

@@ -17,15 +17,18 @@ search text live only in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
+import logging
 import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar, cast
 
+from . import index_cache
 from .accounts import ACCESS_LEVELS, Account, Expiry, Stale, account_id, derive_accounts, host_of
 from .accounts import expiring as _expiring
 from .accounts import stale as _stale
@@ -71,6 +74,44 @@ __all__ = [
 ]
 
 SNAPSHOT = "timeline_snapshot"  # 16 documents keyed "0".."f": entry id -> fingerprint (for reparse)
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """For building an index (or loading one from the cache). The build allocates a few objects per
+    record and frees almost none: the cyclic collector would rescan the growing index again and again
+    (about 40% of the build at 100,000 records), so it is paused meanwhile. After it, what was built
+    is moved out of the collector's generations (gc.freeze): it holds no reference cycles, so
+    refcounting still frees it when it is dropped, and no later collection walks its million objects
+    again (the first one after the build alone took ~0.5 s at 100,000 records)."""
+    paused = gc.isenabled()
+    if paused:
+        gc.collect()  # so that what gets frozen is the index, not garbage cycles waiting
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if paused:
+            gc.enable()
+
+
+class _Build:
+    """A full index build running in the background while a cached (partial) index answers."""
+
+    def __init__(self, source: VaultLike) -> None:
+        self.done = threading.Event()
+        self.index: TimelineIndex | None = None
+        self.source = source  # the connection it reads through
+
+    def stop(self) -> None:
+        """Stop decrypting for an index nobody will use (the vault was locked): the build fails at its
+        next read of the vault."""
+        lock = getattr(self.source, "lock", None)
+        if lock is not None:
+            lock()
 
 
 @dataclass(frozen=True)
@@ -141,6 +182,9 @@ class Family:
         self._accounts: tuple[Any, list[Account]] | None = None
         self._waiting: tuple[int, list[str]] | None = None  # (metas version, unfiled capture ids)
         self._views: dict[tuple[Any, ...], tuple[tuple[int, int], Any]] = {}
+        self._pending: _Build | None = None  # the full build replacing a partial (cached) index
+        self._cache_stamp: str | None = None  # vault content the index cache on disk was made from
+        self._built_at = -1  # the vault's external version when the index was read
 
     # ================================================================ members
 
@@ -189,7 +233,7 @@ class Family:
     def merge_members(self, keep_id: str, drop_id: str) -> Member:
         """Merge `drop` into `keep`: every capture, remembered answer, identity and account follows."""
         keep_id, drop_id = self.members.resolve(keep_id), self.members.resolve(drop_id)
-        self._ensure()
+        self._full()
         moved: list[str] = []
         with self.vault.transaction():
             keep = self.members.absorb(keep_id, drop_id)
@@ -224,7 +268,7 @@ class Family:
     @_locked
     def file_capture(self, capture_id: str) -> Filing:
         """File one stored capture (called by ingest after its records are stored)."""
-        self._ensure()
+        self._full()
         meta = self.vault.get_capture_meta(capture_id)
         filing = self._decide(capture_id, meta)
         if filing.member_id:
@@ -269,7 +313,7 @@ class Family:
         under another member move (a correction). `only_this` files this one capture only."""
         member_id = self.members.resolve(member_id)
         doc = self.members.doc(member_id)  # raises UnknownMember
-        self._ensure()
+        self._full()
         meta = self.vault.get_capture_meta(capture_id)
         key = capture_patient_key(meta)
         name, dob = patient_of(meta)
@@ -315,6 +359,8 @@ class Family:
         if self._index is None:
             self._metas = {row.id: row.meta for row in self.vault.list_captures()}
             self._metas_version += 1
+        elif self._index.partial:
+            self._full()
         filed: list[str] = []
         for cid, meta in list(self._metas.items()):
             if meta.get("status") == "filed":
@@ -461,7 +507,8 @@ class Family:
     def iter_entries(self, q: TimelineQuery | None = None) -> Iterator[Entry]:
         """Every matching entry (exports): the same query without paging."""
         base = q or TimelineQuery()
-        page = _query(self._ensure(), self._resolved(replace(base, offset=0, limit=None)))
+        # everything at once: the full index (a partial one would decode every entry again)
+        page = _query(self._full(), self._resolved(replace(base, offset=0, limit=None)))
         return iter(page.entries)
 
     @_locked
@@ -536,7 +583,7 @@ class Family:
     @_locked
     def snapshot(self) -> dict[str, str]:
         """Entry id -> fingerprint of the current timeline (the baseline of a reparse report)."""
-        return {e.id: fingerprint(e) for e in self._ensure().entries()}
+        return {e.id: fingerprint(e) for e in self._full().entries()}
 
     @_locked
     def save_snapshot(self, snap: dict[str, str] | None = None) -> None:
@@ -566,8 +613,8 @@ class Family:
         reparse), and store the new snapshot for the next time."""
         if before is None:
             before = self.snapshot() if self._index is not None else self.stored_snapshot()
-        self._index = None
-        self._ensure()
+        self.refresh()
+        self._full()
         report = ReparseReport()
         changed_captures: list[str] = []
         with self.vault.transaction():
@@ -614,36 +661,144 @@ class Family:
     @_locked
     def refresh(self) -> None:
         """Drop the in-memory index; the next read rebuilds it from the vault."""
+        if self._index is not None:
+            self._index.release()
         self._index = None
+        self._pending = None  # a background build still running is left to finish, unused
+
+    def close(self) -> None:
+        """The vault is being locked: stop a background build (it reads on its own connection)."""
+        job = self._pending
+        if job is not None and job.source is not self.vault:
+            job.stop()
+        index = self._index
+        if index is not None:
+            index.release()
 
     # ================================================================ the index
 
     def _ensure(self) -> TimelineIndex:
+        """The index to read: loaded from the index cache when it is current (then partial until the
+        background build replaces it), else built from the records."""
         if self._index is None:
-            # The build allocates a few objects per record and frees almost none: the cyclic
-            # collector would rescan the growing index again and again (about 40% of the build at
-            # 100,000 records), so it is paused for the build. After it, the index is moved out of
-            # the collector's generations (gc.freeze): it holds no reference cycles, so refcounting
-            # still frees it when it is dropped, and no later collection walks its million objects
-            # again (the first one after the build alone took ~0.5 s at 100,000 records).
-            paused = gc.isenabled()
-            if paused:
-                gc.collect()  # so that what gets frozen is the index, not garbage cycles waiting
-            gc.disable()
-            try:
-                memo: dict[str, str] = {}
-                self._metas = {row.id: row.meta for row in self.vault.list_captures()}
-                for meta in self._metas.values():
-                    share_strings(meta, memo)
+            if not self._load_cache():
+                self._built_at = self._external_version()
+                metas = self._read_metas(self.vault)
+                self._index = self._index_of(metas, self.vault)
+                self._metas = metas
                 self._metas_version += 1
-                index = TimelineIndex()
-                index.load(self._all_items())
-                gc.freeze()
-            finally:
-                if paused:
-                    gc.enable()
-            self._index = index
+        elif self._pending is not None and self._pending.done.is_set():
+            self._swap()
+        assert self._index is not None
         return self._index
+
+    def _full(self) -> TimelineIndex:
+        """The index to change: a partial one is first replaced by the full build (waiting for it)."""
+        index = self._ensure()
+        if index.partial:
+            self._swap()
+            index = self._ensure()
+        return index
+
+    def _swap(self) -> None:
+        """Put the background build in place of the partial index. Nothing changed meanwhile (every
+        change waits for this), so the metas read with the cache stay the current ones."""
+        job, self._pending = self._pending, None
+        index = None
+        if job is not None:
+            job.done.wait()
+            index = job.index
+        old = self._index
+        self._index = index if index is not None else self._index_of(self._read_metas(self.vault), self.vault)
+        if old is not None:
+            old.release()
+
+    def _external_version(self) -> int:
+        version = getattr(self.vault, "external_version", None)
+        return int(version()) if version is not None else -1
+
+    @staticmethod
+    def _read_metas(vault: VaultLike) -> dict[str, dict[str, Any]]:
+        memo: dict[str, str] = {}
+        metas = {row.id: row.meta for row in vault.list_captures()}
+        for meta in metas.values():
+            share_strings(meta, memo)
+        return metas
+
+    def _index_of(self, metas: dict[str, dict[str, Any]], vault: VaultLike) -> TimelineIndex:
+        with _collector_paused():
+            index = TimelineIndex()
+            index.load(self._all_items(metas, vault))
+        return index
+
+    # ================================================================ the index cache
+
+    def _load_cache(self) -> bool:
+        """Use the index cache if it is current; start the full build behind it."""
+        read = getattr(self.vault, "read_cache", None)
+        if read is None:
+            return False
+        try:
+            built_at = self._external_version()
+            stamp = self.vault.content_stamp()  # type: ignore[attr-defined]
+            blob = read(index_cache.NAME)
+            with _collector_paused():
+                loaded = index_cache.load(blob, stamp) if blob else None
+        except Exception as exc:  # a damaged cache must never keep the vault from opening
+            log.warning("index cache not used (%s)", type(exc).__name__)
+            return False
+        if loaded is None:
+            return False
+        self._index, self._metas = loaded
+        self._metas_version += 1
+        self._cache_stamp = stamp
+        self._built_at = built_at
+        # Read through a connection of its own: a change waiting for this build may hold the
+        # vault's lock (ingest files a capture inside its transaction).
+        opener = getattr(self.vault, "reader", None)
+        source: VaultLike = opener() if opener is not None else self.vault
+        job = self._pending = _Build(source)
+
+        def build() -> None:
+            try:
+                job.index = self._index_of(self._read_metas(source), source)
+            except Exception as exc:  # e.g. locked meanwhile: the swap then builds in the foreground
+                log.warning("background index build failed (%s)", type(exc).__name__)
+            finally:
+                if source is not self.vault:
+                    source.close()  # type: ignore[attr-defined]
+                job.done.set()
+
+        threading.Thread(target=build, name="kinchart-index", daemon=True).start()
+        return True
+
+    @_locked
+    def save_cache(self) -> bool:
+        """Write the index cache (at lock time: the next unlock reads it instead of every record),
+        unless it is already current or the index is not (built, and nothing wrote since)."""
+        if (
+            getattr(self.vault, "write_cache", None) is None
+            or self._index is None
+            or self._index.partial
+            or self._external_version() != self._built_at
+        ):
+            return False
+        stamp: str = self.vault.content_stamp()  # type: ignore[attr-defined]
+        if stamp == self._cache_stamp:
+            return False
+        self.vault.write_cache(index_cache.NAME, index_cache.dump(self._index, self._metas, stamp))  # type: ignore[attr-defined]
+        self._cache_stamp = stamp
+        return True
+
+    @_locked
+    def wait_full(self) -> None:
+        """Until the full index is in place (tests, benchmarks, exports of everything)."""
+        self._full()
+
+    @property
+    def from_cache(self) -> bool:
+        """Whether the index in use was read from the index cache (until the full build replaces it)."""
+        return self._index is not None and self._index.partial
 
     def _filed_member(self, meta: dict[str, Any]) -> str | None:
         mid = meta.get("member_id")
@@ -651,15 +806,15 @@ class Family:
             return None
         return mid
 
-    def _all_items(self) -> Iterator[RecordItem]:
-        sets = getattr(self.vault, "iter_record_sets", None)
+    def _all_items(self, metas: dict[str, dict[str, Any]], vault: VaultLike) -> Iterator[RecordItem]:
+        sets = getattr(vault, "iter_record_sets", None)
         if sets is None:  # a vault without batch reads (test doubles)
-            yield from self._all_items_by_row()
+            yield from self._all_items_by_row(metas, vault)
             return
         ordinals: dict[str, int] = {}
         memo: dict[str, str] = {}
         for cid, first, records in sets():
-            meta = self._metas.get(cid)
+            meta = metas.get(cid)
             if meta is None:
                 continue
             base = ordinals.get(cid, 0)
@@ -684,12 +839,12 @@ class Family:
                     (at, cid, n),
                 )
 
-    def _all_items_by_row(self) -> Iterator[RecordItem]:
+    def _all_items_by_row(self, metas: dict[str, dict[str, Any]], vault: VaultLike) -> Iterator[RecordItem]:
         ordinals: dict[str, int] = {}
         fields: dict[str, dict[str, str | None]] = {}  # provenance fields, once per capture
-        for row in self.vault.iter_records():
+        for row in vault.iter_records():
             cid = row.capture_id
-            meta = self._metas.get(cid)
+            meta = metas.get(cid)
             if meta is None:
                 continue
             mid = self._filed_member(meta)

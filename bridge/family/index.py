@@ -11,6 +11,7 @@ import bisect
 import itertools
 import operator
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 from .dedupe import RecordItem, build_group, group_key, single_entry
 from .models import Entry
@@ -58,18 +59,57 @@ def _org_set(orgs: tuple[str, ...]) -> frozenset[str]:
     return s
 
 
+class Lazy(Protocol):
+    """Where an entry loaded from the index cache is materialized from (index_cache.py)."""
+
+    def fill(self, position: int) -> None: ...
+
+    def release(self) -> None: ...
+
+
 class Indexed:
     """An entry with what the query filters on. The folded search text is built on the first text
-    query that reaches the entry (most entries are never searched), then kept."""
+    query that reaches the entry (most entries are never searched), then kept.
 
-    __slots__ = ("_blob", "entry", "key", "kind", "member_id")
+    An Indexed loaded from the index cache knows only its key, member and kind until its entry is
+    first read: then its whole chunk of the cache is decoded (`Lazy.fill` sets `_entry`)."""
+
+    __slots__ = ("_blob", "_entry", "_pos", "_src", "key", "kind", "member_id")
 
     def __init__(self, entry: Entry, key: tuple[int, str, str]) -> None:
-        self.entry = entry
+        self._entry: Entry | None = entry
+        self._src: Lazy | None = None
+        self._pos = 0
         self.key = key
         self.member_id = entry.member_id
         self.kind = entry.kind
         self._blob: str | None = None
+
+    @classmethod
+    def lazy(cls, src: Lazy, pos: int, key: tuple[int, str, str], member_id: str, kind: str) -> Indexed:
+        ix = cls.__new__(cls)
+        ix._entry = None
+        ix._src = src
+        ix._pos = pos
+        ix.key = key
+        ix.member_id = member_id
+        ix.kind = kind
+        ix._blob = None
+        return ix
+
+    @property
+    def entry(self) -> Entry:
+        e = self._entry
+        if e is None:
+            assert self._src is not None
+            self._src.fill(self._pos)
+            e = self._entry
+            assert e is not None
+        return e
+
+    def materialize(self, entry: Entry) -> None:
+        self._entry = entry
+        self._src = None
 
     @property
     def orgs(self) -> frozenset[str]:
@@ -118,6 +158,31 @@ class TimelineIndex:
         self.version = 0  # bumped on every change: views over the index are cached per version
         self.generation = 0  # unique per load() in this process: a rebuilt index never matches old stamps
         self._member_stamp: dict[str, int] = {}  # member id -> version that last changed their entries
+        # Loaded from the index cache: the entries are all here, but not the records behind them
+        # (_by_capture, _groups), so the index can be read but not updated (Family swaps in a full
+        # build, made in the background, before any change).
+        self.partial = False
+        self._source: Lazy | None = None
+
+    def release(self) -> None:
+        """Done with a partial index: its source and its rows refer to each other, a cycle the
+        collector never sees (the index is frozen out of its generations), so it is broken here."""
+        if self._source is not None:
+            self._source.release()
+            self._source = None
+
+    @classmethod
+    def from_sorted(cls, rows: list[Indexed], source: Lazy) -> TimelineIndex:
+        """A read-only (partial) index of already merged, sorted entries (the index cache)."""
+        index = cls()
+        index._source = source
+        index.version = 1
+        index.generation = next(_GENERATIONS)
+        index.partial = True
+        index._sorted = rows
+        index._keys = [ix.key for ix in rows]
+        index._entries = {ix.key[2]: ix for ix in rows}
+        return index
 
     # ------------------------------------------------------------------ reading
 
@@ -238,6 +303,8 @@ class TimelineIndex:
 
     def set_capture(self, capture_id: str, items: list[RecordItem]) -> None:
         """File (or re-file) one capture's records; an empty list removes the capture."""
+        if self.partial:
+            raise RuntimeError("a partial (cached) index cannot be updated")
         self.version += 1
         touched: set[tuple[str, ...]] = set()
         for old in self._by_capture.pop(capture_id, []):

@@ -36,7 +36,7 @@ async def _idle_lock(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(1)
             idle = time.monotonic() - state.last_activity
             if state.unlocked and idle > state.idle_lock_minutes * 60:
-                state.lock()
+                await state.lock_keeping_index()
                 app[SESSIONS].end_all()
                 log.info("vault locked after %d idle minutes", state.idle_lock_minutes)
 
@@ -50,6 +50,8 @@ async def _idle_lock(app: web.Application) -> AsyncIterator[None]:
 async def _close_vault(app: web.Application) -> AsyncIterator[None]:
     yield
     state = app[STATE]
+    if state.unlocked:
+        await state.lock_keeping_index()
     if state.vault is not None:
         state.vault.close()
 

@@ -105,6 +105,6 @@ async def unlock_submit(request: web.Request) -> web.StreamResponse:
 async def lock_submit(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     await checked_form(request, request.app[SESSIONS].get(request))
-    state.lock()
+    await state.lock_keeping_index()
     request.app[SESSIONS].end_all()
     raise web.HTTPSeeOther("/unlock")

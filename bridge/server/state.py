@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from .pairing import Pairing
 
 if TYPE_CHECKING:
     from bridge.family import Family
+
+log = logging.getLogger(__name__)
 
 
 class BridgeState:
@@ -61,9 +64,26 @@ class BridgeState:
             self.idle_lock_minutes = saved["idle_lock_minutes"]
 
     def lock(self) -> None:
+        if self._family is not None:
+            self._family.close()
         self._family = None
         if self.vault is not None:
             self.vault.lock()
+
+    async def lock_keeping_index(self) -> None:
+        """Lock, having first kept the family's timeline index in the vault's index cache (sealed
+        with the data key), so that the next unlock reads it instead of every record. No capture is
+        being saved meanwhile (the write lock), and a failure to write the cache never stops the lock."""
+        async with self.write_lock:
+            family = self._family
+            if family is not None and self.unlocked and self.vault is not None:
+                current = self.vault.external_version() == self._seen_version
+                if current:
+                    try:
+                        await asyncio.get_running_loop().run_in_executor(None, family.save_cache)
+                    except Exception as exc:  # the lock matters more than the cache
+                        log.warning("index cache not written (%s)", type(exc).__name__)
+            self.lock()
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import platformdirs
 
-#: The database file inside a vault directory. The directory holds nothing else (SQLite adds its
-#: ``-wal`` and ``-shm`` companions beside it while the vault is open).
+#: The database file inside a vault directory. SQLite adds its ``-wal`` and ``-shm`` companions beside
+#: it while the vault is open; the bridge keeps its paired clients (hashes) and sealed caches of
+#: derived data (``*.cache``, see ``Vault.write_cache``) there too.
 DB_NAME = "kinchart.db"
 ENV_VAULT = "KINCHART_VAULT"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -948,6 +949,71 @@ class Vault:
             self._conn().execute(
                 "DELETE FROM docs WHERE collection = ? AND key_mac = ?", (collection, key_mac)
             )
+
+    # ----------------------------------------------------------------- caches
+
+    @_db_errors
+    def content_stamp(self) -> str:
+        """What the captures' metadata and the record sets are now, in 32 hex digits: every write of
+        either seals its blob afresh with a random nonce, so the stamp (a hash of the rows' ids and
+        nonces, read without decrypting anything) changes with any change to them, whoever made it.
+        A cache derived from them is current only while the stamp it was made at is."""
+        with self._lock:
+            conn = self._conn()
+            infos = conn.execute(
+                "SELECT group_concat(id || hex(substr(info, 2, 12)), ',') "
+                "FROM (SELECT id, info FROM captures ORDER BY seq)"
+            ).fetchone()[0]
+            sets = conn.execute(
+                "SELECT group_concat(capture_seq || ':' || first_id || hex(substr(data, 2, 12)), ',') "
+                "FROM (SELECT capture_seq, first_id, data FROM record_sets ORDER BY capture_seq)"
+            ).fetchone()[0]
+        h = hashlib.blake2b(digest_size=16)
+        h.update(self._header.vault_id.encode())
+        for part in (infos or "", sets or ""):
+            h.update(b"\0" + part.encode())
+        return h.hexdigest()
+
+    @_db_errors
+    def reader(self) -> Vault:
+        """This vault again, unlocked with the same key, on a connection of its own: for reading
+        everything in a background thread without taking this one's lock (WAL gives it the last
+        committed state while this connection writes). Only for reading; close it when done."""
+        cipher, mac_key = self._keys()
+        conn = storage.connect(self.db_path, mode="rw")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        other = Vault(self.path, conn, self._header)
+        other._cipher, other._mac_key = cipher, mac_key
+        return other
+
+    def cache_path(self, name: str) -> Path:
+        return self.path / f"{_category(name, 'cache name')}.cache"
+
+    def write_cache(self, name: str, data: bytes) -> None:
+        """Store derived data (e.g. the timeline index) beside the database, sealed with the data key
+        and bound to this vault and `name`; replaced atomically. A cache holds nothing the vault does
+        not: losing it only costs the time to derive it again."""
+        cipher = self._key()
+        sealed = crypto.seal(cipher, data, crypto.aad("cache", name, self._header.vault_id))
+        target = self.cache_path(name)
+        partial = target.with_suffix(".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(sealed)
+        os.replace(partial, target)
+
+    def read_cache(self, name: str) -> bytes | None:
+        """A cache written by :meth:`write_cache`, or None if there is none. :class:`TamperedData`
+        if it does not decrypt (altered, or another vault's)."""
+        cipher = self._key()
+        try:
+            blob = self.cache_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        return crypto.unseal(cipher, blob, crypto.aad("cache", name, self._header.vault_id), f"{name} cache")
+
+    def drop_cache(self, name: str) -> None:
+        self.cache_path(name).unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- backup
 
