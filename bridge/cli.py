@@ -468,6 +468,7 @@ def import_bundle(
                 passphrase,
                 lambda done, total: progress.update(task, completed=done, total=total or None),
             )
+        _keep_index(family)
     except BundleError as exc:
         _fail(str(exc))
     finally:

@@ -575,4 +575,5 @@ def test_cli_export_and_import_bundle(filled: Filled, tmp_path: Path) -> None:
     first = kinchart("import-bundle", "--vault", str(tmp_path / "v2"), str(sealed))
     second = kinchart("import-bundle", "--vault", str(tmp_path / "v2"), str(sealed))
     assert "0 new capture(s)" not in first.stdout and "0 new capture(s)" in second.stdout
+    assert (tmp_path / "v2" / "timeline.cache").exists()  # the next unlock reads the merged timeline
     assert PLAINTEXT_WARNING.split(":")[0] in PLAINTEXT_WARNING
