@@ -77,7 +77,6 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
                 family = state.family
                 assert family is not None
                 assert family.from_cache == (run == "cache"), run
-                t1 = time.perf_counter()
                 family.wait_full()  # the background build behind the cache (nothing to wait for otherwise)
                 out[f"unlock.{run}.full"] = time.perf_counter() - t0
                 if run == "records":

@@ -357,7 +357,7 @@ class Family:
         """After a member gained an identity: file the waiting captures that now match it exactly
         (rule 3 of filing.py); the others keep waiting."""
         if self._index is None:
-            self._metas = {row.id: row.meta for row in self.vault.list_captures()}
+            self._metas = self._read_metas(self.vault)
             self._metas_version += 1
         elif self._index.partial:
             self._full()

@@ -738,6 +738,17 @@ class Vault:
             raise UnknownCapture(f"No capture {capture_id} is stored.")
         return int(row[0])
 
+    def _record_set_rows(self, capture_id: str | None = None) -> list[tuple[str, int, bytes]]:
+        """The sealed record sets, ``(capture id, first record id, blob)``: every capture's in id order,
+        or the one capture's."""
+        select = (
+            "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+        )
+        with self._lock:
+            if capture_id is None:
+                return self._conn().execute(select + "ORDER BY s.first_id").fetchall()
+            return self._conn().execute(select + "WHERE c.id = ?", (capture_id,)).fetchall()
+
     @_db_errors
     def iter_records(self) -> Iterator[RecordRow]:
         """Every record, in id order, decrypted one capture's set at a time as iterated.
@@ -746,15 +757,7 @@ class Vault:
         raised at the call, :class:`TamperedData` when a tampered set is reached.
         """
         cipher = self._key()
-        with self._lock:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
-                    "ORDER BY s.first_id"
-                )
-                .fetchall()
-            )
+        rows = self._record_set_rows()
         return self._decrypt_sets(cipher, rows)
 
     @_db_errors
@@ -763,31 +766,14 @@ class Vault:
         order: what :meth:`iter_records` yields without a row object per record (the family index
         reads every record at each unlock). Same snapshot, checks and errors as :meth:`iter_records`."""
         cipher = self._key()
-        with self._lock:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
-                    "ORDER BY s.first_id"
-                )
-                .fetchall()
-            )
+        rows = self._record_set_rows()
         return self._decrypt_batches(cipher, rows)
 
     @_db_errors
     def records_for(self, capture_id: str) -> list[RecordRow]:
         """The records derived from one capture, in id order ([] if none or unknown capture)."""
         cipher = self._key()
-        with self._lock:
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT c.id, s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
-                    "WHERE c.id = ?",
-                    (capture_id,),
-                )
-                .fetchall()
-            )
+        rows = self._record_set_rows(capture_id)
         return list(self._decrypt_sets(cipher, rows))
 
     @_db_errors
