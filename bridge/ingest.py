@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections import Counter
@@ -236,19 +237,26 @@ def ingest(vault: Vault, capture: dict[str, Any], family: Family | None = None) 
     `Vault.put_capture_while`); nothing derived from it is written before it is committed.
     """
     capture_id, duplicate, parsed = vault.put_capture_while(capture, lambda: parse_capture(capture))
-    try:
-        with vault.transaction():
-            if not duplicate:
-                store_parse(vault, capture_id, capture, parsed=parsed)
-            else:
-                meta = vault.get_capture_meta(capture_id)
-                if not meta or "parser" not in meta:  # stored, but its parse never committed (a crash)
+    with family_first(family):
+        try:
+            with vault.transaction():
+                if not duplicate:
                     store_parse(vault, capture_id, capture, parsed=parsed)
-            return file_and_receipt(vault, capture_id, duplicate, family)
-    except BaseException:
-        if family is not None:
-            family.refresh()  # the in-memory index may hold what was just rolled back
-        raise
+                else:
+                    meta = vault.get_capture_meta(capture_id)
+                    if not meta or "parser" not in meta:  # stored, but its parse never committed (a crash)
+                        store_parse(vault, capture_id, capture, parsed=parsed)
+                return file_and_receipt(vault, capture_id, duplicate, family)
+        except BaseException:
+            if family is not None:
+                family.refresh()  # the in-memory index may hold what was just rolled back
+            raise
+
+
+def family_first(family: Family | None) -> contextlib.AbstractContextManager[Any]:
+    """The family's lock, taken before any vault transaction that files into the family: the one lock
+    order (`Family.exclusive`). Only the filing is under it; the page was parsed and stored before."""
+    return family.exclusive() if family is not None else contextlib.nullcontext()
 
 
 IMPORT_BATCH = 50
@@ -278,7 +286,7 @@ def ingest_many(
         chunk = [c for _, c in zip(range(batch), items, strict=False)]
         if not chunk:
             break
-        with vault.transaction():
+        with family_first(family), vault.transaction():
             for capture in chunk:
                 pending.append(capture if isinstance(capture, Exception) else ingest(vault, capture, family))
         flush()
@@ -318,14 +326,20 @@ def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Fam
     return receipt
 
 
-def reparse_all(vault: Vault, progress: Any = None) -> dict[str, int]:
-    """Rebuild every record from the stored captures with today's parsers; count what changed."""
+def reparse_all(vault: Vault, progress: Any = None, family: Family | None = None) -> dict[str, int]:
+    """Rebuild every record from the stored captures with today's parsers; count what changed.
+
+    Each capture is parsed with no lock held and rewritten under the family's lock (when the bridge
+    runs it: `family`), one at a time, so saves and dashboard pages go on between two captures; the
+    caller refreshes the family's index once at the end."""
     changed = unchanged = failed = 0
     for row in vault.list_captures():
-        before = [r.data for r in vault.records_for(row.id)]
         capture = vault.get_capture(row.id)
-        meta = store_parse(vault, row.id, capture, keep=row.meta)
-        after = [r.data for r in vault.records_for(row.id)]
+        parsed = parse_capture(capture)
+        with family_first(family):
+            before = [r.data for r in vault.records_for(row.id)]
+            meta = store_parse(vault, row.id, capture, keep=vault.get_capture_meta(row.id), parsed=parsed)
+            after = [r.data for r in vault.records_for(row.id)]
         if meta.get("error"):
             failed += 1
         if before == after:

@@ -56,6 +56,7 @@ __all__ = [
     "Expiry",
     "Family",
     "Filing",
+    "LockOrderError",
     "MedGroup",
     "MedItem",
     "Member",
@@ -157,11 +158,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _V = TypeVar("_V")
 
 
+class LockOrderError(RuntimeError):
+    """The family's lock was asked for by a thread inside a vault transaction (see `Family.exclusive`)."""
+
+
 def _locked(method: _F) -> _F:
-    """One caller at a time (the server may call from executor threads); re-entrant."""
+    """One caller at a time (the server calls from worker threads); re-entrant. Enforces the lock order
+    (`Family.exclusive`): a thread that holds the vault's lock may not start taking the family's."""
 
     @functools.wraps(method)
     def wrapper(self: Family, *args: Any, **kwargs: Any) -> Any:
+        if not self._holds_lock() and self._inside_vault_transaction():
+            raise LockOrderError(
+                f"Family.{method.__name__} called inside a vault transaction: take Family.exclusive() first"
+            )
         with self._lock:
             return method(self, *args, **kwargs)
 
@@ -185,6 +195,26 @@ class Family:
         self._pending: _Build | None = None  # the full build replacing a partial (cached) index
         self._cache_stamp: str | None = None  # vault content the index cache on disk was made from
         self._built_at = -1  # the vault's external version when the index was read
+
+    # ================================================================ locking
+
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """The family's lock, for a caller that is about to open a vault transaction and call into the
+        family inside it (ingest files a capture in the same transaction that stores its records).
+
+        The one lock order, everywhere: **the family's lock before the vault's**. Family methods take
+        the vault's lock inside their own; so a thread holding the vault's lock (a transaction) and then
+        asking for the family's could deadlock against a dashboard page that holds the family's and
+        waits for the vault's. That inversion froze the whole bridge; `_locked` now refuses it loudly
+        (LockOrderError) instead of letting it hang."""
+        return self._lock
+
+    def _holds_lock(self) -> bool:
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]  # CPython's RLock
+
+    def _inside_vault_transaction(self) -> bool:
+        inside = getattr(self.vault, "_in_transaction_here", None)
+        return bool(inside()) if inside is not None else False
 
     # ================================================================ members
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -13,10 +12,12 @@ from aiohttp import web
 from bridge import __version__
 from bridge.capture import BadCapture, validate_capture
 from bridge.ingest import file_and_receipt, ingest
-from bridge.vault import VaultError
+from bridge.vault import VaultError, VaultLocked
 
 from .errors import CLIENT_HEADER, api_error, locked
+from .gate import GateClosed
 from .guards import _bearer
+from .offload import in_thread
 from .pairing import PairingError
 from .state import STATE
 
@@ -101,24 +102,27 @@ async def post_capture(request: web.Request) -> web.Response:
         capture = validate_capture(body, text_well_formed=well_formed)
     except BadCapture as exc:
         return api_error(400, "bad_capture", str(exc))
-    async with state.write_lock:
-        if not state.unlocked:
-            return locked()
-        vault = state.require_vault()
-        try:
-            # In a worker thread (the vault and the family model lock for that): parsing a pathological
-            # page can take many seconds, and the bridge must keep answering meanwhile.
-            receipt = await asyncio.get_running_loop().run_in_executor(
-                None, ingest, vault, capture, state.family
-            )
-        except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
-            return api_error(
-                500,
-                "vault_error",
-                f"{exc} The page may not have been saved: keep it open and "
-                "check the vault from the Kinchart dashboard.",
-            )
-        state.touch()
+    # Saves do not wait for each other: each holds the gate open (a lock waits for it to finish) and
+    # runs in a worker thread, where the page is stored, parsed, then filed under the family's lock.
+    # Only the caregiver's own activity keeps the vault unlocked, not saves (no touch() here).
+    try:
+        async with state.gate.held():
+            if not state.unlocked:
+                return locked()
+            vault = state.require_vault()
+            try:
+                receipt = await in_thread(lambda: ingest(vault, capture, state.family))
+            except VaultLocked:
+                return locked()
+            except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
+                return api_error(
+                    500,
+                    "vault_error",
+                    f"{exc} The page may not have been saved: keep it open and "
+                    "check the vault from the Kinchart dashboard.",
+                )
+    except GateClosed:
+        return locked()
     # The bridge's own share of the round trip (read, validate, store, parse, file), for bench/roundtrip.py.
     timing = {"Server-Timing": f"bridge;dur={(time.perf_counter() - started) * 1000:.1f}"}
     return web.json_response(
@@ -129,17 +133,15 @@ async def post_capture(request: web.Request) -> web.Response:
 @routes.get("/api/members")
 async def members(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    family = state.family
     if not state.unlocked:
         return locked()
-    found = family.list_members() if family else []
-    return web.json_response(
-        {
-            "members": [
-                {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in found
-            ]
-        }
-    )
+
+    def listing() -> list[dict[str, Any]]:
+        family = state.family
+        found = family.list_members() if family else []
+        return [{"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in found]
+
+    return web.json_response({"members": await in_thread(listing)})
 
 
 @routes.post("/api/captures/{capture_id}/assign")
@@ -151,14 +153,15 @@ async def assign(request: web.Request) -> web.Response:
     body, _ = decoded
     if not state.unlocked:
         return locked()
-    family = state.family
-    vault = state.require_vault()
-    capture_id = request.match_info["capture_id"]
-    if family is None or not vault.has_capture(capture_id):
-        return api_error(404, "not_found", "That capture is not in the vault.")
     if not isinstance(body, dict):
         return api_error(400, "bad_request", "Say which member this is.")
-    async with state.write_lock:
+    capture_id = request.match_info["capture_id"]
+
+    def file_it() -> web.Response:
+        family = state.family
+        vault = state.require_vault()
+        if family is None or not vault.has_capture(capture_id):
+            return api_error(404, "not_found", "That capture is not in the vault.")
         if isinstance(body.get("member_id"), str):
             if family.get_member(body["member_id"]) is None:
                 return api_error(404, "not_found", "That family member does not exist.")
@@ -170,6 +173,13 @@ async def assign(request: web.Request) -> web.Response:
             ).id
         else:
             return api_error(400, "bad_request", "Say which member this is: member_id or new_member.")
-        family.assign(capture_id, member_id)
-        receipt = file_and_receipt(vault, capture_id, False, family)
-    return web.json_response(receipt.model_dump(mode="json"))
+        with family.exclusive():
+            family.assign(capture_id, member_id)
+            receipt = file_and_receipt(vault, capture_id, False, family)
+        return web.json_response(receipt.model_dump(mode="json"))
+
+    try:
+        async with state.gate.held():
+            return await in_thread(file_it)
+    except (GateClosed, VaultLocked):
+        return locked()

@@ -12,7 +12,7 @@ from bridge.ingest import reparse_all
 
 from .render import render
 from .sessions import redirect
-from .views import View, form_of, view
+from .views import View, change, form_of, read, view
 
 routes = web.RouteTableDef()
 # The sanitized page may show its own images only if they are inline data; nothing is fetched.
@@ -50,43 +50,54 @@ def _inbox(v: View, report: dict[str, Any] | None = None) -> web.Response:
 
 @routes.get("/captures")
 async def captures_inbox(request: web.Request) -> web.StreamResponse:
-    return _inbox(view(request))
+    return await read(_inbox, await view(request))
 
 
 @routes.post("/captures/{capture_id}/assign")
 async def assign_capture(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
     capture_id = request.match_info["capture_id"]
-    if not v.vault.has_capture(capture_id):
-        raise web.HTTPNotFound(text="No such capture.")
-    member_id = form.get("member_id") or ""
-    if member_id == "new":
-        name = (form.get("new_name") or "").strip()
-        if not name:
-            raise web.HTTPBadRequest(text="Give the new family member a name.")
-        member_id = v.family.create_member(
-            name=name, dob=form.get("new_dob") or None, relationship=form.get("new_relationship") or None
-        ).id
-    v.member(member_id)
-    v.family.assign(capture_id, member_id)
+
+    def file_it() -> None:
+        if not v.vault.has_capture(capture_id):
+            raise web.HTTPNotFound(text="No such capture.")
+        member_id = form.get("member_id") or ""
+        if member_id == "new":
+            name = (form.get("new_name") or "").strip()
+            if not name:
+                raise web.HTTPBadRequest(text="Give the new family member a name.")
+            member_id = v.family.create_member(
+                name=name, dob=form.get("new_dob") or None, relationship=form.get("new_relationship") or None
+            ).id
+        v.member(member_id)
+        v.family.assign(capture_id, member_id)
+
+    await change(v, file_it)
     return redirect("/captures")
 
 
 @routes.post("/reparse")
 async def reparse(request: web.Request) -> web.StreamResponse:
     v, _form = await form_of(request)
-    async with v.state.write_lock:
+
+    def run() -> web.Response:
+        # One capture at a time under the family's lock (reparse_all): saves and pages go on meanwhile.
         before = v.family.snapshot()
-        counts = reparse_all(v.vault)
+        counts = reparse_all(v.vault, family=v.family)
         v.family.refresh()
         report = v.family.after_reparse(before)
-    return _inbox(v, {"counts": counts, "timeline": report})
+        return _inbox(v, {"counts": counts, "timeline": report})
+
+    return await change(v, run)
 
 
 @routes.get("/captures/{capture_id}")
 async def capture_page(request: web.Request) -> web.StreamResponse:
-    v = view(request)
-    capture_id = request.match_info["capture_id"]
+    v = await view(request)
+    return await read(_capture_page, v, request.match_info["capture_id"])
+
+
+def _capture_page(v: View, capture_id: str) -> web.Response:
     if not v.vault.has_capture(capture_id):
         raise web.HTTPNotFound(text="No such capture.")
     meta = v.vault.get_capture_meta(capture_id)
@@ -104,8 +115,12 @@ async def capture_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-def _frame_html(request: web.Request) -> tuple[str, str]:
-    v = view(request)
+async def _frame_html(request: web.Request) -> tuple[str, str]:
+    v = await view(request)
+    return await read(_frame_of, v, request)
+
+
+def _frame_of(v: View, request: web.Request) -> tuple[str, str]:
     capture_id = request.match_info["capture_id"]
     if not v.vault.has_capture(capture_id):
         raise web.HTTPNotFound(text="No such capture.")
@@ -121,8 +136,9 @@ def _frame_html(request: web.Request) -> tuple[str, str]:
 @routes.get("/captures/{capture_id}/view")
 async def capture_view(request: web.Request) -> web.StreamResponse:
     """The captured page, sanitized (no script, no styles, no remote anything), for a sandboxed frame."""
-    _, html = _frame_html(request)
-    clean = nh3.clean(
+    _, html = await _frame_html(request)
+    clean = await read(
+        nh3.clean,
         html,
         tags=ALLOWED_TAGS,
         clean_content_tags={"script", "style", "template", "noscript", "title"},
@@ -141,7 +157,7 @@ async def capture_view(request: web.Request) -> web.StreamResponse:
 @routes.get("/captures/{capture_id}/raw")
 async def capture_raw(request: web.Request) -> web.StreamResponse:
     """The page exactly as captured, as a download: never rendered in the dashboard's origin."""
-    capture_id, html = _frame_html(request)
+    capture_id, html = await _frame_html(request)
     return web.Response(
         body=html.encode("utf-8"),
         content_type="application/octet-stream",

@@ -20,7 +20,7 @@ from bridge.exports.pdf import PdfUnavailable
 from bridge.records import RECORD_KINDS
 
 from .render import render
-from .views import View, form_of, view
+from .views import View, change, form_of, read, view
 
 routes = web.RouteTableDef()
 
@@ -67,7 +67,7 @@ def _page(
 
 @routes.get("/export")
 async def export_page(request: web.Request) -> web.StreamResponse:
-    return _page(view(request))
+    return await read(_page, await view(request))
 
 
 async def _view(request: web.Request) -> tuple[View, dict[str, Any]]:
@@ -99,7 +99,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         if choice is None:
             raise ValueError("Choose a format.")
         fmt, table, _ = choice
-        known = {m.id for m in v.family.list_members()}
+        known = {m.id for m in await read(v.family.list_members)}
         members = [m for m in form["members"] if m in known]
         if not members:
             raise ValueError("Choose at least one family member.")
@@ -114,7 +114,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
         elif form.get("understood") != "yes":
             raise ValueError("Tick the box to confirm you understand the file will not be encrypted.")
     except ValueError as exc:
-        return _page(v, status=400, error=str(exc), form=form)
+        return await read(_page, v, status=400, error=str(exc), form=form)
     opts = ExportOptions(
         member_ids=members, kinds=kinds, since=since, until=until, include_past=bool(form.get("past"))
     )
@@ -146,7 +146,9 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     first = await loop.run_in_executor(None, chunks.get)
     if isinstance(first, BundleError | PdfUnavailable):
         await worker
-        return _page(v, status=400 if isinstance(first, BundleError) else 503, error=str(first), form=form)
+        return await read(
+            _page, v, status=400 if isinstance(first, BundleError) else 503, error=str(first), form=form
+        )
     if isinstance(first, BaseException):
         await worker
         raise first
@@ -222,17 +224,17 @@ async def import_share_bundle(request: web.Request) -> web.StreamResponse:
     v, form = await _view(request)
     data = form.get("upload")
     if not data:
-        return _page(v, status=400, error="Choose a share bundle file to import.")
+        return await read(_page, v, status=400, error="Choose a share bundle file to import.")
     passphrase = str(form.get("passphrase") or "")
 
     def run() -> str:
         return import_bundle(v.vault, v.family, data, passphrase).describe()
 
     try:
-        summary = await asyncio.get_running_loop().run_in_executor(None, run)
+        summary = await change(v, run)
     except BundleError as exc:
-        return _page(v, status=400, error=str(exc))
-    return _page(v, message=f"Imported the share bundle: {summary}.")
+        return await read(_page, v, status=400, error=str(exc))
+    return await read(_page, v, message=f"Imported the share bundle: {summary}.")
 
 
 __all__ = ["PLAINTEXT", "routes"]

@@ -12,7 +12,7 @@ from bridge.records import RECORD_KINDS
 
 from .render import render
 from .sessions import redirect
-from .views import form_of, view
+from .views import View, change, form_of, read, view
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 50
@@ -25,7 +25,11 @@ def _today() -> date:
 
 @routes.get("/")
 async def overview(request: web.Request) -> web.StreamResponse:
-    v = view(request)
+    v = await view(request)
+    return await read(_overview, v)
+
+
+def _overview(v: View) -> web.Response:
     family = v.family
     members = family.list_members()
     today = _today()
@@ -72,8 +76,10 @@ async def overview(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/members")
 async def members_page(request: web.Request) -> web.StreamResponse:
-    v = view(request)
-    return render("members.html", csrf=v.csrf, members=v.family.list_members(), error=None)
+    v = await view(request)
+    return await read(
+        lambda: render("members.html", csrf=v.csrf, members=v.family.list_members(), error=None)
+    )
 
 
 @routes.post("/members")
@@ -81,14 +87,18 @@ async def add_member(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
     name = (form.get("name") or "").strip()
     if not name:
-        return render(
-            "members.html",
-            status=400,
-            csrf=v.csrf,
-            members=v.family.list_members(),
-            error="Give the family member a name.",
+        return await read(
+            lambda: render(
+                "members.html",
+                status=400,
+                csrf=v.csrf,
+                members=v.family.list_members(),
+                error="Give the family member a name.",
+            )
         )
-    v.family.create_member(
+    await change(
+        v,
+        v.family.create_member,
         name=name,
         dob=form.get("dob") or None,
         relationship=form.get("relationship") or None,
@@ -100,19 +110,20 @@ async def add_member(request: web.Request) -> web.StreamResponse:
 @routes.post("/members/{member_id}/rename")
 async def rename_member(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
-    member = v.member(request.match_info["member_id"])
+    member = await read(v.member, request.match_info["member_id"])
     name = (form.get("name") or "").strip()
     if name:
-        v.family.rename_member(member.id, name)
+        await change(v, v.family.rename_member, member.id, name)
     return redirect("/members")
 
 
 @routes.post("/members/merge")
 async def merge_members(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
-    keep, drop = v.member(form.get("keep", "")), v.member(form.get("drop", ""))
+    keep = await read(v.member, form.get("keep", ""))
+    drop = await read(v.member, form.get("drop", ""))
     if keep.id != drop.id:
-        v.family.merge_members(keep.id, drop.id)
+        await change(v, v.family.merge_members, keep.id, drop.id)
     return redirect(f"/members/{keep.id}")
 
 
@@ -122,7 +133,11 @@ def _list(request: web.Request, name: str) -> list[str]:
 
 @routes.get("/members/{member_id}")
 async def member_timeline(request: web.Request) -> web.StreamResponse:
-    v = view(request)
+    v = await view(request)
+    return await read(_member_timeline, v, request)
+
+
+def _member_timeline(v: View, request: web.Request) -> web.Response:
     member = v.member(request.match_info["member_id"])
     kinds = [k for k in _list(request, "kind") if k in RECORD_KINDS]
     orgs = _list(request, "org")

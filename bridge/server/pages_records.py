@@ -8,7 +8,7 @@ from bridge.family import TimelineQuery
 
 from .charts import trend_svg
 from .render import render
-from .views import view
+from .views import View, read, view
 
 routes = web.RouteTableDef()
 TABLE_ROWS = 100  # values listed under a trend chart
@@ -16,8 +16,12 @@ TABLE_ROWS = 100  # values listed under a trend chart
 
 @routes.get("/entries/{entry_id}")
 async def entry_page(request: web.Request) -> web.StreamResponse:
-    v = view(request)
-    entry = v.family.get_entry(request.match_info["entry_id"])
+    v = await view(request)
+    return await read(_entry_page, v, request.match_info["entry_id"])
+
+
+def _entry_page(v: View, entry_id: str) -> web.Response:
+    entry = v.family.get_entry(entry_id)
     if entry is None:
         raise web.HTTPNotFound(text="That record is not in the vault (a reparse may have replaced it).")
     member = v.family.get_member(entry.member_id)
@@ -36,8 +40,12 @@ async def entry_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/members/{member_id}/results")
 async def results_page(request: web.Request) -> web.StreamResponse:
-    v = view(request)
-    member = v.member(request.match_info["member_id"])
+    v = await view(request)
+    return await read(_results_page, v, request.match_info["member_id"])
+
+
+def _results_page(v: View, member_id: str) -> web.Response:
+    member = v.member(member_id)
     series = v.family.trends(member.id)
     charts = [(s, trend_svg(s)) for s in sorted(series, key=lambda s: (-len(s.points), s.name))]
     # the table under each chart lists the latest TABLE_ROWS values; past that it says so
@@ -57,8 +65,12 @@ async def results_page(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/members/{member_id}/medications")
 async def medications_page(request: web.Request) -> web.StreamResponse:
-    v = view(request)
-    member = v.member(request.match_info["member_id"])
+    v = await view(request)
+    return await read(_medications_page, v, request.match_info["member_id"])
+
+
+def _medications_page(v: View, member_id: str) -> web.Response:
+    member = v.member(member_id)
     groups = v.family.reconcile_medications(member.id)
     return render(
         "medications.html",

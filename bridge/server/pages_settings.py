@@ -10,7 +10,7 @@ from bridge.family import ACCESS_LEVELS
 
 from .render import render
 from .sessions import redirect
-from .views import View, form_of, view
+from .views import View, change, form_of, read, view
 
 routes = web.RouteTableDef()
 SETTINGS_COLLECTION = "settings"
@@ -34,19 +34,20 @@ def _page(v: View, code: str | None = None, status: int = 200) -> web.Response:
 
 @routes.get("/settings")
 async def settings_page(request: web.Request) -> web.StreamResponse:
-    return _page(view(request))
+    return await read(_page, await view(request))
 
 
 @routes.post("/settings/pair")
 async def new_pair_code(request: web.Request) -> web.StreamResponse:
     v, _ = await form_of(request)
-    return _page(v, code=v.state.pairing.new_code())
+    code = await read(v.state.pairing.new_code)
+    return await read(_page, v, code=code)
 
 
 @routes.post("/settings/clients/{client_id}/revoke")
 async def revoke_client(request: web.Request) -> web.StreamResponse:
     v, _ = await form_of(request)
-    v.state.pairing.revoke(request.match_info["client_id"])
+    await read(v.state.pairing.revoke, request.match_info["client_id"])
     return redirect("/settings")
 
 
@@ -54,12 +55,14 @@ async def revoke_client(request: web.Request) -> web.StreamResponse:
 async def set_proxy(request: web.Request) -> web.StreamResponse:
     v, form = await form_of(request)
     account_id = request.match_info["account_id"]
-    if v.family.get_account(account_id) is None:
+    if await read(v.family.get_account, account_id) is None:
         raise web.HTTPNotFound(text="No such portal account.")
     level = form.get("access_level") or None
     if level is not None and level not in ACCESS_LEVELS:
         raise web.HTTPBadRequest(text="Unknown access level.")
-    v.family.set_proxy(
+    await change(
+        v,
+        v.family.set_proxy,
         account_id,
         relationship=form.get("relationship") or None,
         access_level=level,
@@ -76,9 +79,13 @@ async def set_idle_lock(request: web.Request) -> web.StreamResponse:
     except ValueError:
         minutes = 0
     if not 1 <= minutes <= 24 * 60:
-        return _page(v, status=400)
+        return await read(_page, v, status=400)
     v.state.idle_lock_minutes = minutes
-    saved: dict[str, Any] = v.vault.get_doc(SETTINGS_COLLECTION, SETTINGS_KEY) or {}
-    saved["idle_lock_minutes"] = minutes
-    v.vault.put_doc(SETTINGS_COLLECTION, SETTINGS_KEY, saved)
+
+    def save() -> None:
+        saved: dict[str, Any] = v.vault.get_doc(SETTINGS_COLLECTION, SETTINGS_KEY) or {}
+        saved["idle_lock_minutes"] = minutes
+        v.vault.put_doc(SETTINGS_COLLECTION, SETTINGS_KEY, saved)
+
+    await change(v, save)
     return redirect("/settings")

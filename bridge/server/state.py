@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,8 @@ from aiohttp import web
 from bridge.config import ServerConfig
 from bridge.vault import Vault, VaultError
 
+from .gate import Gate
+from .offload import in_thread
 from .pairing import Pairing
 
 if TYPE_CHECKING:
@@ -29,8 +31,10 @@ class BridgeState:
         self._seen_version = -1
         self.last_activity = time.monotonic()
         self.idle_lock_minutes: float = config.idle_lock_minutes
-        # SQLite and the family index are used from one thread; captures are ingested one at a time.
-        self.write_lock = asyncio.Lock()
+        # Saves, reparse, imports and dashboard forms hold the gate; locking closes it and waits for them.
+        self.gate = Gate()
+        # The family model is made once per unlock, by whichever worker thread asks first.
+        self._family_guard = threading.Lock()
         if self.vault is not None and config.passphrase is not None:
             self.vault.unlock(config.passphrase)
             self._load_settings()
@@ -64,33 +68,40 @@ class BridgeState:
             self.idle_lock_minutes = saved["idle_lock_minutes"]
 
     def lock(self) -> None:
-        if self._family is not None:
-            self._family.close()
-        self._family = None
-        if self.vault is not None:
-            self.vault.lock()
+        with self._family_guard:
+            if self._family is not None:
+                self._family.close()
+            self._family = None
+            if self.vault is not None:
+                self.vault.lock()
 
     async def lock_keeping_index(self) -> None:
         """Lock, having first kept the family's timeline index in the vault's index cache (sealed
         with the data key), so that the next unlock reads it instead of every record. No capture is
-        being saved meanwhile (the write lock), and a failure to write the cache never stops the lock."""
-        async with self.write_lock:
+        being saved meanwhile (the gate is closed first), and a failure to write the cache never stops
+        the lock."""
+        async with self.gate.closed():
             family = self._family
             if family is not None and self.unlocked and self.vault is not None:
                 current = self.vault.external_version() == self._seen_version
                 if current:
                     try:
-                        await asyncio.get_running_loop().run_in_executor(None, family.save_cache)
+                        await in_thread(family.save_cache)
                     except Exception as exc:  # the lock matters more than the cache
                         log.warning("index cache not written (%s)", type(exc).__name__)
-            self.lock()
+            await in_thread(self.lock)
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()
 
     @property
     def family(self) -> Family | None:
-        """The family model over the unlocked vault, built once per unlock."""
+        """The family model over the unlocked vault, built once per unlock. It can take seconds (the
+        index) and waits on the family's lock: ask from a worker thread (`in_thread`), not the loop."""
+        with self._family_guard:
+            return self._current_family()
+
+    def _current_family(self) -> Family | None:
         if not self.unlocked:
             return None
         if self._family is None:
