@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from bridge.vault import Vault, WrongPassphrase
+from bridge.vault import KdfParams, Vault, WrongPassphrase
+from bridge.vault.capture import CanonicalCapture, capture_hash
 from bridge.vault.migrations import known_names
 
 V1 = REPO / "fixtures" / "vaults" / "v1"
@@ -90,9 +91,13 @@ def test_a_v1_vault_opens_migrates_and_reads_back_exactly(old_vault: Path) -> No
             vault.unlock("not the passphrase")
         vault.unlock(passphrase())
         rows = vault.list_captures()
-        assert {r.id for r in rows} == set(expected["captures"])
+        # Capture ids were plain SHA-256 of the page: the first unlock made them keyed (issue 13).
+        old_ids = {capture_hash(vault.get_capture(r.id)): r.id for r in rows}
+        assert set(old_ids) == set(expected["captures"])
+        for old, new in old_ids.items():
+            assert new == vault.capture_hash(vault.get_capture(new)) != old
         for row in rows:
-            want = expected["captures"][row.id]
+            want = expected["captures"][capture_hash(vault.get_capture(row.id))]
             assert digest(row.meta) == want["meta_sha256"], row.id
             assert digest(vault.get_capture(row.id)) == want["capture_sha256"], row.id
             records = vault.records_for(row.id)
@@ -100,7 +105,10 @@ def test_a_v1_vault_opens_migrates_and_reads_back_exactly(old_vault: Path) -> No
             assert [r.id for r in records] == want["record_ids"]
         assert vault.count_records() == expected["record_count"]
         vault.check()
+        assert vault.integrity().ok
     assert (V1 / "kinchart.db").read_bytes() == fixture_bytes  # the committed fixture is untouched
+    data = b"".join(p.read_bytes() for p in old_vault.iterdir() if p.is_file())
+    assert not [old for old in expected["captures"] if old.encode() in data]  # no page can be confirmed
     # Opening an upgraded vault again is a no-op migration.
     with Vault.open(old_vault) as vault:
         assert applied(old_vault / "kinchart.db") == known_names()
@@ -179,3 +187,38 @@ def test_cli_upgrades_then_backup_and_restore_give_an_identical_record_set(
     assert len(original["captures"]) == len(manifest()["captures"]) + 1
     assert sum(len(c["records"]) for c in original["captures"].values()) >= manifest()["record_count"]
     assert restored == original
+
+
+def test_every_reference_to_an_old_capture_id_follows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Assignments (keyed by capture id), capture metadata and the family's filing all move to the keyed
+    ids with the captures, in the one transaction of the first unlock."""
+    from bridge.family import Family
+    from bridge.ingest import ingest
+
+    keyed = CanonicalCapture.capture_id
+    monkeypatch.setattr(CanonicalCapture, "capture_id", lambda self, key: keyed(self, None))  # as before m004
+    folder = tmp_path / "old"
+    page = {
+        "url": "https://portal.v1fixture.example/letters/9",
+        "frames": [{"url": "", "html": "<main><p>A synthetic letter.</p></main>"}],
+    }
+    with Vault.create(folder, passphrase(), KdfParams.fast(), _stop_before="m004_manifest") as v:
+        family = Family(v)
+        member = family.create_member("Synthetic Referenced Person", "1939-03-04")
+        old = ingest(v, page, family).capture_id
+        family.assign(old, member.id, only_this=True)
+        assert old == capture_hash(page) and v.get_doc("assignments", old)
+    monkeypatch.setattr(CanonicalCapture, "capture_id", keyed)
+    with Vault.open(folder) as v:
+        v.unlock(passphrase())
+        new = v.capture_hash(page)
+        assert new != old and [r.id for r in v.list_captures()] == [new]
+        assert v.get_doc("assignments", old) is None
+        assert (v.get_doc("assignments", new) or {})["member_id"] == member.id
+        family = Family(v)
+        assert not family.unassigned()
+        assert family.timeline(member_ids=[member.id], limit=None).total >= 1
+        assert ingest(v, page, family).duplicate  # dedupe works on the new id
+        assert v.inspect().ok

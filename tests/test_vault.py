@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -76,7 +79,7 @@ def test_round_trip(vault_dir: Path) -> None:
     id1, dup1 = v.put_capture(c1)
     id2, dup2 = v.put_capture(c2)
     assert (dup1, dup2) == (False, False)
-    assert id1 == Vault.capture_hash(c1) and len(id1) == 64
+    assert id1 == v.capture_hash(c1) and len(id1) == 64
     v.set_capture_meta(id1, {"vendor": "epic_mychart", "page_kind": "test_result", "warnings": ["x"]})
     recs: list[dict[str, Any]] = [
         {"kind": "lab_result", "name": "Hemoglobin", "value": 13.7},
@@ -317,8 +320,8 @@ def test_record_set_swapped_to_another_capture_fails(vault: Vault, vault_dir: Pa
     db.execute("UPDATE record_sets SET data = ? WHERE capture_seq = ?", (rows[1][1], rows[0][0]))
     db.execute("UPDATE record_sets SET data = ? WHERE capture_seq = ?", (rows[0][1], rows[1][0]))
     db.close()
-    with pytest.raises(TamperedData, match="records"):
-        list(vault.iter_records())
+    assert list(vault.iter_records()) == []  # both skipped, and reported
+    assert damaged(vault) == {("record_sets", f"record set of capture {c[:12]}") for c in (c1, c2)}
     with pytest.raises(TamperedData):
         vault.records_for(c1)
 
@@ -334,8 +337,8 @@ def test_record_set_moved_to_another_capture_or_id_fails(vault: Vault, vault_dir
         vault.records_for(c2)
     seq1 = db.execute("SELECT seq FROM captures WHERE id = ?", (c1,)).fetchone()[0]
     db.execute("UPDATE record_sets SET capture_seq = ?, first_id = first_id + 7", (seq1,))
-    with pytest.raises(TamperedData):
-        list(vault.iter_records())
+    assert list(vault.iter_records()) == []
+    assert ("record_sets", f"record set of capture {c1[:12]}") in damaged(vault)
     db.close()
 
 
@@ -344,7 +347,8 @@ def test_plaintext_record_index_cannot_change_what_is_read(vault: Vault, vault_d
     (rid,) = vault.replace_records(cid, [{"kind": "lab_result", "v": 1}])
     assert vault.count_records() == 1 and vault.count_records("lab_result") == 1
     db = raw(vault_dir)
-    db.execute("UPDATE records SET kind = 'medication'")
+    assert [r[1] for r in db.execute("PRAGMA table_info(records)")] == ["id", "capture_seq"]  # no kind
+    db.execute("UPDATE records SET id = id + 5")
     db.close()
     assert [(r.id, r.kind, r.data) for r in vault.iter_records()] == [
         (rid, "lab_result", {"kind": "lab_result", "v": 1})
@@ -362,8 +366,8 @@ def test_capture_blobs_swapped_between_rows_fail(vault: Vault, vault_dir: Path) 
         vault.get_capture(c1)
     with pytest.raises(TamperedData):
         vault.get_capture_meta(c1)
-    with pytest.raises(TamperedData):
-        vault.list_captures()
+    assert [r.id for r in vault.list_captures()] == [c2]  # c1 is left out, and reported
+    assert damaged(vault) == {("captures", f"capture {c1[:12]}")}
     assert vault.get_capture(c2) == make_capture(2)
 
 
@@ -374,6 +378,11 @@ def test_capture_body_moved_into_info_column_fails(vault: Vault, vault_dir: Path
     db.close()
     with pytest.raises(TamperedData):
         vault.get_capture_meta(c1)
+
+
+def damaged(v: Vault) -> set[tuple[str, str]]:
+    """What the vault reports damaged: (table, which item), never content."""
+    return {(p.table, p.what) for p in v.integrity().problems if p.kind == "damaged"}
 
 
 def _doc_mac(v: Vault, collection: str, key: str) -> str:
@@ -395,8 +404,8 @@ def test_doc_swapped_between_keys_fails(vault: Vault, vault_dir: Path) -> None:
         vault.get_doc("members", "m1")
     with pytest.raises(TamperedData):
         vault.get_doc("members", "m2")
-    with pytest.raises(TamperedData):
-        vault.list_docs("members")
+    assert vault.list_docs("members") == {}
+    assert damaged(vault) == {("docs", f"members document {m[:12]}") for m in (m1, m2)}
     assert vault.get_doc("settings", "m1") == {"x": 1}
 
 
@@ -446,10 +455,19 @@ def test_tampered_byte_fails(vault: Vault, vault_dir: Path, where: str) -> None:
     db.close()
     with pytest.raises(TamperedData):
         vault.get_capture(cid)
+    assert list(vault.iter_records()) == []
     with pytest.raises(TamperedData):
-        list(vault.iter_records())
+        vault.records_for(cid)
     with pytest.raises(TamperedData):
         vault.get_doc("members", "m1")
+    assert vault.list_docs("members") == {}
+    assert damaged(vault) == {
+        ("captures", f"capture {cid[:12]}"),
+        ("record_sets", f"record set of capture {cid[:12]}"),
+        ("docs", f"members document {_doc_mac(vault, 'members', 'm1')[:12]}"),
+    }
+    with pytest.raises(TamperedData, match="members document"):
+        vault.check()
 
 
 # ---------------------------------------------------------------- captures
@@ -472,15 +490,15 @@ def test_duplicate_capture_is_stored_once(vault: Vault, vault_dir: Path) -> None
     assert vault.put_capture(other_url)[1] is False
 
 
-def test_capture_hash_is_canonical() -> None:
+def test_capture_hash_is_canonical(vault: Vault) -> None:
     a = make_capture(1)
     b = {k: a[k] for k in reversed(list(a))}
     b["frames"] = [dict(reversed(list(f.items()))) for f in a["frames"]]
-    assert Vault.capture_hash(a) == Vault.capture_hash(b)
+    assert vault.capture_hash(a) == vault.capture_hash(b)
     two_frames = make_capture(1)
     two_frames["frames"] = [*a["frames"], {"url": "https://x/frame", "html": "<p>f</p>"}]
     swapped = dict(two_frames, frames=list(reversed(two_frames["frames"])))
-    assert Vault.capture_hash(two_frames) != Vault.capture_hash(swapped)
+    assert vault.capture_hash(two_frames) != vault.capture_hash(swapped)
 
 
 @pytest.mark.parametrize(
@@ -816,3 +834,32 @@ def test_unlock_twice_and_wrong_passphrase_while_unlocked(vault: Vault) -> None:
     assert vault.unlocked  # a failed attempt changes nothing, not even the unlocked state
     vault.unlock(PASS)
     assert vault.get_capture(cid) == make_capture()
+
+
+def test_a_backup_in_progress_is_never_readable_by_others(vault: Vault, tmp_path: Path) -> None:
+    """Issue 13: the `.partial` copy was 0644 until it was complete. Its mode is watched while a real
+    backup of a vault of some 16 MB is written."""
+    for n in range(32):
+        vault.put_capture(make_capture(n, html=os.urandom(256 * 1024).hex()))
+    dest = tmp_path / "backup.db"
+    partial = tmp_path / "backup.db.partial"
+    modes: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            with contextlib.suppress(FileNotFoundError):
+                modes.add(stat.S_IMODE(os.stat(partial).st_mode))
+
+    watcher = threading.Thread(target=watch)
+    old_umask = os.umask(0o022)
+    watcher.start()
+    try:
+        vault.backup(dest)
+    finally:
+        done.set()
+        watcher.join()
+        os.umask(old_umask)
+    assert modes, "the watcher never saw the partial file"
+    assert modes == {0o600}
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600

@@ -3,12 +3,13 @@ standard library's sorted, compact, UTF-8 form."""
 
 from __future__ import annotations
 
+import hmac
 import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.vault.capture import CanonicalCapture, canonical_json, capture_hash
+from bridge.vault.capture import CanonicalCapture, canonical_json, capture_hash, identity_form
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]))
 
@@ -70,4 +71,6 @@ def test_the_vaults_one_pass_form_is_the_canonical_json_and_the_id(capture: dict
     and the HTML), or falls back to serializing each; either way the very same bytes and id."""
     canonical = CanonicalCapture(capture)
     assert canonical.body == canonical_json(capture) == stdlib(capture)
-    assert canonical.capture_id() == capture_hash(capture)
+    assert canonical.capture_id(None) == capture_hash(capture)
+    key = b"k" * 32
+    assert canonical.capture_id(key) == hmac.new(key, stdlib(identity_form(capture)), "sha256").hexdigest()

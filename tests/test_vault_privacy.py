@@ -6,11 +6,10 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-import pytest
+from reference_pages import REFERENCE_PAGES
 
 from bridge.vault import DB_NAME, KdfParams, Vault
 
-SHARED_REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "portal-reference"
 PASS = "correct horse battery staple"
 NAME = "Zyxwandria Quillfeather"
 LAB = "HEMOGLOBIN-SENTINEL 13.7"
@@ -98,7 +97,8 @@ def test_no_plaintext_on_disk_while_open_and_after_close(tmp_path: Path) -> None
     backup = v.backup(tmp_path / "backup.db")
     v.close()
     closed_files = _files(vault_dir)
-    assert {p.name for p in closed_files} == {DB_NAME}
+    # the vault file and the sealed high-water mark of its manifest (issue 13), both scanned below
+    assert {p.name for p in closed_files} == {DB_NAME, "manifest.seen"}
     assert _scan([*closed_files, backup]) == []
     assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["backup.db"]
 
@@ -133,9 +133,8 @@ def test_plaintext_columns_hold_no_free_text(tmp_path: Path) -> None:
     db.close()
 
 
-@pytest.mark.skipif(not SHARED_REFERENCE.is_dir(), reason="shared portal reference pages not present")
 def test_stored_captures_are_at_most_a_quarter_of_the_html(tmp_path: Path) -> None:
-    pages = sorted(SHARED_REFERENCE.glob("*/*.html"))
+    pages = [p.with_name(p.name + ".html") for p in REFERENCE_PAGES]
     assert pages
     v = Vault.create(tmp_path / "v", PASS, KdfParams.fast())
     html_bytes = 0

@@ -146,7 +146,19 @@ def payload_of(
         for p in (*e.sources, *(s for h in e.history for s in h.sources)):
             filed.setdefault(p.capture_id, e.member_id)
     buf = io.BytesIO()
+    written: dict[str, str] = {}
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        with z.open("records.json", "w") as f:
+            json_format.write(family, opts, f)
+        for i, (cid, mid) in enumerate(filed.items(), 1):
+            try:
+                capture = vault.get_capture(cid)
+            except TamperedData:  # damaged: reported by the vault (`kinchart check`); the rest is shared
+                continue
+            z.writestr(f"captures/{cid}.json", json.dumps(capture, ensure_ascii=False))
+            written[cid] = mid
+            if progress is not None and i % 200 == 0:
+                progress(i, len(filed))
         manifest = {
             "format": FORMAT,
             "version": VERSION,
@@ -154,18 +166,12 @@ def payload_of(
             "members": [
                 {"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in members
             ],
-            "captures": [{"id": cid, "member_id": mid} for cid, mid in filed.items()],
+            "captures": [{"id": cid, "member_id": mid} for cid, mid in written.items()],
         }
         z.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-        with z.open("records.json", "w") as f:
-            json_format.write(family, opts, f)
-        for i, cid in enumerate(filed, 1):
-            z.writestr(f"captures/{cid}.json", json.dumps(vault.get_capture(cid), ensure_ascii=False))
-            if progress is not None and i % 200 == 0:
-                progress(i, len(filed))
     if progress is not None:
         progress(len(filed), len(filed))
-    return buf.getvalue(), len(filed)
+    return buf.getvalue(), len(written)
 
 
 def write(
@@ -233,10 +239,10 @@ def import_bundle(
         except (KeyError, ValueError) as exc:
             report.failed.append(f"{cid[:12]}: {exc}")
             continue
-        if vault.capture_hash(capture) != cid:
-            report.failed.append(f"{cid[:12]}: its content does not match its id")
-            continue
+        # `cid` is the id in the vault that made the bundle (ids are keyed per vault): here the capture
+        # gets this vault's id, which is what is filed and looked up below.
         receipt = ingest(vault, capture, family)
+        cid = receipt.capture_id
         target = local.get(str(row.get("member_id")))
         if receipt.duplicate:
             report.captures_duplicate += 1

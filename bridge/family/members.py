@@ -1,5 +1,9 @@
 """Family members: encrypted documents in the vault's `members` collection, keyed by a random uuid.
 
+A member document that fails its integrity check is left out of the list (the vault reports it by
+collection and keyed id) and looked up as an unknown member; every other member, and the captures
+filed under any member, still read.
+
 A member document also keeps the member's *identities*: the (normalized name, birth date) pairs the
 caregiver has vouched for, either by creating the member with them or by assigning a capture of that
 patient to the member. Filing files a capture automatically by identity only (filing.py).
@@ -10,6 +14,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from bridge.vault.errors import TamperedData
 
 from .models import Member
 from .normalize import patient_name
@@ -76,7 +82,10 @@ class Members:
         return member_from_doc(doc)
 
     def doc(self, member_id: str) -> dict[str, Any]:
-        doc = self.vault.get_doc(MEMBERS, self.resolve(member_id))
+        try:
+            doc = self.vault.get_doc(MEMBERS, self.resolve(member_id))
+        except TamperedData:  # reported by the vault (`integrity()`); the rest of the family still reads
+            doc = None
         if doc is None:
             raise UnknownMember(member_id)
         return doc
@@ -126,7 +135,10 @@ class Members:
         seen = set()
         while member_id not in seen:
             seen.add(member_id)
-            red = self.vault.get_doc(REDIRECTS, member_id)
+            try:
+                red = self.vault.get_doc(REDIRECTS, member_id)
+            except TamperedData:  # reported by the vault; the member is looked up as it is
+                return member_id
             if not red:
                 return member_id
             member_id = str(red["into"])

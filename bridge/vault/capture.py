@@ -2,17 +2,23 @@
 
 A capture is ``{url, title, captured_at, frames: [{url, html}], extension_version}``.
 
-Identity (the capture id) is the SHA-256 hex digest of the canonical JSON of **the page URL and the
+Identity (the capture id) is an HMAC-SHA256 (hex), under a key derived from the vault's data key, of
+the canonical JSON of **the page URL and the
 frames' URLs and HTML only** — ``{"frames":[{"html":…,"url":…}, …],"url":…}`` with sorted keys, no
 whitespace, UTF-8, frames in their captured order. ``title``, ``captured_at`` and
 ``extension_version`` are left out on purpose: saving the very same page again, a minute later or
 from a newer extension, is a duplicate and is stored once (the first copy is kept). Any change in
 the HTML — a new result row, a different timestamp rendered in the page — is a new capture.
+
+The id is keyed so that someone who holds a page but not the passphrase cannot hash it and look for
+it in the vault file. :func:`capture_hash` (no key) is the plain SHA-256, which vaults used before
+schema ``m004``: they are rewritten to keyed ids at their first unlock (see ``upgrade.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 import orjson
@@ -51,17 +57,23 @@ def identity_form(capture: dict[str, Any]) -> dict[str, Any]:
 
 
 def capture_hash(capture: dict[str, Any]) -> str:
-    """The capture id: SHA-256 (hex) of the canonical JSON of url + frames (see module docstring)."""
+    """The unkeyed digest, SHA-256 (hex) of the canonical JSON of url + frames: what capture ids were
+    before schema ``m004`` (see module docstring)."""
     validate_capture(capture)
     return hashlib.sha256(canonical_json(identity_form(capture))).hexdigest()
+
+
+def keyed_capture_id(key: bytes, capture: dict[str, Any]) -> str:
+    """The capture id in a vault whose capture-id key is ``key``."""
+    return CanonicalCapture(capture).capture_id(key)
 
 
 class CanonicalCapture:
     """A capture's canonical JSON (``body``: what the vault stores) and its id, with the frames (nearly
     all of both) serialized once when they hold just a url and the HTML, as validated captures' do.
 
-    ``body`` is ``canonical_json(capture)``; ``capture_id()`` (computed on demand: hashing a large page
-    takes a while, and releases the GIL) is ``capture_hash(capture)``. :class:`InvalidInput` for a
+    ``body`` is ``canonical_json(capture)``; ``capture_id(key)`` (computed on demand: hashing a large page
+    takes a while, and releases the GIL) is the keyed id, ``capture_id(None)`` ``capture_hash(capture)``. :class:`InvalidInput` for a
     malformed capture.
     """
 
@@ -80,8 +92,8 @@ class CanonicalCapture:
             self.body = canonical_json(capture)
             self._identity = (canonical_json(identity_form(capture)),)
 
-    def capture_id(self) -> str:
-        digest = hashlib.sha256()
+    def capture_id(self, key: bytes | None) -> str:
+        digest = hashlib.sha256() if key is None else hmac.new(key, digestmod="sha256")
         for part in self._identity:
             digest.update(part)
         return digest.hexdigest()

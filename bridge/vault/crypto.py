@@ -117,18 +117,23 @@ def unseal_json(cipher: AESGCM, blob: bytes, associated: bytes, where: str) -> A
         raise tampered(where) from None
 
 
-def _wrap_aad(vault_id: str, stored_kdf: str) -> bytes:
-    return aad("vault", "wrapped_key", vault_id, stored_kdf)
+def _wrap_aad(vault_id: str, stored_kdf: str, file_format: int) -> bytes:
+    if file_format == 1:  # vaults written before the manifest: their wrap binds no format
+        return aad("vault", "wrapped_key", vault_id, stored_kdf)
+    # Binding the format means nobody can set a vault back to "no manifest yet" (which would make the
+    # next unlock trust whatever rows it finds): the wrapped key no longer opens under format 1.
+    return aad("vault", "wrapped_key", vault_id, stored_kdf, f"format {file_format}")
 
 
-def wrap_data_key(kek: bytes, data_key: bytes, vault_id: str, stored_kdf: str) -> bytes:
-    """Seal the data key under the key-encryption key, binding the exact stored KDF parameters."""
-    return seal(AESGCM(kek), data_key, _wrap_aad(vault_id, stored_kdf))
+def wrap_data_key(kek: bytes, data_key: bytes, vault_id: str, stored_kdf: str, file_format: int) -> bytes:
+    """Seal the data key under the key-encryption key, binding the exact stored KDF parameters and the
+    vault's file format."""
+    return seal(AESGCM(kek), data_key, _wrap_aad(vault_id, stored_kdf, file_format))
 
 
-def unwrap_data_key(kek: bytes, wrapped: bytes, vault_id: str, stored_kdf: str) -> bytes:
+def unwrap_data_key(kek: bytes, wrapped: bytes, vault_id: str, stored_kdf: str, file_format: int) -> bytes:
     try:
-        key = unseal(AESGCM(kek), wrapped, _wrap_aad(vault_id, stored_kdf), "data key")
+        key = unseal(AESGCM(kek), wrapped, _wrap_aad(vault_id, stored_kdf, file_format), "data key")
     except TamperedData:
         raise WrongPassphrase("That passphrase does not unlock this vault. Nothing was changed.") from None
     if len(key) != DATA_KEY_LENGTH:

@@ -1,8 +1,10 @@
 """The vault's SQLite schema, as ``sqlite_utils.Migrations`` (applied on every open).
 
-Plaintext columns hold only: random or content-hash identifiers, a record's ``kind`` (a category
-from the record contract such as ``lab_result``), document collection names, keyed hashes of
-document keys, encrypted blobs, the KDF parameters and the wrapped key. No names, values, dates of care or free text. (sqlite-utils' own
+Plaintext columns hold only: random or keyed-hash identifiers (capture ids are an HMAC of the
+content under a key derived from the data key; before ``m004`` they were plain SHA-256, rewritten at
+the first unlock after it), record ids and which capture they belong to, document collection names,
+keyed hashes of document keys, encrypted blobs, the manifest's item names, versions and nonces, the
+KDF parameters and the wrapped key. No names, values, kinds of care, dates of care or free text. (sqlite-utils' own
 ``_sqlite_migrations`` table records when each migration ran: a date of software upgrade, not care.)
 
 Append new migrations at the end; never edit or reorder applied ones. A migration here may only
@@ -72,6 +74,28 @@ def m003_docs(db: Database) -> None:
             value BLOB NOT NULL,           -- sealed JSON {"key": ..., "value": {...}}
             PRIMARY KEY (collection, key_mac)
         ) WITHOUT ROWID""")
+
+
+@MIGRATIONS(name="m004_manifest")
+def m004_manifest(db: Database) -> None:
+    # The manifest (see manifest.py) is filled at the first unlock, which also rewraps the data key
+    # binding ``format`` = 2; until then ``format`` 1 says the vault has none yet.
+    db.execute("ALTER TABLE vault ADD COLUMN format INTEGER NOT NULL DEFAULT 1")
+    db.execute("""
+        CREATE TABLE manifest (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            head BLOB NOT NULL             -- sealed JSON {counter, acc}
+        )""")
+    db.execute("""
+        CREATE TABLE manifest_rows (
+            item TEXT PRIMARY KEY,         -- capture:<id>, records:<capture id>, doc:<collection>:<key_mac>
+            ver INTEGER NOT NULL,          -- the manifest counter at the item's last write
+            tag TEXT NOT NULL              -- the nonces of the item's current blobs, in hex
+        ) WITHOUT ROWID""")
+    # A record's kind is in its sealed set already; the plaintext copy only told a reader of the file
+    # what kinds of care each capture holds. Freed pages are zeroed, so the old values do not linger.
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("ALTER TABLE records DROP COLUMN kind")
 
 
 def known_names() -> list[str]:

@@ -61,16 +61,23 @@ class Header:
     vault_id: str
     kdf: str
     wrapped_key: bytes
+    #: 1: written before the row manifest (no ``format`` column yet, or its default); 2: has one, and
+    #: the wrapped key binds this number (see :func:`crypto.wrap_data_key`).
+    format: int = 1
 
 
 def read_header(conn: sqlite3.Connection, db: Path) -> Header:
     try:
-        row = conn.execute("SELECT vault_id, kdf, wrapped_key FROM vault WHERE id = 1").fetchone()
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(vault)")}
+        select = "vault_id, kdf, wrapped_key" + (", format" if "format" in columns else ", 1")
+        row = conn.execute(f"SELECT {select} FROM vault WHERE id = 1").fetchone()
     except sqlite3.DatabaseError as exc:
         raise damaged(db, str(exc)) from exc
     if row is None or not isinstance(row[1], str) or not isinstance(row[2], bytes):
         raise damaged(db, "the key record is missing")
-    return Header(str(row[0]), row[1], row[2])
+    if not isinstance(row[3], int):
+        raise damaged(db, "the vault's format is unreadable")
+    return Header(str(row[0]), row[1], row[2], row[3])
 
 
 def fsync_file(path: Path) -> None:
@@ -88,7 +95,13 @@ def fsync_dir(path: Path) -> None:
 
 def copy_database(src: sqlite3.Connection, dest: Path) -> None:
     """SQLite online backup of ``src`` into a new file ``dest`` (consistent, page for page, so still
-    encrypted), then fsync; the caller renames it into place."""
+    encrypted), then fsync; the caller renames it into place. ``dest`` is made 0600 before a byte is
+    copied into it (SQLite gives its journal the same mode), so no other user can read it meanwhile."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+    finally:
+        os.close(fd)
     out = sqlite3.connect(str(dest), isolation_level=None)
     try:
         src.backup(out)

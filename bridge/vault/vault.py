@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -35,7 +36,7 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import crypto, kdf, storage
-from .capture import CanonicalCapture, capture_hash
+from .capture import CanonicalCapture
 from .errors import (
     InvalidInput,
     TamperedData,
@@ -45,9 +46,14 @@ from .errors import (
     VaultLocked,
     VaultNotFound,
 )
+from .integrity import IntegrityReport, Problem, item_problem, manifest_problems
 from .kdf import KdfParams
+from .manifest import Manifest, ManifestCheck, capture_item, doc_item, nonce, records_item
 from .migrations import APPLICATION_ID, migrate
 from .paths import DB_NAME, db_file
+from .upgrade import rekey_capture_ids
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -65,6 +71,8 @@ CAPTURE_ZLIB_LEVEL = 6
 #: about a third faster.
 STORE_BESIDE_ABOVE = 64 * 1024
 _JSON_CHUNK = 1000  # record sets decoded per json.loads by iter_record_sets
+#: The newest file format this code reads: 2 has the row manifest and keyed capture ids.
+FILE_FORMAT = 2
 
 
 @dataclass
@@ -190,8 +198,15 @@ class Vault:
         self._header = header
         self._cipher: AESGCM | None = None
         self._mac_key: bytes | None = None
+        self._id_key: bytes | None = None
+        self._manifest: Manifest | None = None
         self._lock = threading.RLock()
         self._depth = 0
+        # Items found damaged by a read since the unlock, by manifest item: reported, never returned.
+        self._damage: dict[str, Problem] = {}
+        self._unlock_report = IntegrityReport()
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(records)")}
+        self._records_have_kind = "kind" in columns  # only in vaults before m004, until they migrate
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -232,7 +247,7 @@ class Vault:
         stored = _dump_stored(params, salt)
         vault_id = uuid.uuid4().hex
         data_key = crypto.new_data_key()
-        wrapped = crypto.wrap_data_key(_derive(passphrase_ok, salt, params), data_key, vault_id, stored)
+        kek = _derive(passphrase_ok, salt, params)
 
         conn = storage.connect(temp, mode="rwc")
         try:
@@ -240,10 +255,21 @@ class Vault:
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             storage.configure(conn)
             migrate(conn, stop_before=_stop_before)
-            conn.execute(
-                "INSERT INTO vault (id, vault_id, kdf, wrapped_key) VALUES (1, ?, ?, ?)",
-                (vault_id, stored, wrapped),
-            )
+            if "format" in {r[1] for r in conn.execute("PRAGMA table_info(vault)")}:
+                wrapped = crypto.wrap_data_key(kek, data_key, vault_id, stored, FILE_FORMAT)
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(
+                    "INSERT INTO vault (id, vault_id, kdf, wrapped_key, format) VALUES (1, ?, ?, ?, ?)",
+                    (vault_id, stored, wrapped, FILE_FORMAT),
+                )
+                _manifest_for(data_key, vault_id).rebuild(conn)
+                conn.execute("COMMIT")
+            else:  # an older schema, made for upgrade tests: as that version wrote it
+                wrapped = crypto.wrap_data_key(kek, data_key, vault_id, stored, 1)
+                conn.execute(
+                    "INSERT INTO vault (id, vault_id, kdf, wrapped_key) VALUES (1, ?, ?, ?)",
+                    (vault_id, stored, wrapped),
+                )
         finally:
             conn.close()  # last connection: checkpoints and removes -wal/-shm
         storage.fsync_file(temp)
@@ -320,17 +346,70 @@ class Vault:
         """
         with self._lock:
             header = storage.read_header(self._conn(), self.db_path)
+            if header.format > FILE_FORMAT:
+                raise VaultError(
+                    "This vault was written by a newer version of Kinchart; update Kinchart to open it."
+                )
             params, salt = kdf.load_stored(header.kdf)
             kek = kdf.derive(passphrase, salt, params)
-            data_key = crypto.unwrap_data_key(kek, header.wrapped_key, header.vault_id, header.kdf)
+            data_key = crypto.unwrap_data_key(
+                kek, header.wrapped_key, header.vault_id, header.kdf, header.format
+            )
             self._header = header
             self._set_data_key(data_key)
+            self._damage.clear()
+            if header.format < FILE_FORMAT and self._has_manifest_tables():
+                self._upgrade(kek, data_key)
+            self._unlock_report = self._verify_manifest()
+            if not self._unlock_report.ok:
+                # Only the kinds and counts: what is named goes to `kinchart check` and the dashboard.
+                log.warning("vault integrity: %s", self._unlock_report.summary())
+            self._keep_high_water()
+
+    def _has_manifest_tables(self) -> bool:
+        return (
+            self._conn().execute("SELECT 1 FROM sqlite_master WHERE name = 'manifest_rows'").fetchone()
+            is not None
+        )
+
+    def _upgrade(self, kek: bytes, data_key: bytes) -> None:
+        """A vault from before ``m004``, unlocked for the first time: keyed capture ids (upgrade.py), a
+        manifest of its rows as they are now, and the data key rewrapped to bind format 2, all in one
+        transaction (another process may have done it meanwhile: then nothing is done)."""
+        cipher, mac_key = self._keys()
+        assert self._id_key is not None and self._manifest is not None
+        with self._write():
+            conn = self._conn()
+            header = storage.read_header(conn, self.db_path)
+            if header.format >= FILE_FORMAT:
+                self._header = header
+                return
+            mapping = rekey_capture_ids(conn, cipher, mac_key, self._id_key, self._note_damage)
+            self._manifest.rebuild(conn)
+            wrapped = crypto.wrap_data_key(kek, data_key, header.vault_id, header.kdf, FILE_FORMAT)
+            cur = conn.execute(
+                "UPDATE vault SET wrapped_key = ?, format = ? WHERE id = 1 AND wrapped_key = ?",
+                (wrapped, FILE_FORMAT, header.wrapped_key),
+            )
+            if cur.rowcount != 1:
+                raise VaultError("The vault was changed elsewhere during its upgrade; unlock it again.")
+        self._header = storage.Header(header.vault_id, header.kdf, wrapped, FILE_FORMAT)
+        if mapping:  # caches name the old ids
+            for cache in self.path.glob("*.cache"):
+                cache.unlink(missing_ok=True)
+        log.info("vault upgraded: %d capture ids are now keyed", len(mapping))
 
     def lock(self) -> None:
         """Forget the data key. Reading or writing encrypted data then raises :class:`VaultLocked`."""
         with self._lock:
-            self._cipher = None
-            self._mac_key = None
+            self._keep_high_water()
+            self._forget_keys()
+
+    def _forget_keys(self) -> None:
+        self._cipher = None
+        self._mac_key = None
+        self._id_key = None
+        self._manifest = None
 
     @property
     def unlocked(self) -> bool:
@@ -356,12 +435,16 @@ class Vault:
             header = storage.read_header(self._conn(), self.db_path)
             old_params, old_salt = kdf.load_stored(header.kdf)
             data_key = crypto.unwrap_data_key(
-                kdf.derive(old, old_salt, old_params), header.wrapped_key, header.vault_id, header.kdf
+                kdf.derive(old, old_salt, old_params),
+                header.wrapped_key,
+                header.vault_id,
+                header.kdf,
+                header.format,
             )
             salt = _new_salt()
             stored = _dump_stored(params, salt)
             wrapped = crypto.wrap_data_key(
-                _derive(new_bytes, salt, params), data_key, header.vault_id, stored
+                _derive(new_bytes, salt, params), data_key, header.vault_id, stored, header.format
             )
             with self._write():
                 cur = self._conn().execute(
@@ -372,14 +455,15 @@ class Vault:
                     raise VaultError(
                         "The passphrase was changed elsewhere meanwhile; nothing was changed here."
                     )
-            self._header = storage.Header(header.vault_id, stored, wrapped)
+            self._header = storage.Header(header.vault_id, stored, wrapped, header.format)
             self._set_data_key(data_key)
 
     def close(self) -> None:
         """Lock and close the database (idempotent)."""
         with self._lock:
-            self._cipher = None
-            self._mac_key = None
+            if self._conn_ is not None:
+                self._keep_high_water()
+            self._forget_keys()
             if self._conn_ is not None:
                 self._conn_.close()
                 self._conn_ = None
@@ -405,6 +489,8 @@ class Vault:
 
     def _set_data_key(self, data_key: bytes) -> None:
         self._mac_key = crypto.derive_subkey(data_key, "document keys")
+        self._id_key = crypto.derive_subkey(data_key, "capture ids")
+        self._manifest = _manifest_for(data_key, self._header.vault_id)
         self._cipher = AESGCM(data_key)
 
     def _keys(self) -> tuple[AESGCM, bytes]:
@@ -419,6 +505,180 @@ class Vault:
             self._conn()
             raise VaultLocked("The vault is locked; unlock it with its passphrase first.")
         return cipher
+
+    # ----------------------------------------------------------------- integrity
+
+    def _note_damage(self, item: str) -> None:
+        with self._lock:
+            if item not in self._damage:
+                problem = item_problem("damaged", item)
+                self._damage[item] = problem
+                log.warning(
+                    "vault: %s (%s) failed its integrity check and was skipped", problem.what, problem.table
+                )
+
+    def _touch(self, changes: dict[str, str | None]) -> None:
+        """Record a write in the manifest; called inside the write's own transaction."""
+        if self._header.format < FILE_FORMAT:
+            return  # an older schema (upgrade tests): it gets its manifest at its first unlock
+        manifest = self._manifest
+        if manifest is None:
+            raise VaultLocked("The vault is locked; unlock it with its passphrase first.")
+        manifest.touch(self._conn(), changes)
+        with self._lock:
+            for item in changes:
+                self._damage.pop(item, None)  # written afresh
+
+    def _manifest_check(self) -> tuple[Manifest, ManifestCheck] | None:
+        manifest = self._manifest
+        if manifest is None or self._header.format < FILE_FORMAT:
+            return None
+        with self._lock:
+            conn = self._conn()
+            if self._depth:
+                check = manifest.check(conn)
+            else:
+                conn.execute("BEGIN")  # one snapshot for the list and the rows
+                try:
+                    check = manifest.check(conn)
+                finally:
+                    conn.execute("COMMIT")
+        check.seen_counter = manifest.read_seen(self.path)
+        return manifest, check
+
+    def _verify_manifest(self) -> IntegrityReport:
+        report = IntegrityReport()
+        try:
+            found = self._manifest_check()
+        except TamperedData:
+            report.add(
+                Problem(
+                    "manifest",
+                    "",
+                    "The vault's manifest itself is damaged: which rows should exist cannot be checked.",
+                )
+            )
+            return report
+        if found is None:
+            return report
+        _, check = found
+        authentic = {item: self._authentic(item) for item in check.changed}
+        for problem in manifest_problems(check, authentic):
+            report.add(problem)
+        return report
+
+    def _authentic(self, item: str) -> bool:
+        """Whether the item's current blobs authenticate (read, and dropped)."""
+        cipher, _ = self._keys()
+        kind, _, rest = item.partition(":")
+        try:
+            with self._lock:
+                conn = self._conn()
+                if kind == "capture":
+                    row = conn.execute("SELECT body, info FROM captures WHERE id = ?", (rest,)).fetchone()
+                    crypto.unseal(cipher, row[0], crypto.aad("captures", "body", rest), "capture")
+                    crypto.unseal(cipher, row[1], crypto.aad("captures", "info", rest), "capture")
+                elif kind == "records":
+                    for first, data in conn.execute(
+                        "SELECT s.first_id, s.data FROM record_sets s JOIN captures c ON c.seq = s.capture_seq "
+                        "WHERE c.id = ?",
+                        (rest,),
+                    ):
+                        crypto.unseal(cipher, data, _record_set_aad(rest, first), "records")
+                else:
+                    collection, _, key_mac = rest.partition(":")
+                    (value,) = conn.execute(
+                        "SELECT value FROM docs WHERE collection = ? AND key_mac = ?", (collection, key_mac)
+                    ).fetchone()
+                    crypto.unseal(cipher, value, crypto.aad("docs", "value", collection, key_mac), "document")
+        except (TamperedData, TypeError):
+            return False
+        return True
+
+    def _keep_high_water(self) -> None:
+        """Keep the manifest's counter beside the file (best effort: it only serves a check)."""
+        manifest = self._manifest
+        if manifest is None or self._conn_ is None or self._header.format < FILE_FORMAT:
+            return
+        try:
+            with self._lock:
+                head = manifest.read_head(self._conn())
+        except (VaultError, sqlite3.Error):
+            return
+        if head is not None:
+            manifest.write_seen(self.path, head.counter)
+
+    def integrity(self) -> IntegrityReport:
+        """What is known to be wrong now, without reading everything: what the unlock's manifest check
+        found, and every item a read since then found damaged (those are skipped by the readers that
+        list many items, and raise :class:`TamperedData` from those that read one)."""
+        report = IntegrityReport(list(self._unlock_report.problems))
+        with self._lock:
+            damage = list(self._damage.values())
+        for problem in damage:
+            report.problems = [p for p in report.problems if p.item != problem.item or p.kind != "older"]
+            report.add(problem)
+        return report
+
+    @_db_errors
+    def inspect(self) -> IntegrityReport:
+        """Check everything: SQLite's integrity check, the manifest against the rows, and (unlocked)
+        every blob, decrypted. Reports each problem by item; raises only if the file cannot be read."""
+        report = IntegrityReport()
+        with self._lock:
+            result = self._conn().execute("PRAGMA integrity_check").fetchall()
+        if result != [("ok",)]:
+            report.add(
+                Problem(
+                    "file",
+                    "",
+                    "The vault file's structure is damaged (SQLite integrity check: "
+                    + "; ".join(str(r[0]) for r in result[:3])
+                    + ").",
+                )
+            )
+            return report
+        if not self.unlocked:
+            return report
+        for problem in self._verify_manifest().problems:
+            report.add(problem)
+        with self._lock:
+            self._damage.clear()
+        cipher = self._key()
+        with self._lock:
+            ids = [r[0] for r in self._conn().execute("SELECT id FROM captures ORDER BY seq")]
+        self.list_captures()
+        for capture_id in ids:
+            with contextlib.suppress(TamperedData, UnknownCapture):  # noted as damage
+                self.get_capture(capture_id)
+        for _ in self._decrypt_sets(cipher, self._record_set_rows(), self._note_damage):
+            pass
+        with self._lock:
+            collections = [r[0] for r in self._conn().execute("SELECT DISTINCT collection FROM docs")]
+        for collection in collections:
+            self.list_docs(collection)
+        with self._lock:
+            damage = list(self._damage.values())
+        for problem in damage:
+            report.problems = [p for p in report.problems if p.item != problem.item or p.kind != "older"]
+            report.add(problem)
+        return report
+
+    @_db_errors
+    def accept_current_state(self) -> None:
+        """List the rows as they are now in the manifest, after the caregiver has seen what was missing,
+        older or extra (``kinchart check --accept``). Damaged blobs stay damaged (and reported)."""
+        cipher = self._key()
+        del cipher
+        if self._header.format < FILE_FORMAT or self._manifest is None:
+            return
+        manifest = self._manifest
+        floor = manifest.read_seen(self.path)
+        with self._write():
+            head = manifest.rebuild(self._conn(), floor)
+        manifest.reset_seen(self.path)
+        manifest.write_seen(self.path, head.counter)
+        self._unlock_report = self._verify_manifest()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
@@ -474,10 +734,17 @@ class Vault:
 
     # ----------------------------------------------------------------- captures
 
-    @staticmethod
-    def capture_hash(capture: dict[str, Any]) -> str:
-        """The capture's id: SHA-256 of the canonical JSON of its url and frames (see :mod:`.capture`)."""
-        return capture_hash(capture)
+    def capture_hash(self, capture: dict[str, Any]) -> str:
+        """The capture's id in this vault: HMAC-SHA256, under a key derived from the data key, of the
+        canonical JSON of its url and frames (see :mod:`.capture`). Needs the vault unlocked."""
+        return CanonicalCapture(capture).capture_id(self._capture_key())
+
+    def _capture_key(self) -> bytes:
+        with self._lock:
+            self._key()
+            key = self._id_key
+        assert key is not None  # set together with the cipher
+        return key
 
     @_db_errors
     def put_capture(self, capture: dict[str, Any]) -> tuple[str, bool]:
@@ -505,9 +772,9 @@ class Vault:
         when ``work`` raises; an error storing it is raised in preference to ``work``'s (``work``'s own
         errors pass through unchanged).
         """
-        cipher = self._key()
+        cipher, id_key = self._key(), self._capture_key()
         canonical = CanonicalCapture(capture)
-        capture_id = canonical.capture_id()
+        capture_id = canonical.capture_id(id_key)
         if self.has_capture(capture_id):
             return capture_id, True, None
 
@@ -544,7 +811,10 @@ class Vault:
                 "INSERT INTO captures (id, body, info) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 (capture_id, *sealed),
             )
-            return cur.rowcount == 0
+            if cur.rowcount == 0:
+                return True
+            self._touch({capture_item(capture_id): nonce(sealed[1])})  # the info: see manifest._ACTUAL
+            return False
 
     def _in_transaction_here(self) -> bool:
         """Whether the calling thread is inside a :meth:`transaction` (it then holds the lock)."""
@@ -557,7 +827,8 @@ class Vault:
 
     @_db_errors
     def has_capture(self, capture_id: str) -> bool:
-        """Whether a capture with this id is stored (works while locked: the id is no secret)."""
+        """Whether a capture with this id is stored (works while locked; ids are keyed, so without the
+        key nobody can make the id of a page to look for)."""
         with self._lock:
             row = self._conn().execute("SELECT 1 FROM captures WHERE id = ?", (capture_id,)).fetchone()
         return row is not None
@@ -565,32 +836,40 @@ class Vault:
     @_db_errors
     def get_capture(self, capture_id: str) -> dict[str, Any]:
         """The capture exactly as it was put. :class:`UnknownCapture`, :class:`TamperedData`."""
-        cipher = self._key()
+        cipher, id_key = self._key(), self._capture_key()
         _capture_id(capture_id)
         with self._lock:
             row = self._conn().execute("SELECT body FROM captures WHERE id = ?", (capture_id,)).fetchone()
         if row is None:
             raise UnknownCapture(f"No capture {capture_id} is stored.")
         where = f"capture {capture_id[:12]}"
-        raw = crypto.unpack(
-            crypto.unseal(cipher, row[0], crypto.aad("captures", "body", capture_id), where), where
-        )
         try:
-            capture: dict[str, Any] = json.loads(raw)
-            same = capture_hash(capture) == capture_id
-        except (ValueError, VaultError):
-            same = False
-        if not same:
-            raise crypto.tampered(where)
+            raw = crypto.unpack(
+                crypto.unseal(cipher, row[0], crypto.aad("captures", "body", capture_id), where), where
+            )
+            try:
+                capture: dict[str, Any] = json.loads(raw)
+                same = CanonicalCapture(capture).capture_id(id_key) == capture_id
+            except (ValueError, VaultError):
+                same = False
+            if not same:
+                raise crypto.tampered(where)
+        except TamperedData:
+            self._note_damage(capture_item(capture_id))
+            raise
         return capture
 
     def _info(self, cipher: AESGCM, capture_id: str) -> dict[str, Any]:
         row = self._conn().execute("SELECT info FROM captures WHERE id = ?", (capture_id,)).fetchone()
         if row is None:
             raise UnknownCapture(f"No capture {capture_id} is stored.")
-        info: dict[str, Any] = crypto.unseal_json(
-            cipher, row[0], crypto.aad("captures", "info", capture_id), f"capture {capture_id[:12]} meta"
-        )
+        try:
+            info: dict[str, Any] = crypto.unseal_json(
+                cipher, row[0], crypto.aad("captures", "info", capture_id), f"capture {capture_id[:12]} meta"
+            )
+        except TamperedData:
+            self._note_damage(capture_item(capture_id))
+            raise
         return info
 
     @_db_errors
@@ -611,10 +890,9 @@ class Vault:
         with self._write():
             info = self._info(cipher, capture_id)
             info["meta"] = meta
-            self._conn().execute(
-                "UPDATE captures SET info = ? WHERE id = ?",
-                (crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id)), capture_id),
-            )
+            sealed = crypto.seal_json(cipher, info, crypto.aad("captures", "info", capture_id))
+            self._conn().execute("UPDATE captures SET info = ? WHERE id = ?", (sealed, capture_id))
+            self._touch({capture_item(capture_id): nonce(sealed)})
 
     def update_capture_meta(self, capture_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge ``changes`` into the capture's metadata (one transaction); return the new metadata."""
@@ -626,7 +904,8 @@ class Vault:
 
     @_db_errors
     def list_captures(self) -> list[CaptureRow]:
-        """Every capture, oldest first (ordered by ``seq``), with decrypted metadata."""
+        """Every capture, oldest first (ordered by ``seq``), with decrypted metadata. A capture whose
+        metadata fails its integrity check is left out and reported (:meth:`integrity`)."""
         cipher = self._key()
         with self._lock:
             rows = (
@@ -635,7 +914,7 @@ class Vault:
                 .fetchall()
             )
         out = []
-        for seq, capture_id, _blob, stored_size, info in self._unseal_infos(cipher, rows):
+        for seq, capture_id, _blob, stored_size, info in self._unseal_infos(cipher, rows, self._note_damage):
             out.append(
                 CaptureRow(
                     id=capture_id,
@@ -650,17 +929,24 @@ class Vault:
 
     @staticmethod
     def _unseal_infos(
-        cipher: AESGCM, rows: list[tuple[int, str, bytes, int]]
+        cipher: AESGCM, rows: list[tuple[int, str, bytes, int]], damaged: Callable[[str], None]
     ) -> Iterator[tuple[int, str, bytes, int, dict[str, Any]]]:
         """Each row with its decrypted info; the JSON of `_JSON_CHUNK` rows is decoded by one
-        ``json.loads`` so the meta keys every capture repeats are shared (see `_decrypt_batches`)."""
+        ``json.loads`` so the meta keys every capture repeats are shared (see `_decrypt_batches`).
+        A row that fails its check is passed to ``damaged`` (by manifest item) and skipped."""
         for start in range(0, len(rows), _JSON_CHUNK):
-            part = rows[start : start + _JSON_CHUNK]
+            part = []
             raws: list[bytes] = []
-            for _, capture_id, blob, _ in part:
+            for row in rows[start : start + _JSON_CHUNK]:
+                capture_id, blob = row[1], row[2]
                 where = f"capture {capture_id[:12]} meta"
                 associated = crypto.aad("captures", "info", capture_id)
-                raws.append(crypto.unpack(crypto.unseal(cipher, blob, associated, where), where))
+                try:
+                    raws.append(crypto.unpack(crypto.unseal(cipher, blob, associated, where), where))
+                except TamperedData:
+                    damaged(capture_item(capture_id))
+                    continue
+                part.append(row)
             try:
                 infos = orjson.loads(b"[" + b",".join(raws) + b"]")
                 if not isinstance(infos, list) or len(infos) != len(part):
@@ -672,9 +958,13 @@ class Vault:
                     try:
                         info = orjson.loads(raws[i])
                     except ValueError:
-                        raise crypto.tampered(f"capture {capture_id[:12]} meta") from None
+                        damaged(capture_item(capture_id))
+                        continue
                 else:
                     info = infos[i]
+                if not isinstance(info, dict):
+                    damaged(capture_item(capture_id))
+                    continue
                 yield seq, capture_id, blob, stored_size, info
 
     @_db_errors
@@ -696,8 +986,8 @@ class Vault:
     def replace_records(self, capture_id: str, records: list[dict[str, Any]]) -> list[int]:
         """Replace every record derived from ``capture_id`` by ``records``, in one transaction.
 
-        Each record is a dict with a ``kind`` (a record-contract category such as ``lab_result``,
-        kept in plaintext in an index); the whole dict is stored encrypted and comes back unchanged
+        Each record is a dict with a ``kind`` (a record-contract category such as ``lab_result``);
+        the whole dict is stored encrypted and comes back unchanged
         as :attr:`RecordRow.data`. Returns the new record ids, in order; ids are never reused.
         An empty list removes the capture's records.
         """
@@ -715,21 +1005,28 @@ class Vault:
             conn.execute("DELETE FROM records WHERE capture_seq = ?", (seq,))
             conn.execute("DELETE FROM record_sets WHERE capture_seq = ?", (seq,))
             if not records:
+                self._touch({records_item(capture_id): None})
                 return []
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
             (highest,) = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
             first = max(int(row[0]) if row else 0, int(highest)) + 1
             ids = list(range(first, first + len(records)))
-            conn.executemany(
-                "INSERT INTO records (id, capture_seq, kind) VALUES (?, ?, ?)",
-                zip(ids, itertools.repeat(seq), kinds, strict=False),
-            )
+            if self._records_have_kind:
+                conn.executemany(
+                    "INSERT INTO records (id, capture_seq, kind) VALUES (?, ?, ?)",
+                    zip(ids, itertools.repeat(seq), kinds, strict=False),
+                )
+            else:
+                conn.executemany(
+                    "INSERT INTO records (id, capture_seq) VALUES (?, ?)", zip(ids, itertools.repeat(seq))
+                )
             blob = crypto.seal_json(
                 cipher, {"first": first, "records": records}, _record_set_aad(capture_id, first)
             )
             conn.execute(
                 "INSERT INTO record_sets (capture_seq, first_id, data) VALUES (?, ?, ?)", (seq, first, blob)
             )
+            self._touch({records_item(capture_id): nonce(blob)})
         return ids
 
     def _capture_seq(self, capture_id: str) -> int:
@@ -754,11 +1051,12 @@ class Vault:
         """Every record, in id order, decrypted one capture's set at a time as iterated.
 
         The encrypted rows are read at the call (a consistent snapshot); :class:`VaultLocked` is
-        raised at the call, :class:`TamperedData` when a tampered set is reached.
+        raised at the call. A set that fails its integrity check is skipped and reported
+        (:meth:`integrity`).
         """
         cipher = self._key()
         rows = self._record_set_rows()
-        return self._decrypt_sets(cipher, rows)
+        return self._decrypt_sets(cipher, rows, self._note_damage)
 
     @_db_errors
     def iter_record_sets(self) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
@@ -767,25 +1065,24 @@ class Vault:
         reads every record at each unlock). Same snapshot, checks and errors as :meth:`iter_records`."""
         cipher = self._key()
         rows = self._record_set_rows()
-        return self._decrypt_batches(cipher, rows)
+        return self._decrypt_batches(cipher, rows, self._note_damage)
 
     @_db_errors
     def records_for(self, capture_id: str) -> list[RecordRow]:
-        """The records derived from one capture, in id order ([] if none or unknown capture)."""
+        """The records derived from one capture, in id order ([] if none or unknown capture).
+        :class:`TamperedData` if they fail their integrity check."""
         cipher = self._key()
         rows = self._record_set_rows(capture_id)
-        return list(self._decrypt_sets(cipher, rows))
+        return list(self._decrypt_sets(cipher, rows, None))
 
     @_db_errors
     def count_records(self, kind: str | None = None) -> int:
-        """How many records (of one ``kind``) are stored; works while locked (plaintext index)."""
+        """How many records are stored (works while locked: the plaintext index of record ids), or how
+        many of one ``kind`` (unlocked only: kinds are stored only in the sealed record sets)."""
+        if kind is not None:
+            return sum(1 for r in self.iter_records() if r.kind == kind)
         with self._lock:
-            if kind is None:
-                (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
-            else:
-                (count,) = (
-                    self._conn().execute("SELECT count(*) FROM records WHERE kind = ?", (kind,)).fetchone()
-                )
+            (count,) = self._conn().execute("SELECT count(*) FROM records").fetchone()
         return int(count)
 
     @staticmethod
@@ -800,23 +1097,30 @@ class Vault:
 
     @staticmethod
     def _decrypt_batches(
-        cipher: AESGCM, rows: list[tuple[str, int, bytes]]
+        cipher: AESGCM, rows: list[tuple[str, int, bytes]], damaged: Callable[[str], None]
     ) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
         """Decrypt and check each set; decode the JSON of `_JSON_CHUNK` sets in one ``json.loads``
         (one array of their texts), so the dict keys every record repeats ("kind", "title",
         "occurred_at", ...) are one shared string per chunk instead of one copy per set: a good part
         of the memory a 100,000-record index holds. A chunk that does not decode to exactly its sets
-        falls back to decoding set by set (which names the set at fault)."""
+        falls back to decoding set by set (which names the set at fault). A set that fails its check is
+        passed to ``damaged`` and skipped."""
         for start in range(0, len(rows), _JSON_CHUNK):
-            part = rows[start : start + _JSON_CHUNK]
+            part = []
             raws: list[bytes] = []
-            for capture_id, first, blob in part:
+            for row in rows[start : start + _JSON_CHUNK]:
+                capture_id, first, blob = row
                 where = f"records of capture {capture_id[:12]}"
-                raws.append(
-                    crypto.unpack(
-                        crypto.unseal(cipher, blob, _record_set_aad(capture_id, first), where), where
+                try:
+                    raws.append(
+                        crypto.unpack(
+                            crypto.unseal(cipher, blob, _record_set_aad(capture_id, first), where), where
+                        )
                     )
-                )
+                except TamperedData:
+                    damaged(records_item(capture_id))
+                    continue
+                part.append(row)
             try:
                 batches = orjson.loads(b"[" + b",".join(raws) + b"]")
                 if not isinstance(batches, list) or len(batches) != len(part):
@@ -825,22 +1129,37 @@ class Vault:
                 batches = None
             for i, (capture_id, first, _) in enumerate(part):
                 where = f"records of capture {capture_id[:12]}"
-                if batches is None:
-                    try:
-                        batch = json.loads(raws[i])
-                    except ValueError:
-                        raise crypto.tampered(where) from None
-                else:
-                    batch = batches[i]
-                yield capture_id, first, Vault._record_batch(batch, first, where)
+                try:
+                    if batches is None:
+                        try:
+                            batch = json.loads(raws[i])
+                        except ValueError:
+                            raise crypto.tampered(where) from None
+                    else:
+                        batch = batches[i]
+                    records = Vault._record_batch(batch, first, where)
+                except TamperedData:
+                    damaged(records_item(capture_id))
+                    continue
+                yield capture_id, first, records
             del raws, batches
 
     @staticmethod
-    def _decrypt_sets(cipher: AESGCM, rows: list[tuple[str, int, bytes]]) -> Iterator[RecordRow]:
+    def _decrypt_sets(
+        cipher: AESGCM, rows: list[tuple[str, int, bytes]], damaged: Callable[[str], None] | None
+    ) -> Iterator[RecordRow]:
+        """Each set's records; a set that fails its check is passed to ``damaged`` and skipped, or (with
+        None) raises :class:`TamperedData`."""
         for capture_id, first, blob in rows:
             where = f"records of capture {capture_id[:12]}"
-            batch = crypto.unseal_json(cipher, blob, _record_set_aad(capture_id, first), where)
-            records = Vault._record_batch(batch, first, where)
+            try:
+                batch = crypto.unseal_json(cipher, blob, _record_set_aad(capture_id, first), where)
+                records = Vault._record_batch(batch, first, where)
+            except TamperedData:
+                if damaged is None:
+                    raise
+                damaged(records_item(capture_id))
+                continue
             for offset, record in enumerate(records):
                 yield RecordRow(first + offset, capture_id, record["kind"], record)
 
@@ -874,6 +1193,7 @@ class Vault:
                 "ON CONFLICT(collection, key_mac) DO UPDATE SET value = excluded.value",
                 (collection, key_mac, blob),
             )
+            self._touch({doc_item(collection, key_mac): nonce(blob)})
 
     @staticmethod
     def _open_doc(
@@ -891,7 +1211,8 @@ class Vault:
 
     @_db_errors
     def get_doc(self, collection: str, key: str) -> dict[str, Any] | None:
-        """The document, or None if there is none."""
+        """The document, or None if there is none. :class:`TamperedData` (and reported, see
+        :meth:`integrity`) if it fails its integrity check."""
         cipher, key_mac, associated = self._doc_row(collection, key)
         with self._lock:
             row = (
@@ -901,14 +1222,19 @@ class Vault:
             )
         if row is None:
             return None
-        stored_key, value = self._open_doc(cipher, row[0], associated, collection)
-        if stored_key != key:
-            raise crypto.tampered(f"{collection} document")
+        try:
+            stored_key, value = self._open_doc(cipher, row[0], associated, collection)
+            if stored_key != key:
+                raise crypto.tampered(f"{collection} document")
+        except TamperedData:
+            self._note_damage(doc_item(collection, key_mac))
+            raise
         return value
 
     @_db_errors
     def list_docs(self, collection: str) -> dict[str, dict[str, Any]]:
-        """Every document of a collection, by key (sorted by key)."""
+        """Every document of a collection, by key (sorted by key). A document that fails its integrity
+        check is left out and reported (:meth:`integrity`)."""
         cipher, mac_key = self._keys()
         _category(collection, "collection")
         with self._lock:
@@ -919,11 +1245,15 @@ class Vault:
             )
         docs = {}
         for key_mac, blob in rows:
-            key, value = self._open_doc(
-                cipher, blob, crypto.aad("docs", "value", collection, key_mac), collection
-            )
-            if crypto.keyed_id(mac_key, collection, key) != key_mac:
-                raise crypto.tampered(f"{collection} document")
+            try:
+                key, value = self._open_doc(
+                    cipher, blob, crypto.aad("docs", "value", collection, key_mac), collection
+                )
+                if crypto.keyed_id(mac_key, collection, key) != key_mac:
+                    raise crypto.tampered(f"{collection} document")
+            except TamperedData:
+                self._note_damage(doc_item(collection, key_mac))
+                continue
             docs[key] = value
         return dict(sorted(docs.items()))
 
@@ -932,9 +1262,11 @@ class Vault:
         """Delete a document (no error if absent)."""
         _, key_mac, _ = self._doc_row(collection, key)
         with self._write():
-            self._conn().execute(
+            cur = self._conn().execute(
                 "DELETE FROM docs WHERE collection = ? AND key_mac = ?", (collection, key_mac)
             )
+            if cur.rowcount:
+                self._touch({doc_item(collection, key_mac): None})
 
     # ----------------------------------------------------------------- caches
 
@@ -970,6 +1302,7 @@ class Vault:
         conn.execute("PRAGMA busy_timeout = 10000")
         other = Vault(self.path, conn, self._header)
         other._cipher, other._mac_key = cipher, mac_key
+        other._id_key, other._manifest = self._id_key, self._manifest
         return other
 
     def cache_path(self, name: str) -> Path:
@@ -1034,20 +1367,18 @@ class Vault:
 
     @_db_errors
     def check(self) -> None:
-        """Run SQLite's integrity check and, if unlocked, decrypt every blob. Raises on any fault."""
-        with self._lock:
-            result = self._conn().execute("PRAGMA integrity_check").fetchall()
-        if result != [("ok",)]:
-            raise storage.damaged(self.db_path, "; ".join(str(r[0]) for r in result[:3]))
-        if self.unlocked:
-            for row in self.list_captures():
-                self.get_capture(row.id)
-            for _ in self.iter_records():
-                pass
-            with self._lock:
-                collections = [r[0] for r in self._conn().execute("SELECT DISTINCT collection FROM docs")]
-            for collection in collections:
-                self.list_docs(collection)
+        """:meth:`inspect`, raising on any problem: :class:`VaultError` if the file's structure is
+        damaged, else :class:`TamperedData` naming every item at fault (never their content)."""
+        report = self.inspect()
+        if report.ok:
+            return
+        if any(p.kind == "file" for p in report.problems):
+            raise storage.damaged(self.db_path, report.lines()[0])
+        raise TamperedData("The vault failed its check: " + " ".join(report.lines()))
+
+
+def _manifest_for(data_key: bytes, vault_id: str) -> Manifest:
+    return Manifest(AESGCM(data_key), crypto.derive_subkey(data_key, "manifest"), vault_id)
 
 
 def _default_params() -> KdfParams:
