@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import bridge.ingest
+import bridge.parsers.budget
 from bridge.family import Family
 from bridge.ingest import ingest, ingest_many
 from bridge.vault import KdfParams, Vault, VaultError
@@ -94,7 +95,7 @@ def test_a_parser_bug_keeps_the_capture_with_its_error(vault: Vault, monkeypatch
     def bug(page: Any) -> Any:
         raise ZeroDivisionError("synthetic parser bug")
 
-    monkeypatch.setattr(bridge.ingest, "parse_page", bug)
+    monkeypatch.setattr(bridge.parsers.budget, "parse_page", bug)
     receipt = ingest(vault, page(2), Family(vault))
     assert receipt.error == "ZeroDivisionError: synthetic parser bug"
     seen = committed(vault)[receipt.capture_id]
