@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bridge.parsers import Page, ParserInfo, parse_page
-from bridge.parsers import generic as generic_parser
+from bridge.parsers import ParserInfo, nesting
+from bridge.parsers.budget import parse_within_budget
 from bridge.receipt import MemberRef, Receipt
 from bridge.records import ParseResult
+from bridge.vault import TamperedData
 
 if TYPE_CHECKING:
     from bridge.family import Family
@@ -30,157 +30,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-#: Deeper nesting than a browser's own parser ever builds (Blink stops at 512) is flattened before
-#: parsing: the HTML tree builder's work grows with depth squared (100,000 nested <div>s took minutes).
-MAX_PARSE_DEPTH = 2000
-_CONTAINERS = (
-    "div",
-    "span",
-    "section",
-    "article",
-    "main",
-    "nav",
-    "header",
-    "footer",
-    "aside",
-    "a",
-    "b",
-    "i",
-    "u",
-    "s",
-    "em",
-    "strong",
-    "small",
-    "big",
-    "font",
-    "form",
-    "fieldset",
-    "center",
-    "blockquote",
-    "ul",
-    "ol",
-    "dl",
-    "table",
-    "tbody",
-    "thead",
-    "tfoot",
-    "label",
-    "button",
-    "code",
-    "pre",
-    "sub",
-    "sup",
-    "abbr",
-    "cite",
-    "q",
-    "mark",
-    "details",
-    "summary",
-    "figure",
-    "figcaption",
-)
-#: What ``re.I`` also takes for these letters (Unicode case folding); kept so the guard matches as it did.
-_FOLDS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
-
-
-def _container_regex(names: Iterable[str], literal_levels: int = 2) -> re.Pattern[str]:
-    """A container tag, opening or closing (group 1 is "/" for a closing one), in any letter case.
-
-    The same matches as ``<(/?)(?:div|span|...)(?=[\\s>/])`` with ``re.I``, in a quarter of its time
-    (20 ms on a 2 MB page before): the names form a trie, one branch per letter instead of one per name,
-    and in its first `literal_levels` levels each case of a letter has a branch of its own, starting with
-    a plain literal, which the regex engine rejects much faster than a character class or a letter
-    under ``re.I``. Most of the time left goes to the '<' of other tags (an SVG sprite's)."""
-    trie: dict[str, Any] = {}
-    for name in names:
-        node = trie
-        for ch in name:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def branch(node: dict[str, Any], level: int) -> str:
-        alternatives = []
-        for ch, child in sorted(node.items()):
-            if not ch:
-                continue
-            variants = sorted({ch.lower(), ch.upper(), *_FOLDS.get(ch, "")})
-            rest = branch(child, level + 1)
-            if level < literal_levels:
-                alternatives += [v + rest for v in variants]
-            else:
-                alternatives.append("[" + "".join(variants) + "]" + rest)
-        if not alternatives:
-            return ""
-        body = alternatives[0] if len(alternatives) == 1 else "(?:" + "|".join(alternatives) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return re.compile(rf"<(/?){branch(trie, 0)}(?=[\s>/])")
-
-
-_CONTAINER = _container_regex(_CONTAINERS)
-
-
-def _deepest(html: str, stop_above: int | None = None) -> int:
-    """How deep container tags nest in `html` (a closing tag never takes the depth below 0); once it
-    exceeds `stop_above`, that depth is returned without looking further."""
-    depth = deepest = 0
-    limit = stop_above if stop_above is not None else len(html)
-    for closing in _CONTAINER.findall(html):
-        if closing:
-            if depth:
-                depth -= 1
-        else:
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-    return deepest
-
-
-def _flatten_deep_nesting(html: str) -> str:
-    """The page with container tags beyond MAX_PARSE_DEPTH removed (their text stays); unchanged (the
-    same object), and cheap, for any page a browser could have built by parsing (a depth of at most 512)."""
-    if html.count("<") <= MAX_PARSE_DEPTH:  # the depth cannot exceed the number of tags
-        return html
-    if _deepest(html, stop_above=MAX_PARSE_DEPTH) <= MAX_PARSE_DEPTH:
-        return html
-    depth = 0
-
-    def keep(m: re.Match[str]) -> str:
-        nonlocal depth
-        if m.group(1):
-            depth = max(depth - 1, 0)
-            return m.group(0) if depth < MAX_PARSE_DEPTH else " "
-        depth += 1
-        return m.group(0) if depth <= MAX_PARSE_DEPTH else " "
-
-    return _CONTAINER.sub(keep, html)
-
-
-def _parseable(capture: dict[str, Any]) -> dict[str, Any]:
-    frames = capture.get("frames") or []
-    flat = [_flatten_deep_nesting(f.get("html") or "") for f in frames]
-    if all(
-        new is f.get("html") or (not new and not f.get("html")) for new, f in zip(flat, frames, strict=True)
-    ):
-        return capture
-    return {**capture, "frames": [{**f, "html": new} for new, f in zip(flat, frames, strict=True)]}
+# The nesting guard moved to bridge.parsers.nesting; these names stay importable from here.
+MAX_PARSE_DEPTH = nesting.MAX_PARSE_DEPTH
+_flatten_deep_nesting = nesting.flatten_deep_nesting
 
 
 def parse_capture(capture: dict[str, Any]) -> tuple[ParserInfo, ParseResult, str | None]:
-    """Parse, never raising: an unexpected parser crash becomes a generic parse plus the error."""
-    capture = _parseable(capture)  # (only what is parsed; the stored capture is never changed)
-    page = Page.from_capture(capture)
-    try:
-        info, result = parse_page(page)
-        return info, result, None
-    except Exception as exc:  # a parser bug must not lose the capture
-        log.warning("parser crashed on capture (%s)", type(exc).__name__)
-        result = generic_parser.parse(Page.from_capture(capture))
-        error = f"{type(exc).__name__}: {exc}"
-        result.warnings.insert(0, f"the parser failed ({error}); the page was kept as a document")
-        return ParserInfo(generic_parser.NAME, generic_parser.VERSION), result, error
+    """Parse within the parse budget, never raising: a parser crash becomes a generic parse plus the
+    error, and a page over budget (too slow, too large) a document plus the reason (see
+    `bridge.parsers.budget`). Safe to call from several threads at once."""
+    return parse_within_budget(capture)
 
 
 def capture_meta(
@@ -201,6 +60,9 @@ def capture_meta(
         "organization": result.organization,
         "warnings": result.warnings,
         "error": error,
+        # why the vendor's parser gave the page to the generic one (the markup changed, or the page
+        # never shows what it reads): reported by import and reparse, shown in the captures inbox
+        "fallback": info.fallback.as_meta() if info.fallback else None,
         "counts": dict(Counter(r.kind for r in result.records)),
     }
 
@@ -318,6 +180,7 @@ def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Fam
         counts=meta.get("counts") or {},
         warnings=meta.get("warnings") or [],
         error=meta.get("error"),
+        fallback=meta.get("fallback"),
         member=member,
         needs_assignment=needs_assignment,
         candidates=candidates,
@@ -326,21 +189,33 @@ def file_and_receipt(vault: Vault, capture_id: str, duplicate: bool, family: Fam
     return receipt
 
 
+def not_understood(meta: dict[str, Any]) -> bool:
+    """Whether a page was not read as its portal's page because of a fault to fix: a parser crash or
+    a page over the parse budget (`error`), or markup its parser no longer recognises (a fallback
+    "markup_changed"); a page that simply shows nothing the parser reads is not a fault."""
+    fallback = meta.get("fallback") or {}
+    return bool(meta.get("error")) or fallback.get("category") == "markup_changed"
+
+
 def reparse_all(vault: Vault, progress: Any = None, family: Family | None = None) -> dict[str, int]:
     """Rebuild every record from the stored captures with today's parsers; count what changed.
 
     Each capture is parsed with no lock held and rewritten under the family's lock (when the bridge
     runs it: `family`), one at a time, so saves and dashboard pages go on between two captures; the
     caller refreshes the family's index once at the end."""
-    changed = unchanged = failed = 0
+    changed = unchanged = failed = damaged = 0
     for row in vault.list_captures():
-        capture = vault.get_capture(row.id)
+        try:
+            capture = vault.get_capture(row.id)
+        except TamperedData:  # reported by the vault's integrity check; the rest is reparsed
+            damaged += 1
+            continue
         parsed = parse_capture(capture)
         with family_first(family):
             before = [r.data for r in vault.records_for(row.id)]
             meta = store_parse(vault, row.id, capture, keep=vault.get_capture_meta(row.id), parsed=parsed)
             after = [r.data for r in vault.records_for(row.id)]
-        if meta.get("error"):
+        if not_understood(meta):
             failed += 1
         if before == after:
             unchanged += 1
@@ -348,4 +223,10 @@ def reparse_all(vault: Vault, progress: Any = None, family: Family | None = None
             changed += 1
         if progress is not None:
             progress()
-    return {"captures": changed + unchanged, "changed": changed, "unchanged": unchanged, "failed": failed}
+    return {
+        "captures": changed + unchanged + damaged,
+        "changed": changed,
+        "unchanged": unchanged,
+        "failed": failed,
+        "damaged": damaged,
+    }

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-VENDOR_NAMES = {
-    "epic_mychart": "MyChart",
-    "oracle_health": "Oracle Health",
-    "athenahealth": "athenahealth",
-    "nextgen": "NextGen",
-    "generic": "an unknown portal",
-}
+from bridge.vendors import DISPLAY_NAMES
+
+#: How the receipt (and the dashboard) names each portal: bridge/vendors.py's list.
+VENDOR_NAMES: dict[str, str] = DISPLAY_NAMES
 # (singular, plural) for the receipt sentence.
 KIND_WORDS = {
     "test_result": ("result", "results"),
@@ -45,6 +42,10 @@ class Receipt(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
+    #: When the portal's parser gave up and the generic parser read the page: which parser, the exception
+    #: class, and its category ("markup_changed": a parser bug to fix; "not_shown": not an error).
+    #: `bridge.parsers.registry.Fallback.as_meta()`, as the capture's meta keeps it.
+    fallback: dict[str, str | None] | None = None
     member: MemberRef | None = None
     needs_assignment: bool = False
     candidates: list[MemberRef] = Field(default_factory=list)

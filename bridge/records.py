@@ -1,4 +1,4 @@
-"""Pydantic models of the record contract (../shared/design/record-contract.md).
+"""Pydantic models of the record contract (docs/record-contract.md).
 
 Every parser emits a `ParseResult`; the vault, the family model, the dashboard and the exports all
 read these models. The contract is binding: fields may be added here, none renamed or dropped.
@@ -6,11 +6,18 @@ read these models. The contract is binding: fields may be added here, none renam
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Vendor = Literal["epic_mychart", "oracle_health", "athenahealth", "nextgen", "generic"]
+from bridge.vendors import VENDORS
+
+if TYPE_CHECKING:
+    Vendor = str
+else:
+    # Derived from bridge/vendors.py, so a portal added there is a valid `vendor` here (a hand-kept copy
+    # that missed it made every page of that portal fall back to generic, silently).
+    Vendor = Literal[VENDORS]
 PageKind = Literal[
     "test_result",
     "test_result_list",

@@ -31,9 +31,10 @@ class Fixture:
         return self.html_path.read_bytes().decode("utf-8", errors="replace")
 
 
-def fixtures() -> list[Fixture]:
+def fixtures(root: Path = FIXTURES) -> list[Fixture]:
+    """Every page under `root` (one folder per vendor) that has its expected parse beside it."""
     found = []
-    for html in sorted(FIXTURES.glob("*/*.html")):
+    for html in sorted(root.glob("*/*.html")):
         expected = html.with_name(html.stem + ".expected.json")
         if expected.exists():
             found.append(Fixture(html, expected))

@@ -1,30 +1,40 @@
-"""What every parser is: a name, a version, `can_parse(page)` and `parse(page)`.
+"""What parsers share: the two ways a parser gives up on a page, and the result being assembled.
 
-Only the essential fields may fail a parse (`ParseError`: the markup changed under us); everything
-optional is a null plus a warning in the result.
+A parser package (`bridge/parsers/<vendor>/`, listed in bridge/vendors.py) has `NAME` (its vendor),
+`VERSION`, `can_parse(page)` and `parse(page)`; the registry checks each at import.
+
+Only the essential fields may fail a parse; everything optional is a null plus a warning in the result
+("this page does not show that" is not an error). A parser gives up on a page it claimed by raising
+`ParseError` (the markup changed under us: a parser bug to fix) or `NotShown` (the page never shows what
+the parser reads: not an error). Either way the registry lets the generic parser read the page and
+records why (`registry.Fallback`); any other exception a parser raises counts as a changed markup too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal
 
 from bridge.records import ParseResult, Patient, Record
 
-from .page import Page
+#: Why a parser gave up on a page: "markup_changed", the page is of a kind it reads, but not as it
+#: expects (a parser bug to fix, or an out-of-contract value); "not_shown", the page has nothing it reads.
+FailureCategory = Literal["markup_changed", "not_shown"]
 
 
 class ParseError(Exception):
-    """The page claims to be of a kind we read, but an essential field could not be found."""
+    """The page claims to be of a kind we read, but an essential field could not be found: the markup
+    changed under us. Its message is the parser's own words, never the page's text."""
+
+    category: FailureCategory = "markup_changed"
 
 
-class Parser(Protocol):
-    name: str
-    version: str
+class NotShown(ParseError):
+    """The page is one this parser claims (by its URL and markup), but it never shows what the parser
+    reads there, e.g. a result page the portal shows while the result is not yet released. Not an error:
+    the generic parser keeps the page."""
 
-    def can_parse(self, page: Page) -> bool: ...
-
-    def parse(self, page: Page) -> ParseResult: ...
+    category: FailureCategory = "not_shown"
 
 
 @dataclass

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from dateutil import parser as dateparser
 
@@ -142,7 +142,3 @@ def combine(day: str | None, time: str | None) -> str | None:
     if not time:
         return parse_datetime(day)
     return parse_datetime(f"{day} {time}") or parse_datetime(day)
-
-
-def iso_date(value: date | datetime) -> str:
-    return value.isoformat()

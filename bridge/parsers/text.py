@@ -138,7 +138,3 @@ def _collect(
             children.append(child)
             child = child.next
         stack.extend(reversed(children))
-
-
-def split_lines(text: str | None) -> list[str]:
-    return [line for line in (clean(x) for x in (text or "").splitlines()) if line]

@@ -8,7 +8,7 @@ from typing import Any
 import nh3
 from aiohttp import web
 
-from bridge.ingest import reparse_all
+from bridge.ingest import not_understood, reparse_all
 
 from .render import render
 from .sessions import redirect
@@ -42,7 +42,7 @@ def _inbox(v: View, report: dict[str, Any] | None = None) -> web.Response:
         members=members,
         captures=rows[:LISTED],
         total=len(rows),
-        problems=[r for r in rows if r.meta.get("error") or r.meta.get("warnings")][:LISTED],
+        problems=[r for r in rows if not_understood(r.meta) or r.meta.get("warnings")][:LISTED],
         names={m.id: m.name for m in members},
         report=report,
     )
