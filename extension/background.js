@@ -1,7 +1,8 @@
 // The service worker (Chrome) / background script (Firefox): the only part that talks to the bridge.
 //
 // Medical content (captures, receipts, names) lives only in memory: chrome.storage.session, which
-// the browser never writes to disk. storage.local holds the port and the pairing token, nothing else.
+// the browser never writes to disk. storage.local holds the port and what pairing gave (client id and
+// key), nothing else.
 
 import { serializeDocument, assembleCapture, captureSize, MAX_CAPTURE_BYTES } from "./capture.js";
 import * as bridge from "./bridge.js";
@@ -190,7 +191,7 @@ async function deliverPendingLocked() {
     } catch (e) {
       const err = e instanceof bridge.BridgeError ? e : new bridge.BridgeError("unexpected");
       // Still unreachable, locked, or unpaired: the caregiver can fix these, so keep waiting.
-      if (err.unreachable || err.code === "locked" || err.code === "not_paired") {
+      if (err.unreachable || ["locked", "not_paired", "pair_again"].includes(err.code)) {
         stopped = err;
         break;
       }
@@ -349,7 +350,7 @@ async function handle(msg) {
         return { ok: false, code: err.code, message: err.message };
       }
     case "unpair":
-      await bridge.setToken(null);
+      await bridge.forgetPairing();
       return { ok: true };
     case "set-port":
       try {

@@ -135,7 +135,7 @@ async function showAssign(unassigned) {
 function render(st) {
   showStatus($("status"), $("status-text"), st.state);
   showWaiting(st.waiting || 0);
-  $("pairing").hidden = st.state !== "not_paired";
+  $("pairing").hidden = st.state !== "not_paired" && st.state !== "pair_again";
   if (st.last) showResult(st.last);
   showAssign(st.state === "connected" ? st.unassigned : []);
 }

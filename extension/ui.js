@@ -7,6 +7,8 @@ export const STATUS_TEXT = {
   not_kinchart: "Something else is answering on Kinchart's port — check the port in Settings",
   locked: "Kinchart is locked — unlock it in the dashboard",
   not_paired: "Not paired — enter the code from the dashboard",
+  pair_again: "Kinchart was updated — pair this browser again with a new code from the dashboard",
+  not_verified: "The program on Kinchart's port is not your paired Kinchart — nothing was sent to it",
 };
 
 export function send(message) {

@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from api_client import DEFAULT_ORIGIN, ApiClient
+from api_client import pair as api_pair
 from conftest import REPO
 
 PASSPHRASE = "synthetic test passphrase"
@@ -90,17 +92,20 @@ class LiveBridge:
         method: str,
         path: str,
         body: Any = None,
-        token: str | None = None,
+        token: ApiClient | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30,
     ) -> tuple[int, dict[str, Any]]:
+        """A plain request, or (with `token`, the client `pair` gave) one signed and sealed as the extension
+        makes it."""
+        if token is not None:
+            status, answer = token.call(self.base, method, path, body, timeout)
+            return status, answer if isinstance(answer, dict) else {}
         h = {"X-Kinchart-Client": "test/1", **(headers or {})}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             h["Content-Type"] = "application/json"
-        if token:
-            h["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(self.base + path, data=data, headers=h, method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -108,16 +113,8 @@ class LiveBridge:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"{}")
 
-    def pair(self, origin: str | None = None) -> str:
+    def pair(self, origin: str = DEFAULT_ORIGIN) -> ApiClient:
+        """A client paired with this bridge from `origin` (every API call but ping needs an extension Origin)."""
         from bridge.server.pairing import Pairing
 
-        code = Pairing(self.vault_dir).new_code()
-        status, body = self.request(
-            "POST",
-            "/api/pair",
-            {"code": code, "client_name": "test"},
-            headers={"Origin": origin} if origin else None,
-        )
-        assert status == 201, body
-        token: str = body["token"]
-        return token
+        return api_pair(self.base, Pairing(self.vault_dir).new_code(), origin)

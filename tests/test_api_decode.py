@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
-from bridge_helpers import CLIENT, EXT_ORIGIN, capture, make_config
+from api_client import ApiClient, apair
+from bridge_helpers import EXT_ORIGIN, capture, make_config
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -157,42 +158,39 @@ def test_validation_looks_for_lone_surrogates_unless_told_there_are_none() -> No
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str, dict[str, str], Path]]:
+async def api(tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str, ApiClient, Path]]:
     port = unused_port()
     vault_dir = tmp_path / "vault"
     server = TestServer(init_app(make_config(vault_dir, port)), host="127.0.0.1", port=port)
     await server.start_server()
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
-        headers = {**CLIENT, "Origin": EXT_ORIGIN, "Host": f"127.0.0.1:{port}"}
-        r = await session.post(
-            base + "/api/pair",
-            headers=headers,
-            json={"code": Pairing(vault_dir).new_code(), "client_name": "t"},
-        )
-        token = (await r.json())["token"]
-        headers = {**headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        yield session, base, headers, vault_dir
+        client = await apair(session, base, Pairing(vault_dir).new_code(), EXT_ORIGIN, "t")
+        yield session, base, client, vault_dir
     await server.close()
 
 
 async def test_bodies_orjson_refuses_get_their_old_answers_over_http(
-    api: tuple[aiohttp.ClientSession, str, dict[str, str], Path],
+    api: tuple[aiohttp.ClientSession, str, ApiClient, Path],
 ) -> None:
-    session, base, headers, vault_dir = api
+    session, base, client, vault_dir = api
+
+    async def post(
+        raw: bytes,
+    ) -> tuple[int, Any]:  # the body is sealed as sent: the bridge decodes these bytes
+        return await client.acall(session, base, "POST", "/api/captures", raw)
+
     surrogate = json.dumps(capture("<main><p>broken \ud800 pair \udfff</p></main>")).encode()
-    r = await session.post(base + "/api/captures", headers=headers, data=surrogate)
-    assert r.status == 201, await r.text()
-    capture_id = (await r.json())["capture_id"]
-    r = await session.post(base + "/api/captures", headers=headers, data=b'{"url": NaN, "frames": []}')
-    assert (r.status, (await r.json())["error"]) == (400, "bad_capture")
-    r = await session.post(base + "/api/captures", headers=headers, data=b"[" * 100_000 + b"]" * 100_000)
-    answer = await r.json()
-    assert (r.status, answer["error"]) == (400, "bad_json")
+    status, answer = await post(surrogate)
+    assert status == 201, answer
+    capture_id = answer["capture_id"]
+    status, answer = await post(b'{"url": NaN, "frames": []}')
+    assert (status, answer["error"]) == (400, "bad_capture")
+    status, answer = await post(b"[" * 100_000 + b"]" * 100_000)
+    assert (status, answer["error"]) == (400, "bad_json")
     assert "nested too deeply" in answer["message"]
-    r = await session.post(base + "/api/captures", headers=headers, data=b'{"url": "\xff"}')
-    answer = await r.json()
-    assert (r.status, answer["error"]) == (400, "bad_json")
+    status, answer = await post(b'{"url": "\xff"}')
+    assert (status, answer["error"]) == (400, "bad_json")
     assert "not UTF-8" in answer["message"]
     await session.close()
     vault = Vault.open(vault_dir)

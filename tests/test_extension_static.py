@@ -97,12 +97,18 @@ def test_plain_es_modules_no_build_step() -> None:
 
 
 def test_no_medical_content_goes_to_persistent_storage() -> None:
-    """storage.local only ever gets port and token; storage.sync is never used."""
+    """storage.local only ever gets the port and what pairing gave (client id, key); storage.sync is never
+    used; no bearer token is ever sent (issue 13: the key authenticates and never leaves the browser)."""
+    sets = 0
     for path in EXT.glob("*.js"):
         text = path.read_text(encoding="utf-8")
         assert "storage.sync" not in text, path.name
-        for m in re.finditer(r"storage\.local\.set\(\{\s*([a-z_]+)", text):
-            assert m.group(1) in {"port", "token"}, f"{path.name}: storage.local.set({m.group(1)})"
+        assert "Authorization" not in text and "Bearer" not in text, path.name
+        for m in re.finditer(r"storage\.local\.set\(\{([^}]*)\}", text):
+            keys = set(re.findall(r"(?:^|,)\s*([A-Za-z_]+)", m.group(1).strip()))
+            sets += 1
+            assert keys <= {"port", "client_id", "key"}, f"{path.name}: storage.local.set({keys})"
+    assert sets >= 2
     assert "chrome.storage.local" not in (EXT / "background.js").read_text(encoding="utf-8")
 
 

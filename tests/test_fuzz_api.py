@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import api_client
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
 from bridge_helpers import CLIENT, EXT_ORIGIN, make_config
@@ -39,14 +40,20 @@ class Server:
         self.thread.start()
         self.server = TestServer(self.app, host="127.0.0.1", port=self.port)
         asyncio.run_coroutine_threadsafe(self.server.start_server(), self.loop).result(30)
-        code = Pairing(vault_dir).new_code()
-        status, body = self.send(
-            "/api/pair",
-            json.dumps({"code": code}).encode(),
-            {**CLIENT, "Origin": EXT_ORIGIN, "Content-Type": "application/json"},
-        )
-        assert status == 201, body
-        self.auth = {**CLIENT, "Origin": EXT_ORIGIN, "Authorization": f"Bearer {body['token']}"}
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.client = api_client.pair(self.base, Pairing(vault_dir).new_code(), EXT_ORIGIN)
+
+    def signed(
+        self, path: str, raw: bytes, content_type: str | None = None, seal: bool = True
+    ) -> tuple[int, Any]:
+        """`raw` as the body of a request signed on a fresh nonce: sealed (the bridge decodes exactly these
+        bytes), or sent as they are in place of a sealed body; the Content-Type replaced if given."""
+        signed = self.client.prepare(self.base, "POST", path, raw if seal else None)
+        if not seal:
+            signed = self.client.sign("POST", path, signed.client_nonce, signed.server_nonce, raw, seal=False)
+        headers = {**signed.headers, **({"Content-Type": content_type} if content_type is not None else {})}
+        status, ctype, answer = api_client.send(self.base, "POST", path, signed.body, headers, 60)
+        return status, self.client.open(signed, status, ctype, answer)
 
     def send(
         self, path: str, data: bytes | None, headers: dict[str, str], method: str = "POST"
@@ -218,9 +225,7 @@ valid_ish = st.fixed_dictionaries(
 )
 @given(body=st.one_of(valid_ish, capture_like, json_values))
 def test_random_json_never_breaks_the_capture_api(server: Server, body: Any) -> None:
-    status, answer = server.send(
-        "/api/captures", json.dumps(body).encode(), {**server.auth, "Content-Type": "application/json"}
-    )
+    status, answer = server.signed("/api/captures", json.dumps(body).encode())
     assert_answer(status, answer)
 
 
@@ -248,17 +253,19 @@ def test_random_json_never_breaks_the_capture_api(server: Server, body: Any) -> 
             "application/x-www-form-urlencoded",
             "APPLICATION/JSON",
             "application/jsonx",
+            api_client.SEALED,
+            api_client.SEALED + "; charset=utf-8",
         ]
     ),
+    sealed=st.booleans(),
 )
 def test_random_bytes_and_content_types_never_break_the_capture_api(
-    server: Server, raw: bytes, content_type: str
+    server: Server, raw: bytes, content_type: str, sealed: bool
 ) -> None:
-    headers = {**server.auth}
-    if content_type:
-        headers["Content-Type"] = content_type
-    status, answer = server.send("/api/captures", raw, headers)
+    status, answer = server.signed("/api/captures", raw, content_type, seal=sealed)
     assert_answer(status, answer)
+    if not sealed and raw and status != 415:  # bytes that are not a seal never reach the handler
+        assert answer["error"] == "bad_seal", answer
 
 
 @settings(
@@ -280,7 +287,7 @@ def test_random_bytes_and_content_types_never_break_the_capture_api(
     method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
     body=json_values,
     header_set=st.lists(
-        st.sampled_from(["client", "auth", "bad_auth", "origin", "web_origin", "json"]), unique=True
+        st.sampled_from(["client", "auth", "bad_auth", "origin", "web_origin", "json", "sealed"]), unique=True
     ),
 )
 def test_random_requests_to_every_api_route_get_a_deliberate_answer(
@@ -289,10 +296,26 @@ def test_random_requests_to_every_api_route_get_a_deliberate_answer(
     headers: dict[str, str] = {}
     if "client" in header_set:
         headers.update(CLIENT)
+    signed = None
     if "auth" in header_set:
-        headers["Authorization"] = server.auth["Authorization"]
+        signed = server.client.prepare(server.base, method, path, body)
+        headers.update(
+            {
+                k: v
+                for k, v in signed.headers.items()
+                if k.startswith("X-Kinchart-") and k != "X-Kinchart-Client"
+            }
+        )
     if "bad_auth" in header_set:
-        headers["Authorization"] = "Bearer " + "x" * 43
+        headers.update(
+            {
+                "X-Kinchart-Client-Id": server.client.client_id,
+                "X-Kinchart-Nonce": "x" * 43,
+                "X-Kinchart-Mac": "y" * 43,
+            }
+        )
+    if "sealed" in header_set:
+        headers["Content-Type"] = api_client.SEALED
     if "origin" in header_set:
         headers["Origin"] = EXT_ORIGIN
     if "web_origin" in header_set:
@@ -300,7 +323,13 @@ def test_random_requests_to_every_api_route_get_a_deliberate_answer(
     if "json" in header_set:
         headers["Content-Type"] = "application/json"
     data = json.dumps(body).encode() if method in {"POST", "PUT", "PATCH", "DELETE"} else None
-    status, answer = server.send(path, data, headers, method=method)
+    if signed is not None and data is not None:
+        data = signed.body
+    status, ctype, raw = api_client.send(server.base, method, path, data, headers, 60)
+    answer: Any = raw
+    if ctype == api_client.SEALED:
+        assert signed is not None, "only a verified request gets a sealed answer"
+        answer = server.client.open(signed, status, ctype, raw)
     assert status < 500, (method, path, header_set, status, answer)
     if "client" not in header_set:
         assert status == 404 and answer == b"404: Not Found"

@@ -129,18 +129,18 @@ async def test_a_page_waiting_for_the_family_does_not_stop_the_event_loop(served
 async def test_saves_do_not_keep_the_vault_from_idle_locking(served: Served, tmp_path: Path) -> None:
     """Only the caregiver's own activity counts: a script or a stuck extension posting captures must
     not keep an unattended vault open."""
+    from api_client import apair
+
     from bridge.server.pairing import Pairing
 
-    code = Pairing(tmp_path / "vault").new_code()
-    async with served.session.post(
-        served.base + "/api/pair", headers=CLIENT, json={"code": code, "client_name": "t"}
-    ) as r:
-        token = (await r.json())["token"]
+    client = await apair(served.session, served.base, Pairing(tmp_path / "vault").new_code())
     served.state.last_activity = before = time.monotonic() - 3600
-    async with served.session.post(
-        served.base + "/api/captures",
-        headers={**CLIENT, "Authorization": f"Bearer {token}"},
-        json=capture("<main><h1>Letter</h1><p>Synthetic.</p></main>"),
-    ) as r:
-        assert r.status == 201, await r.text()
+    status, body = await client.acall(
+        served.session,
+        served.base,
+        "POST",
+        "/api/captures",
+        capture("<main><h1>Letter</h1><p>Synthetic.</p></main>"),
+    )
+    assert status == 201, body
     assert served.state.last_activity == before

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import pair as api_pair
 from conftest import REPO
 from golden import fixtures
 
@@ -254,22 +255,20 @@ def test_no_fixture_string_readable_after_import_serve_and_export(tmp_path: Path
         assert proc.poll() is None, (e.logs / "serve.out").read_text()
         from bridge.server.pairing import Pairing
 
-        code = Pairing(e.vault).new_code()
-        origin = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
-        status, body = request(
-            port, "POST", "/api/pair", {"code": code, "client_name": "t"}, {"Origin": origin}
-        )
-        assert status == 201, body
-        auth = {"Origin": origin, "Authorization": f"Bearer {body['token']}"}
+        client = api_pair(f"http://127.0.0.1:{port}", Pairing(e.vault).new_code())
         members: dict[str, str] = {}
         for c in fixture_captures("?live=1"):
-            status, receipt = request(port, "POST", "/api/captures", c, auth)
+            status, receipt = client.call(f"http://127.0.0.1:{port}", "POST", "/api/captures", c, 60)
             assert status == 201, receipt
             name = (receipt.get("patient") or {}).get("name")
             if receipt["needs_assignment"] and name:  # file it, so that exports have records to write
                 choice = {"member_id": members[name]} if name in members else {"new_member": {"name": name}}
-                status, filed = request(
-                    port, "POST", f"/api/captures/{receipt['capture_id']}/assign", choice, auth
+                status, filed = client.call(
+                    f"http://127.0.0.1:{port}",
+                    "POST",
+                    f"/api/captures/{receipt['capture_id']}/assign",
+                    choice,
+                    60,
                 )
                 assert status == 200, filed
                 members[name] = filed["member"]["id"]
@@ -300,6 +299,7 @@ def test_no_fixture_string_readable_after_import_serve_and_export(tmp_path: Path
         "kinchart.db-shm",
         "clients.json",
         "timeline.cache",  # sealed (scanned above with the rest of the folder)
+        "manifest.seen",  # sealed: the highest manifest counter this computer has opened
     }
 
 
@@ -382,22 +382,28 @@ def test_a_damaged_vault_fails_loudly_and_is_left_byte_identical(
         assert not wal.exists() or wal.stat().st_size == 0, f"{how}: {step} wrote to the WAL"
 
     proc = e.run("import", str(page), "--url", "https://portal.unknown.example/l", check=False)
-    assert proc.returncode != 0, f"{how}: import succeeded: {proc.stdout}"
-    assert "Imported 1 new" not in proc.stdout
-    assert LOUD.search(proc.stdout + proc.stderr), proc.stdout + proc.stderr
-    unchanged("kinchart import")
+    if how in DEEP and proc.returncode == 0:
+        # Issue 13: damage only the blobs' authentication notices is reported item by item, and what is
+        # intact stays usable (the new page is stored): never silent, never everything refused.
+        assert "failed its integrity check" in proc.stderr, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode != 0, f"{how}: import succeeded: {proc.stdout}"
+        assert "Imported 1 new" not in proc.stdout
+        assert LOUD.search(proc.stdout + proc.stderr), proc.stdout + proc.stderr
+        unchanged("kinchart import")
 
     if how in {"empty", "a_middle_page_garbled"}:  # (each command costs a process start: two variants)
         proc = e.run("init", check=False)
         assert proc.returncode != 0 and "already exists" in proc.stdout + proc.stderr, (
             f"{how}: init succeeded"
         )
-        unchanged("kinchart init")
-        e.run(
-            "pair-code", check=False
-        )  # may work (it reads only the key header) but must not touch the vault
-        (e.vault / "clients.json").unlink(missing_ok=True)
-        unchanged("kinchart pair-code")
+        if how not in DEEP:  # (a deep-damaged vault may hold the page imported above, and its manifest)
+            unchanged("kinchart init")
+            e.run(
+                "pair-code", check=False
+            )  # may work (it reads only the key header) but must not touch the vault
+            (e.vault / "clients.json").unlink(missing_ok=True)
+            unchanged("kinchart pair-code")
 
     header = _vault_header(damaged) if how in DEEP else None
     port = free_port()
@@ -412,19 +418,13 @@ def test_a_damaged_vault_fails_loudly_and_is_left_byte_identical(
             assert how in DEEP, f"{how}: kinchart serve started on a vault damaged at its header"
             from bridge.server.pairing import Pairing
 
-            code = Pairing(e.vault).new_code()
-            origin = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
-            status, body = request(port, "POST", "/api/pair", {"code": code}, {"Origin": origin})
-            assert status == 201
-            status, body = request(
-                port,
-                "POST",
-                "/api/captures",
-                next(fixture_captures("?dmg=1")),
-                {"Origin": origin, "Authorization": f"Bearer {body['token']}"},
+            client = api_pair(f"http://127.0.0.1:{port}", Pairing(e.vault).new_code())
+            status, body = client.call(
+                f"http://127.0.0.1:{port}", "POST", "/api/captures", next(fixture_captures("?dmg=1")), 60
             )
-            assert status == 500 and body["error"] == "vault_error", (status, body)
-            assert LOUD.search(body["message"]) or "integrity" in body["message"], body
+            if status != 201:  # stored, the damage elsewhere reported by item (issue 13), or a clear error
+                assert status == 500 and body["error"] == "vault_error", (status, body)
+                assert LOUD.search(body["message"]) or "integrity" in body["message"], body
     finally:
         stop(serve)
     if how in DEEP:

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
+from api_client import ApiClient, apair
 from bridge_helpers import CLIENT, EXT_ORIGIN, PASSPHRASE, capture, make_config
 from golden import fixtures
 
@@ -63,7 +64,7 @@ class World:
     server: TestServer
     session: aiohttp.ClientSession
     vault_dir: Path
-    token: str
+    client: ApiClient
     csrf: str
     ids: dict[str, str]
 
@@ -87,8 +88,11 @@ class World:
         headers: dict[str, str] | None = None,
         data: Any = None,
         json_body: Any = None,
+        content_type: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         h = {"Host": host if host is not None else f"127.0.0.1:{self.port}", **(headers or {})}
+        if content_type:
+            h["Content-Type"] = content_type
         async with self.session.request(
             method, self.base + path, headers=h, data=data, json=json_body, allow_redirects=False
         ) as r:
@@ -108,18 +112,38 @@ class World:
             "clients.json": (self.vault_dir / "clients.json").read_bytes(),
         }
 
-    def full_credentials(self, host: str, method: str, template: str) -> dict[str, Any]:
-        """Everything a legitimate caller would send: token, client header, paired origin, session, CSRF."""
+    def stale_signature(self) -> dict[str, str]:
+        """The headers of a signed request, on a nonce the bridge never issued."""
+        return {
+            "X-Kinchart-Client-Id": self.client.client_id,
+            "X-Kinchart-Nonce": "A" * 43,
+            "X-Kinchart-Mac": "B" * 43,
+        }
+
+    async def full_credentials(self, host: str, method: str, template: str) -> dict[str, Any]:
+        """Everything a legitimate caller would send: a request signed and sealed with the pairing key on a
+        fresh nonce, the client header, the paired origin, the session cookie, the CSRF token."""
         if template.startswith("/api/"):
-            headers = {**CLIENT, "Origin": EXT_ORIGIN, "Authorization": f"Bearer {self.token}"}
-            body = None
-            if method == "POST":
-                body = (
-                    {"code": "000000", "member_id": self.ids["member_id"]}
-                    if "assign" in template or "pair" in template
-                    else capture("<p>rebinding</p>")
-                )
-            return {"headers": headers, "json_body": body}
+            if template == "/api/hello":
+                _, body = self.client.hello_request()
+                return {
+                    "headers": self.client.base_headers(),
+                    "data": body,
+                    "content_type": "application/json",
+                }
+            if template in {"/api/pair", "/api/ping"}:
+                code = {"code": "000000"} if method == "POST" else None
+                return {"headers": self.client.base_headers(), "json_body": code}
+            client_nonce, server_nonce = await self.client.ahello(
+                self.session, self.base, f"127.0.0.1:{self.port}"
+            )
+            payload: Any = (
+                {"member_id": self.ids["member_id"]} if "assign" in template else capture("<p>x</p>")
+            )
+            if method not in {"POST", "PUT", "PATCH", "DELETE"} or template == "/api/members":
+                payload = None
+            signed = self.client.sign(method, self.path(template), client_nonce, server_nonce, payload)
+            return {"headers": signed.headers, "data": signed.body}
         headers = {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
         data = (
             {
@@ -166,15 +190,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await server.start_server()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         code = Pairing(vault_dir).new_code()
-        async with session.post(
-            f"http://127.0.0.1:{port}/api/pair",
-            json={"code": code, "client_name": "ext"},
-            headers={**CLIENT, "Origin": EXT_ORIGIN, "Host": f"127.0.0.1:{port}"},
-        ) as r:
-            assert r.status == 201
-            token = (await r.json())["token"]
-        client = Pairing(vault_dir).client_for_token(token)
-        assert client is not None
+        api = await apair(
+            session, f"http://127.0.0.1:{port}", code, EXT_ORIGIN, "ext", host=f"127.0.0.1:{port}"
+        )
+        assert Pairing(vault_dir).client_key(api.client_id) is not None
         # A dashboard session, logged in with the passphrase like the caregiver.
         h = {"Host": f"127.0.0.1:{port}"}
         async with session.get(f"http://127.0.0.1:{port}/unlock", headers=h) as r:
@@ -186,17 +205,19 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             allow_redirects=False,
         ) as r:
             assert r.status == 303
-        async with session.get(f"http://127.0.0.1:{port}/settings", headers=h) as r:
+            prefix = r.headers["Location"].rstrip("/")  # the session's address prefix: /s/<secret>
+        async with session.get(f"http://127.0.0.1:{port}{prefix}/settings", headers=h) as r:
             assert r.status == 200
             csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text()).group(1)  # type: ignore[union-attr]
         ids = {
             "capture_id": receipt.capture_id,
             "member_id": member.id,
             "entry_id": entry.id,
-            "client_id": client.id,
+            "client_id": api.client_id,
             "account_id": accounts[0].id if accounts else "0" * 32,
+            "session_secret": prefix.rsplit("/", 1)[1],
         }
-        yield World(server, session, vault_dir, token, csrf, ids)
+        yield World(server, session, vault_dir, api, csrf, ids)
     await server.close()
 
 
@@ -232,7 +253,7 @@ async def test_every_route_refuses_a_foreign_host_even_with_full_credentials(wor
         for pattern in WRONG_HOSTS:
             host = pattern.format(port=world.port, other=world.port + 1)
             status, _, _ = await world.send(
-                method, path, host=host, **world.full_credentials(host, method, template)
+                method, path, host=host, **await world.full_credentials(host, method, template)
             )
             attempts += 1
             if status != 421:
@@ -252,7 +273,7 @@ async def test_no_response_anywhere_carries_cors_headers(world: World) -> None:
     for method, template in ROUTES:
         path = world.path(template)
         for origin in ("https://evil.example", "null", f"http://127.0.0.1:{world.port}", EXT_ORIGIN):
-            for extra in ({}, CLIENT, {**CLIENT, "Authorization": f"Bearer {world.token}"}):
+            for extra in ({}, CLIENT, {**CLIENT, **world.stale_signature()}):
                 for verb in (method, "OPTIONS"):
                     headers = {
                         **extra,
@@ -285,16 +306,18 @@ async def test_every_api_route_refuses_web_origins(world: World) -> None:
             "https://chrome-extension.evil.example",
             "http://chrome-extension://x",
         ):
-            creds = world.full_credentials(f"127.0.0.1:{world.port}", method, template)
+            creds = await world.full_credentials(f"127.0.0.1:{world.port}", method, template)
             creds["headers"]["Origin"] = origin
             status, _headers, body = await world.send(method, world.path(template), **creds)
             assert status == 403, f"{method} {template} from {origin} -> {status}"
             assert json.loads(body)["error"] == "forbidden_origin"
-            assert b"token" not in body.lower().replace(b"this token", b"")
+            assert b"key" not in body.lower()
     assert world.snapshot() == before
 
 
-async def test_a_stolen_token_from_another_extension_or_no_origin_is_refused(world: World) -> None:
+async def test_a_signed_request_from_another_extension_or_without_origin_is_refused(world: World) -> None:
+    """Every API route but ping refuses a caller without the paired extension's Origin, even with a valid
+    signature on a fresh nonce: before keys, a stolen token read /api/members without any Origin."""
     before = world.snapshot()
     for origin in (
         "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba",
@@ -306,17 +329,15 @@ async def test_a_stolen_token_from_another_extension_or_no_origin_is_refused(wor
         for method, template in API_ROUTES:
             if (method, template) in {("GET", "/api/ping"), ("HEAD", "/api/ping"), ("POST", "/api/pair")}:
                 continue
-            creds = world.full_credentials(f"127.0.0.1:{world.port}", method, template)
+            creds = await world.full_credentials(f"127.0.0.1:{world.port}", method, template)
             if origin is None:
                 creds["headers"].pop("Origin")
             else:
                 creds["headers"]["Origin"] = origin
-            status, _, _ = await world.send(method, world.path(template), **creds)
-            if origin is None and method in {"GET", "HEAD"}:
-                # Chromium sends no Origin on an extension's GETs: reads with the token are allowed.
-                assert status == 200, f"{method} {template} without Origin -> {status}"
-            else:
-                assert status == 403, f"{method} {template} from {origin} -> {status}"
+            status, _, raw = await world.send(method, world.path(template), **creds)
+            assert status == 403, f"{method} {template} from {origin} -> {status}"
+            if method != "HEAD":
+                assert json.loads(raw)["error"] in {"forbidden_origin", "no_origin"}
     assert world.snapshot() == before
 
 
@@ -326,9 +347,8 @@ async def test_a_token_in_the_query_string_is_refused(world: World, param: str) 
     for method, template in API_ROUTES:
         if method == "HEAD":
             continue
-        creds = world.full_credentials(f"127.0.0.1:{world.port}", method, template)
-        creds["headers"].pop("Authorization")
-        status, _, body = await world.send(method, f"{world.path(template)}?{param}={world.token}", **creds)
+        creds = await world.full_credentials(f"127.0.0.1:{world.port}", method, template)
+        status, _, body = await world.send(method, f"{world.path(template)}?{param}={'x' * 43}", **creds)
         assert status == 400, f"{method} {template}?{param}= -> {status}"
         assert json.loads(body)["error"] == "token_in_url"
     assert world.snapshot() == before
@@ -349,7 +369,7 @@ async def test_without_the_client_header_nothing_says_kinchart_runs_here(world: 
         for verb in {method, "GET", "POST", "OPTIONS", "PUT", "DELETE"}:
             for extra in (
                 {},
-                {"Origin": EXT_ORIGIN, "Authorization": f"Bearer {world.token}"},
+                {"Origin": EXT_ORIGIN, **world.stale_signature()},
                 {"Origin": "https://evil.example"},
             ):
                 got = _comparable(*await world.send(verb, world.path(template), headers=extra))
@@ -390,7 +410,7 @@ async def test_path_tricks_never_reach_the_api_without_the_header(world: World, 
     assert status in {400, 404}
 
 
-async def test_pairing_never_hands_a_token_to_a_caller_without_the_code(world: World) -> None:
+async def test_pairing_never_hands_a_key_to_a_caller_without_the_code(world: World) -> None:
     pairing = Pairing(world.vault_dir)
     code = pairing.new_code()
     clients_before = len(pairing.clients())
@@ -405,17 +425,20 @@ async def test_pairing_never_hands_a_token_to_a_caller_without_the_code(world: W
     ]
     for headers, body in tries:
         status, _, raw = await world.send("POST", "/api/pair", headers=headers, json_body=body)
-        assert status in {400, 403, 429} and b'token"' not in raw, (body, status, raw)
-    # The right code from a web page, without the client header, or from the wrong Host: no token.
+        assert status in {400, 403, 429} and b'key"' not in raw, (body, status, raw)
+    # The right code from a web page, without an Origin, without the client header, or from the wrong
+    # Host, or compressed: no key.
     for headers, host in [
         ({**CLIENT, "Origin": "https://evil.example"}, None),
+        (CLIENT, None),
         ({"Origin": EXT_ORIGIN}, None),
         ({**CLIENT, "Origin": EXT_ORIGIN}, "evil.example"),
+        ({**CLIENT, "Origin": EXT_ORIGIN, "Content-Encoding": "identity, gzip"}, None),
     ]:
         status, _, raw = await world.send(
             "POST", "/api/pair", headers=headers, host=host, json_body={"code": code}
         )
-        assert status in {403, 404, 421} and b"token" not in raw
+        assert status in {403, 404, 415, 421} and b'key"' not in raw, (headers, status)
     # As a form or text/plain (what a web page can send without a preflight): 415, no token.
     for ctype, data in [
         ("application/x-www-form-urlencoded", f"code={code}"),
@@ -428,7 +451,7 @@ async def test_pairing_never_hands_a_token_to_a_caller_without_the_code(world: W
         status, _, raw = await world.send(
             "POST", "/api/pair", headers={**CLIENT, "Origin": EXT_ORIGIN, "Content-Type": ctype}, data=data
         )
-        assert status == 415 and b"token" not in raw
+        assert status == 415 and b'key"' not in raw
     assert len(Pairing(world.vault_dir).clients()) == clients_before
     # The code still works for the real extension afterwards (fewer than 5 wrong codes were typed).
     status, _, raw = await world.send(
@@ -437,8 +460,8 @@ async def test_pairing_never_hands_a_token_to_a_caller_without_the_code(world: W
         headers={**CLIENT, "Origin": EXT_ORIGIN},
         json_body={"code": code, "client_name": "real"},
     )
-    assert status == 201 and json.loads(raw)["token"]
-    # Single use: the same code, again, by anyone, gets no second token.
+    assert status == 201 and json.loads(raw)["key"]
+    # Single use: the same code, again, by anyone, gets no second key.
     for origin in (EXT_ORIGIN, "chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba"):
         status, _, raw = await world.send(
             "POST",
@@ -446,7 +469,7 @@ async def test_pairing_never_hands_a_token_to_a_caller_without_the_code(world: W
             headers={**CLIENT, "Origin": origin},
             json_body={"code": code, "client_name": "again"},
         )
-        assert status == 403 and b'token"' not in raw
+        assert status == 403 and b'key"' not in raw
     assert len(Pairing(world.vault_dir).clients()) == clients_before + 1
 
 
@@ -460,7 +483,7 @@ async def test_lockout_survives_correct_guesses_and_a_new_code_resets_it(world: 
             "POST", "/api/pair", headers={**CLIENT, "Origin": EXT_ORIGIN}, json_body={"code": guess}
         )
         statuses.append(status)
-        assert b'token"' not in raw
+        assert b'key"' not in raw
     assert statuses[:4] == [403] * 4 and set(statuses[4:]) == {429}
     status, _, _ = await world.send(
         "POST", "/api/pair", headers={**CLIENT, "Origin": EXT_ORIGIN}, json_body={"code": code}
@@ -473,30 +496,31 @@ async def test_lockout_survives_correct_guesses_and_a_new_code_resets_it(world: 
     assert status == 201
 
 
-async def test_a_revoked_token_stops_on_every_route_at_once(world: World) -> None:
-    client = Pairing(world.vault_dir).client_for_token(world.token)
-    assert client is not None
-    status, _, _ = await world.send(
-        "GET",
-        "/api/members",
-        headers={**CLIENT, "Origin": EXT_ORIGIN, "Authorization": f"Bearer {world.token}"},
-    )
+async def test_a_revoked_key_stops_on_every_route_at_once(world: World) -> None:
+    status, _ = await world.client.acall(world.session, world.base, "POST", "/api/members")
     assert status == 200
-    Pairing(world.vault_dir).revoke(client.id)
+    # Signed before the revocation, sent after it: refused too.
+    early = await world.client.aprepare(world.session, world.base, "POST", "/api/members")
+    Pairing(world.vault_dir).revoke(world.client.client_id)
     before = world.snapshot()
     for method, template in API_ROUTES:
         if (method, template) in {("GET", "/api/ping"), ("HEAD", "/api/ping"), ("POST", "/api/pair")}:
             continue
-        status, _, _ = await world.send(
-            method,
-            world.path(template),
-            **world.full_credentials(f"127.0.0.1:{world.port}", method, template),
-        )
+        if template == "/api/hello":
+            creds = await world.full_credentials(f"127.0.0.1:{world.port}", method, template)
+        else:  # signed as the extension would, with a nonce it could no longer get
+            creds = {
+                "headers": {
+                    **world.client.base_headers(),
+                    **world.stale_signature(),
+                    "Content-Type": "application/vnd.kinchart.sealed",
+                },
+                "data": b"",
+            }
+        status, _, _ = await world.send(method, world.path(template), **creds)
         assert status == 401, f"{method} {template} -> {status}"
-    status, _, raw = await world.send(
-        "GET", "/api/ping", headers={**CLIENT, "Origin": EXT_ORIGIN, "Authorization": f"Bearer {world.token}"}
-    )
-    assert json.loads(raw)["paired"] is False
+    status, _, _ = await world.send("POST", early.path, headers=early.headers, data=early.body)
+    assert status == 401
     assert world.snapshot() == before
 
 
@@ -515,12 +539,12 @@ async def test_dashboard_forms_refuse_cross_site_posts_with_the_session_cookie(w
     ]
     for _, template in POST_PAGES:
         for headers in variants:
-            creds = world.full_credentials(own, "POST", template)
+            creds = await world.full_credentials(own, "POST", template)
             creds["headers"] = headers
             status, _, _ = await world.send("POST", world.path(template), **creds)
             assert status in {403, 303}, f"{template} {headers} -> {status}"
             # (303 only where the route sends every visitor without a session to /unlock first)
-        creds = world.full_credentials(own, "POST", template)
+        creds = await world.full_credentials(own, "POST", template)
         creds["data"] = {**creds["data"], "csrf": "not-the-token"}
         status, _, _ = await world.send("POST", world.path(template), **creds)
         assert status in {403, 303}, f"{template} wrong csrf -> {status}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from api_client import ApiClient
 from golden import fixtures
 from live_bridge import PASSPHRASE, LiveBridge
 
@@ -33,11 +34,10 @@ POST_TIMEOUT = aiohttp.ClientTimeout(total=240)
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[LiveBridge, dict[str, str]]]:
+def live(tmp_path: Path) -> Iterator[tuple[LiveBridge, ApiClient]]:
     bridge = LiveBridge(tmp_path).start()
     try:
-        token = bridge.pair(origin=ORIGIN)
-        yield bridge, {"X-Kinchart-Client": "test/1", "Origin": ORIGIN, "Authorization": f"Bearer {token}"}
+        yield bridge, bridge.pair(origin=ORIGIN)
     finally:
         bridge.stop()
 
@@ -68,11 +68,11 @@ def page_captures(n: int) -> list[dict[str, Any]]:
     return found[:n]
 
 
-def expected_receipt(capture: dict[str, Any]) -> dict[str, Any]:
+def expected_receipt(capture: dict[str, Any], vault: Vault) -> dict[str, Any]:
     clean = validate_capture(capture)
     info, result, error = parse_capture(clean)
     return {
-        "capture_id": Vault.capture_hash(clean),
+        "capture_id": vault.capture_hash(clean),  # keyed by the vault's data key (issue 13)
         "vendor": result.vendor,
         "page_kind": result.page_kind,
         "parser": info.name,
@@ -84,18 +84,24 @@ def expected_receipt(capture: dict[str, Any]) -> dict[str, Any]:
 async def post(
     http: aiohttp.ClientSession,
     bridge: LiveBridge,
-    headers: dict[str, str],
+    client: ApiClient,
     body: Any = None,
     *,
     data: Any = None,
-    content_type: str = "application/json",
+    content_type: str | None = None,
 ) -> tuple[int, Any]:
-    h = {**headers, "Content-Type": content_type}
+    """A capture as the extension posts it: signed and sealed (tests/api_client.py). A stream (`data` not
+    bytes) is sent as it comes under a signature, as a sealed body too large to read would be."""
     payload = json.dumps(body).encode() if body is not None else data
-    async with http.post(bridge.base + "/api/captures", data=payload, headers=h, timeout=POST_TIMEOUT) as r:
+    signed = await client.aprepare(
+        http, bridge.base, "POST", "/api/captures", payload if isinstance(payload, bytes) else None
+    )
+    h = {**signed.headers, **({"Content-Type": content_type} if content_type else {})}
+    sent = signed.body if isinstance(payload, bytes) else payload
+    async with http.post(bridge.base + "/api/captures", data=sent, headers=h, timeout=POST_TIMEOUT) as r:
         raw = await r.read()
         try:
-            return r.status, json.loads(raw)
+            return r.status, client.open(signed, r.status, r.content_type, raw)
         except ValueError:
             return r.status, raw[:200]
 
@@ -124,13 +130,15 @@ def stored(bridge: LiveBridge) -> dict[str, dict[str, Any]]:
 
 
 async def test_fifty_concurrent_captures_all_stored_once_with_right_receipts(
-    live: tuple[LiveBridge, dict[str, str]], http: aiohttp.ClientSession
+    live: tuple[LiveBridge, ApiClient], http: aiohttp.ClientSession
 ) -> None:
-    bridge, headers = live
+    bridge, client = live
     captures = page_captures(50)
-    expected = [expected_receipt(c) for c in captures]
+    with Vault.open(bridge.vault_dir) as vault:
+        vault.unlock(PASSPHRASE)
+        expected = [expected_receipt(c, vault) for c in captures]
     assert len({e["capture_id"] for e in expected}) == 50
-    results = await asyncio.gather(*(post(http, bridge, headers, c) for c in captures))
+    results = await asyncio.gather(*(post(http, bridge, client, c) for c in captures))
     for (status, receipt), want in zip(results, expected, strict=True):
         assert status == 201, receipt
         assert receipt["duplicate"] is False
@@ -139,13 +147,13 @@ async def test_fifty_concurrent_captures_all_stored_once_with_right_receipts(
             assert receipt[key] == want[key], (key, receipt[key], want[key])
         assert receipt["summary"]
     # The same 50 again, all at once: every one a duplicate with the same id.
-    again = await asyncio.gather(*(post(http, bridge, headers, c) for c in captures))
+    again = await asyncio.gather(*(post(http, bridge, client, c) for c in captures))
     assert [(s, r["duplicate"], r["capture_id"]) for s, r in again] == [
         (200, True, e["capture_id"]) for e in expected
     ]
     # Ten copies of one new page at the same moment: stored once.
     one = {**captures[0], "url": captures[0]["url"] + "#race"}
-    race = await asyncio.gather(*(post(http, bridge, headers, one) for _ in range(10)))
+    race = await asyncio.gather(*(post(http, bridge, client, one) for _ in range(10)))
     assert sorted(s for s, _ in race) == [200] * 9 + [201]
     assert len({r["capture_id"] for _, r in race}) == 1
     await ping(http, bridge)
@@ -257,9 +265,9 @@ def bad_inputs() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 async def test_hostile_and_broken_input_never_crashes_or_hangs_the_bridge(
-    live: tuple[LiveBridge, dict[str, str]], http: aiohttp.ClientSession
+    live: tuple[LiveBridge, ApiClient], http: aiohttp.ClientSession
 ) -> None:
-    bridge, headers = live
+    bridge, client = live
     tried: list[str] = []
     created = set()
     for name, case in bad_inputs():
@@ -267,10 +275,10 @@ async def test_hostile_and_broken_input_never_crashes_or_hangs_the_bridge(
         status, body = await post(
             http,
             bridge,
-            headers,
+            client,
             case.get("body"),
             data=case.get("data"),
-            content_type=case.get("content_type", "application/json"),
+            content_type=case.get("content_type"),
         )
         assert status in case["ok"], f"{name}: {status} {body!r}"
         if status >= 400:
@@ -295,7 +303,7 @@ async def test_hostile_and_broken_input_never_crashes_or_hangs_the_bridge(
             yield b"x" * (1024 * 1024)
         yield b'"}]}'
 
-    status, body = await post(http, bridge, headers, data=chunks())
+    status, body = await post(http, bridge, client, data=chunks())
     assert status == 413 and body["error"] == "too_large"
     tried.append("oversized_chunked")
     assert await ping(http, bridge) < 5
@@ -306,13 +314,13 @@ async def test_hostile_and_broken_input_never_crashes_or_hangs_the_bridge(
 
 
 async def test_a_pathological_page_does_not_stop_the_bridge_answering(
-    live: tuple[LiveBridge, dict[str, str]], http: aiohttp.ClientSession
+    live: tuple[LiveBridge, ApiClient], http: aiohttp.ClientSession
 ) -> None:
     """100,000 nested <div>s: the HTML parser needs a long time (its work grows with depth squared);
     meanwhile the bridge keeps answering, and the page is stored with a record in the end."""
-    bridge, headers = live
+    bridge, client = live
     deep = _cap("<div>" * 100_000 + "<p>deep inside</p>" + "</div>" * 100_000)
-    task = asyncio.create_task(post(http, bridge, headers, deep))
+    task = asyncio.create_task(post(http, bridge, client, deep))
     await asyncio.sleep(0.5)
     pings = []
     while not task.done() and len(pings) < 5:

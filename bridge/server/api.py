@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -14,9 +15,10 @@ from bridge.capture import BadCapture, validate_capture
 from bridge.ingest import file_and_receipt, ingest
 from bridge.vault import VaultError, VaultLocked
 
+from . import api_auth
+from .api_auth import b64u
 from .errors import CLIENT_HEADER, api_error, locked
 from .gate import GateClosed
-from .guards import _bearer
 from .offload import in_thread
 from .pairing import PairingError
 from .state import STATE
@@ -57,17 +59,11 @@ async def _body(request: web.Request) -> tuple[Any, bool] | web.Response:
 
 @routes.get("/api/ping")
 async def ping(request: web.Request) -> web.Response:
+    """Harmless by design (no credential, no Origin needed): whether a bridge is here, for the popup's
+    status. It proves nothing: the extension trusts only a bridge that answers /api/hello."""
     state = request.app[STATE]
-    token = _bearer(request)
-    paired = bool(token and state.pairing.client_for_token(token))
     return web.json_response(
-        {
-            "name": "kinchart",
-            "version": __version__,
-            "exists": state.exists,
-            "locked": not state.unlocked,
-            "paired": paired,
-        }
+        {"name": "kinchart", "version": __version__, "exists": state.exists, "locked": not state.unlocked}
     )
 
 
@@ -78,16 +74,19 @@ async def pair(request: web.Request) -> web.Response:
     if isinstance(decoded, web.Response):
         return decoded
     body, _ = decoded
-    if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+    if not isinstance(body, dict) or not isinstance(body.get("code"), str) or len(body["code"]) > 64:
         return api_error(400, "bad_request", "Send the pairing code shown in the dashboard.")
     raw_name = body.get("client_name")
     name = raw_name if isinstance(raw_name, str) else request.headers.get(CLIENT_HEADER, "")
     try:
-        token, client = state.pairing.redeem(body["code"], name, request.headers.get("Origin"))
+        # Off the event loop: checking a code is deliberately slow (Argon2id, pairing.CODE_KDF).
+        key, client = await asyncio.get_running_loop().run_in_executor(
+            None, state.pairing.redeem, body["code"], name, request.headers.get("Origin")
+        )
     except PairingError as exc:
         status = {"locked_out": 429, "code_expired": 403}.get(exc.code, 403)
         return api_error(status, exc.code, str(exc))
-    return web.json_response({"token": token, "client_id": client.id}, status=201)
+    return web.json_response({"client_id": client.id, "key": b64u(key)}, status=201)
 
 
 @routes.post("/api/captures")
@@ -183,3 +182,44 @@ async def assign(request: web.Request) -> web.Response:
             return await in_thread(file_it)
     except (GateClosed, VaultLocked):
         return locked()
+
+
+@routes.post("/api/hello")
+async def hello(request: web.Request) -> web.Response:
+    """The bridge proves it holds the client's pairing key before the extension sends anything, and hands
+    out the one-time nonce the next request must be signed on (bridge/server/api_auth.py)."""
+    state = request.app[STATE]
+    decoded = await _body(request)
+    if isinstance(decoded, web.Response):
+        return decoded
+    body, _ = decoded
+    client_id = body.get("client_id") if isinstance(body, dict) else None
+    client_nonce = body.get("client_nonce") if isinstance(body, dict) else None
+    if not isinstance(client_id, str) or not _is_nonce(client_nonce):
+        return api_error(400, "bad_request", "Send client_id and a fresh 32-byte client_nonce.")
+    assert isinstance(client_nonce, str)
+    found = state.pairing.client_key(client_id)
+    if found is None:
+        return api_error(401, "not_paired", "This browser is not paired with Kinchart. Pair it again.")
+    client, key = found
+    if request.headers.get("Origin") != client.origin:
+        return api_error(403, "forbidden_origin", "This browser was paired from another origin.")
+    server_nonce = state.pairing.nonces.issue(client.id, client_nonce)
+    is_locked = not state.unlocked
+    proof = api_auth.hello_proof(
+        api_auth.SessionKeys.from_key(key), client.id, client_nonce, server_nonce, is_locked
+    )
+    return web.json_response(
+        {"server_nonce": server_nonce, "proof": proof, "locked": is_locked, "version": __version__}
+    )
+
+
+def _is_nonce(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and len(api_auth.unb64u(value)) == api_auth.NONCE_BYTES
+    except ValueError:
+        return False
+
+
+# The extension lists members with a signed POST (Chromium sends an extension's Origin on POSTs only).
+routes.post("/api/members")(members)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import pair as api_pair
 from conftest import PASSPHRASE, Bridge, free_port
 
 pytestmark = pytest.mark.browser
@@ -114,7 +116,7 @@ async function attack() {
   // 3. CORS fetches: need the bridge's permission, which it never gives.
   await tryFetch("cors ping", B + "/api/ping", {});
   await tryFetch("cors ping with client header", B + "/api/ping", {headers: {"X-Kinchart-Client": "extension/0.1.0"}});
-  await tryFetch("cors captures json", B + "/api/captures", {method: "POST", headers: {"Content-Type": "application/json", "X-Kinchart-Client": "extension/0.1.0", "Authorization": "Bearer guess"}, body: JSON.stringify(capture)});
+  await tryFetch("cors captures json", B + "/api/captures", {method: "POST", headers: {"Content-Type": "application/json", "X-Kinchart-Client": "extension/0.1.0", "X-Kinchart-Client-Id": "guess", "X-Kinchart-Nonce": "guess", "X-Kinchart-Mac": "guess"}, body: JSON.stringify(capture)});
   await tryFetch("cors members page", B + "/members", {credentials: "include"});
   // 4. Subresource loads, and the same at a closed port: the two must be indistinguishable.
   for (const [kind, path] of [["img", "/api/ping"], ["img", "/unlock"], ["img", "/static/kinchart.css"],
@@ -200,10 +202,7 @@ def vault_state(bridge: Bridge) -> dict[str, Any]:
 @pytest.fixture
 def seeded(bridge: Bridge) -> Iterator[tuple[Bridge, dict[str, str]]]:
     """The bridge with a paired extension, one capture and one family member."""
-    code = bridge.pair_code()
-    token = bridge.request("POST", "/api/pair", {"code": code, "client_name": "ext"}, origin=EXT_ORIGIN)[
-        "token"
-    ]
+    client = api_pair(f"http://127.0.0.1:{bridge.port}", bridge.pair_code(), EXT_ORIGIN, "ext")
     url = "https://portal.unknown.example/letters/1"
     receipt = bridge.request(
         "POST",
@@ -215,18 +214,16 @@ def seeded(bridge: Bridge) -> Iterator[tuple[Bridge, dict[str, str]]]:
                 {"url": url, "html": "<main><p>A synthetic letter for the cross-site test.</p></main>"}
             ],
         },
-        token=token,
-        origin=EXT_ORIGIN,
+        client=client,
     )
     filed = bridge.request(
         "POST",
         f"/api/captures/{receipt['capture_id']}/assign",
         {"new_member": {"name": "Synthetic Member"}},
-        token=token,
-        origin=EXT_ORIGIN,
+        client=client,
     )
-    client = bridge.clients()[0]
-    yield bridge, {"capture": receipt["capture_id"], "member": filed["member"]["id"], "client": client.id}
+    paired = bridge.clients()[0]
+    yield bridge, {"capture": receipt["capture_id"], "member": filed["member"]["id"], "client": paired.id}
 
 
 def _browser(playwright: Any, executable: str | None, rules: str) -> Any:
@@ -260,7 +257,8 @@ def test_a_web_page_can_store_change_or_read_nothing(
         dash.goto(f"http://127.0.0.1:{bridge.port}/unlock")
         dash.fill("#passphrase", PASSPHRASE)
         dash.click("button[type=submit]")
-        dash.wait_for_url(f"http://127.0.0.1:{bridge.port}/")
+        dash.wait_for_url(re.compile(rf"^http://127\.0\.0\.1:{bridge.port}/s/[\w-]+/$"))
+        home = dash.url  # the session's own address: its secret prefix is in it
         assert any(c["name"] == "kinchart_session" for c in context.cookies())
         before = vault_state(bridge)
 
@@ -345,7 +343,7 @@ def test_a_web_page_can_store_change_or_read_nothing(
         assert vault_state(bridge) == before
         assert bridge.ping()["locked"] is False
         dash.reload()
-        assert dash.url == f"http://127.0.0.1:{bridge.port}/"  # the caregiver's session survived too
+        assert dash.url == home  # the caregiver's session survived too
     finally:
         browser.close()
         attacker.close()

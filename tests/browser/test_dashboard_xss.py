@@ -37,6 +37,8 @@ from dashboard_fixtures import (
     dashboard_browser,
     module_playwright,
     recent,
+    session_base,
+    session_url,
     write_captures,
 )
 
@@ -65,7 +67,7 @@ INERT_JS = """() => {
       bad.push('element <' + tag + '>');
     if (tag === 'meta' && el.hasAttribute('http-equiv')) bad.push('meta http-equiv');
     if (tag === 'link' && el.getAttribute('href') !== '/static/kinchart.css') bad.push('link ' + el.getAttribute('href'));
-    if (tag === 'iframe' && !(el.getAttribute('sandbox') === '' && /^\\/captures\\/[0-9a-f]+\\/view\\?frame=\\d+$/.test(el.getAttribute('src') || '')))
+    if (tag === 'iframe' && !(el.getAttribute('sandbox') === '' && /^\\/s\\/[\\w-]+\\/captures\\/[0-9a-f]+\\/view\\?frame=\\d+$/.test(el.getAttribute('src') || '')))
       bad.push('iframe ' + el.outerHTML.slice(0, 120));
     if (tag === 'svg' && !el.classList.contains('trend')) bad.push('svg ' + el.outerHTML.slice(0, 120));
     for (const attr of el.attributes) {
@@ -107,10 +109,24 @@ class Canary:
     page: Any
     guard: Guard
     shot: Shots
+    prefix: str = ""  # the dashboard session's address prefix, "/s/<secret>", once logged in
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.bridge.port}"
+
+    @property
+    def dash(self) -> str:
+        """Where the dashboard's pages are in the current session."""
+        return self.base + self.prefix
+
+    def at(self, path: str) -> str:
+        """A dashboard page: a plain path inside the session, or a link the dashboard gave (prefixed)."""
+        return self.base + path if path.startswith("/s/") else self.dash + path
+
+    def logged_in(self, path: str) -> None:
+        self.page.wait_for_url(session_url(path))
+        self.prefix = session_base(self.page.url)[len(self.base) :]
 
 
 def canary_captures() -> list[dict[str, Any]]:
@@ -156,7 +172,11 @@ def _api(base: str, method: str, path: str, body: Any) -> tuple[int, Any]:
         base + path,
         data=json.dumps(body).encode(),
         method=method,
-        headers={"X-Kinchart-Client": "browser-tests/1", "Content-Type": "application/json"},
+        headers={
+            "X-Kinchart-Client": "browser-tests/1",
+            "Content-Type": "application/json",
+            "Origin": "chrome-extension://abcdefghijklmnopabcdefghijklmnop",  # the API needs an extension Origin
+        },
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())
@@ -165,20 +185,20 @@ def _api(base: str, method: str, path: str, body: Any) -> tuple[int, Any]:
 def file_everything(c: Canary) -> str:
     """Unlock, file the three canary pages under the canary patient, add a hostile member and client."""
     page = c.page
-    page.goto(c.base + "/")
+    page.goto(c.dash + "/")
     page.wait_for_url(c.base + "/unlock")
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
-    page.wait_for_url(c.base + "/")
+    c.logged_in("/")
 
-    page.goto(c.base + "/members")
+    page.goto(c.dash + "/members")
     page.get_by_label("Name", exact=True).fill(HOSTILE_MEMBER)
     page.get_by_label("Relationship to you").fill(HOSTILE_RELATIONSHIP)
     page.get_by_role("button", name="Add member").click()
-    page.wait_for_url(c.base + "/members")
+    page.wait_for_url(c.dash + "/members")
     assert page.get_by_role("link", name=HOSTILE_MEMBER, exact=True).count() == 1
 
-    page.goto(c.base + "/captures")
+    page.goto(c.dash + "/captures")
     forms = page.locator("form.assign")
     assert forms.count() == 3
     # The inbox shows the hostile clinic name, and the hostile member among the choices, as text.
@@ -192,21 +212,21 @@ def file_everything(c: Canary) -> str:
     generic.get_by_label("This is").select_option(label="Someone new…")
     assert generic.get_by_label("New member's name").input_value() == CANARY_PATIENT
     generic.get_by_role("button", name="File it").click()
-    page.wait_for_url(c.base + "/captures")
+    page.wait_for_url(c.dash + "/captures")
     while page.locator("form.assign").count():
         form = page.locator("form.assign").first
         form.get_by_label("This is").select_option(label=CANARY_PATIENT)
         form.get_by_role("button", name="File it").click()
-        page.wait_for_url(c.base + "/captures")
+        page.wait_for_url(c.dash + "/captures")
     assert "Every saved page is filed" in page.locator("main").inner_text()
 
-    page.goto(c.base + "/settings")
+    page.goto(c.dash + "/settings")
     page.get_by_role("button", name="Show a pairing code").click()
     code = page.locator("#pair-code").inner_text().strip()
     status, _ = _api(c.base, "POST", "/api/pair", {"code": code, "client_name": HOSTILE_CLIENT})
     assert status == 201
 
-    href = page.goto(c.base + "/members") and page.get_by_role(
+    href = page.goto(c.dash + "/members") and page.get_by_role(
         "link", name=CANARY_PATIENT, exact=True
     ).get_attribute("href")
     assert href
@@ -217,7 +237,7 @@ def pages_showing_canaries(c: Canary, member_id: str) -> list[str]:
     """Every dashboard page that shows canary content: found by following the dashboard's own links."""
     page = c.page
     hostile_id = (
-        page.goto(c.base + "/members")
+        page.goto(c.dash + "/members")
         and str(page.get_by_role("link", name=HOSTILE_MEMBER, exact=True).get_attribute("href")).rsplit(
             "/", 1
         )[1]
@@ -236,7 +256,7 @@ def pages_showing_canaries(c: Canary, member_id: str) -> list[str]:
         f"/members/{hostile_id}/results",
         f"/members/{hostile_id}/medications",
     ]
-    page.goto(c.base + f"/members/{member_id}")
+    page.goto(c.dash + f"/members/{member_id}")
     orgs = page.locator("input[name=org]")
     assert orgs.count() >= 2  # the hostile clinic name is one of the health systems
     for i in range(orgs.count()):
@@ -248,7 +268,7 @@ def pages_showing_canaries(c: Canary, member_id: str) -> list[str]:
     )
     assert len(entries) >= 6  # the panel, four messages, the note
     paths += entries
-    page.goto(c.base + "/captures")
+    page.goto(c.dash + "/captures")
     captures = sorted(
         set(page.locator("table.list a").evaluate_all("els => els.map(e => e.getAttribute('href'))"))
     )
@@ -259,7 +279,7 @@ def pages_showing_canaries(c: Canary, member_id: str) -> list[str]:
 
 def check_page(c: Canary, path: str, label: str) -> str:
     page = c.page
-    response = page.goto(c.base + path)
+    response = page.goto(c.at(path))
     assert response is not None and response.status == 200, f"{path}: {response and response.status}"
     page.wait_for_load_state("load")
     page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
@@ -267,7 +287,7 @@ def check_page(c: Canary, path: str, label: str) -> str:
         if frame is page.main_frame:
             continue
         frame.wait_for_load_state("load")
-        assert frame.url.startswith(c.base + "/captures/") and "/view?frame=" in frame.url, frame.url
+        assert frame.url.startswith(c.dash + "/captures/") and "/view?frame=" in frame.url, frame.url
         assert frame.evaluate(FRAME_INERT_JS) == [], (path, frame.url)
         assert "Live" in frame.evaluate("() => document.body.innerText") or "Canary" in frame.evaluate(
             "() => document.body.innerText"
@@ -293,7 +313,7 @@ def check_page(c: Canary, path: str, label: str) -> str:
 
 def test_canaries_are_filed(canary: Canary) -> None:
     member_id = file_everything(canary)
-    canary.page.goto(canary.base + f"/members/{member_id}")
+    canary.page.goto(canary.dash + f"/members/{member_id}")
     assert canary.page.locator("#count").inner_text() == "6 records"  # the panel, four messages, the note
     assert canary.guard.problems() == []
 
@@ -301,7 +321,7 @@ def test_canaries_are_filed(canary: Canary) -> None:
 @pytest.mark.parametrize("strip_csp", [False, True], ids=["with-csp", "escaping-alone"])
 def test_every_page_showing_the_canaries_is_inert(canary: Canary, strip_csp: bool) -> None:
     page = canary.page
-    page.goto(canary.base + "/members")
+    page.goto(canary.dash + "/members")
     member_id = str(page.get_by_role("link", name=CANARY_PATIENT, exact=True).get_attribute("href")).rsplit(
         "/", 1
     )[1]
@@ -336,13 +356,13 @@ def test_every_page_showing_the_canaries_is_inert(canary: Canary, strip_csp: boo
     assert "Canary Clinic <script>alert(1)</script> <img src=x onerror=alert(2)> {{7*7}}" in seen["/settings"]
     searched = seen[f"/members/{member_id}?q={quote('{{7*7}}')}"]
     assert "49" not in searched.split("Search", 1)[0]
-    assert page.goto(canary.base + f"/members/{member_id}?q={quote('{{7*7}}')}") is not None
+    assert page.goto(canary.dash + f"/members/{member_id}?q={quote('{{7*7}}')}") is not None
     assert page.get_by_label("Search").input_value() == "{{7*7}}"
 
 
 def test_saved_page_frame_is_sandboxed_and_sanitized(canary: Canary) -> None:
     page = canary.page
-    page.goto(canary.base + "/captures")
+    page.goto(canary.dash + "/captures")
     captures = page.locator("table.list a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     for capture in captures:
         response = page.request.get(canary.base + capture + "/view?frame=0")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import ApiClient, unb64u
 from conftest import Bridge, ExtensionBrowser, PortalServer, extension_copy, launch_extension
 
 pytestmark = pytest.mark.browser
@@ -62,11 +63,18 @@ def restart(bridge: Bridge, unlocked: bool = True) -> None:
 # ---- pairing ---------------------------------------------------------------------------------------
 
 
-def test_pairing_stores_only_the_token_and_the_bridge_learns_the_origin(
+def api_client_of(eb: ExtensionBrowser) -> ApiClient:
+    """A client holding the extension's own pairing key and Origin (as the extension would sign)."""
+    local = eb.local_storage()
+    return ApiClient(local["client_id"], unb64u(local["key"]), f"chrome-extension://{eb.extension_id}")
+
+
+def test_pairing_stores_only_the_key_and_the_bridge_learns_the_origin(
     paired: ExtensionBrowser, bridge: Bridge
 ) -> None:
     local = paired.local_storage()
-    assert set(local) == {"port", "token"}
+    assert set(local) == {"port", "client_id", "key"}
+    assert len(unb64u(local["key"])) == 32
     assert local["port"] == bridge.port
     [client] = bridge.clients()
     assert client.origin == f"chrome-extension://{paired.extension_id}"
@@ -84,7 +92,7 @@ def test_wrong_pairing_code_is_refused(extension: ExtensionBrowser, bridge: Brid
     error.wait_for(state="visible")
     assert "not right" in error.inner_text()
     assert popup.locator("#status").get_attribute("data-state") == "not_paired"
-    assert "token" not in extension.local_storage()
+    assert "key" not in extension.local_storage()
     assert bridge.clients() == []
 
 
@@ -124,12 +132,7 @@ def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
     title = popup.locator("#result-title").inner_text()
     assert title.startswith("Saved 1 result for Francis"), title
     assert "who is this" not in title
-    members = bridge.request(
-        "GET",
-        "/api/members",
-        token=paired.local_storage()["token"],
-        origin=f"chrome-extension://{paired.extension_id}",
-    )["members"]
+    members = bridge.request("POST", "/api/members", client=api_client_of(paired))["members"]
     assert [m["name"] for m in members] == ["Francis X. O'Brien"]
     assert paired.session_storage().get("unassigned") == []
 
@@ -139,20 +142,18 @@ def test_save_mychart_page_shows_the_receipt_and_asks_who_it_is(
     assert popup2.locator("#assign").is_hidden()
 
     # Nothing medical went to persistent storage.
-    assert set(paired.local_storage()) == {"port", "token"}
+    assert set(paired.local_storage()) == {"port", "client_id", "key"}
 
 
 def test_assign_to_an_existing_member(
     paired: ExtensionBrowser, bridge: Bridge, portal_server: PortalServer
 ) -> None:
-    token = paired.local_storage()["token"]
-    origin = f"chrome-extension://{paired.extension_id}"
+    client = api_client_of(paired)
     # A member that exists already (made through the API, as the dashboard would).
     first = bridge.request(
         "POST",
         "/api/captures",
-        token=token,
-        origin=origin,
+        client=client,
         body={
             "url": "http://www.citypharmacy.example/x",
             "title": "x",
@@ -164,8 +165,7 @@ def test_assign_to_an_existing_member(
     bridge.request(
         "POST",
         f"/api/captures/{first['capture_id']}/assign",
-        token=token,
-        origin=origin,
+        client=client,
         body={"new_member": {"name": "Lan Nguyen", "dob": "1949-08-21", "relationship": "mother"}},
     )
     url = portal_server.add_fixture(*ORACLE_FRAME)
@@ -299,18 +299,19 @@ def test_locked_vault_is_a_clear_failure(paired: ExtensionBrowser, bridge: Bridg
     assert paired.session_storage().get("pending", []) == []
 
 
-def test_revoked_token_means_not_paired(paired: ExtensionBrowser, bridge: Bridge) -> None:
+def test_revoked_key_means_not_paired(paired: ExtensionBrowser, bridge: Bridge) -> None:
     bridge.revoke_all()
     popup, _ = save_in_popup(paired, UNKNOWN)
     assert popup.locator("#status").get_attribute("data-state") == "not_paired"
     assert popup.locator("#pairing").is_visible()
     title = popup.locator("#result-title").inner_text()
     assert title.startswith("Not saved: This browser is not paired with Kinchart.")
-    assert "token" not in paired.local_storage()
+    revoked_key = paired.local_storage()["key"]
     # Pairing again works.
     popup.get_by_label("Pairing code").fill(bridge.pair_code())
     popup.get_by_role("button", name="Pair").click()
     popup.wait_for_selector("#status[data-state='connected']")
+    assert paired.local_storage()["key"] != revoked_key
 
 
 def test_reply_without_the_bridge_header_is_not_trusted(
@@ -329,6 +330,6 @@ def test_reply_without_the_bridge_header_is_not_trusted(
     assert re.search(
         r"Not saved yet: Something other than Kinchart", popup.locator("#result-title").inner_text()
     )
-    # Neither the page nor a token was sent to it: only unauthenticated pings.
+    # Neither the page nor anything else was sent to it: only unauthenticated pings.
     to_impostor = [r for r in portal_server.requests if r[1] == f"127.0.0.1:{portal_server.port}"]
     assert to_impostor and all(r[0] == "GET" and r[2] == "/api/ping" for r in to_impostor), to_impostor

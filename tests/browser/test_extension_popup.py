@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import SEALED, ApiClient, b64u
 from capture_helper import EXTENSION_DIR, capture_session, serialize_function_source
 from conftest import ExtensionBrowser, PortalServer, extension_copy, launch_extension
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +86,7 @@ def test_service_worker_capture_top_first_with_same_host_frame(extension: Extens
 
     # Medical content never reaches persistent storage.
     local = extension.local_storage()
-    assert set(local) <= {"port", "token"}
+    assert set(local) <= {"port", "client_id", "key"}
     badge = extension.badge()
     assert badge["text"] == "1"
     assert "waiting" in badge["title"]
@@ -186,40 +190,66 @@ def test_keyboard_shortcut_saves_like_the_button(extension: ExtensionBrowser) ->
 
 
 class FakeBridge:
-    """Answers like the bridge (with X-Kinchart-Bridge), with a capture reply chosen by the test."""
+    """Speaks the bridge's protocol (docs/api.md) with a pairing key the test gives the extension, and
+    answers captures with a reply chosen by the test: sealed as the bridge would, or (`reply_mode`) sent
+    unsealed or sealed for another status, as a program without the key or a replay would."""
 
     def __init__(self) -> None:
         import http.server
         import threading
 
         self.capture_reply: tuple[int, Any] = (201, {})
+        self.reply_mode = "sealed"
         self.posts: list[dict[str, Any]] = []
+        self.client = ApiClient("fake-client", os.urandom(32))
+        issued: dict[str, str] = {}
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, status: int, data: bytes, ctype: str = "application/json") -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype)
                 self.send_header("X-Kinchart-Bridge", "0.1.0")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                paired = self.headers.get("Authorization") == "Bearer t0ken"
-                self._send(200, {"name": "kinchart", "version": "0.1.0", "locked": False, "paired": paired})
+                self._send(
+                    200, json.dumps({"name": "kinchart", "version": "0.1.0", "locked": False}).encode()
+                )
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                fake.posts.append(
-                    {
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": json.loads(self.rfile.read(length) or b"null"),
-                    }
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                c = fake.client
+                if self.path == "/api/hello":
+                    cn = json.loads(raw)["client_nonce"]
+                    sn = b64u(os.urandom(32))
+                    issued[sn] = cn
+                    proof = c._mac("kinchart/hello/v1", c.client_id, cn, sn, "0")
+                    answer = {"server_nonce": sn, "proof": proof, "locked": False, "version": "0.1.0"}
+                    self._send(200, json.dumps(answer).encode())
+                    return
+                sn = self.headers["X-Kinchart-Nonce"]
+                cn = issued.pop(sn)
+                want = c._mac(
+                    "kinchart/request/v1", "POST", self.path, c.client_id, sn, hashlib.sha256(raw).hexdigest()
                 )
-                self._send(*fake.capture_reply)
+                assert want == self.headers["X-Kinchart-Mac"], "the extension's signature is wrong"
+                aad = "\n".join(("kinchart/request-body/v1", "POST", self.path, c.client_id, sn)).encode()
+                plain = AESGCM(c.seal_key).decrypt(raw[:12], raw[12:], aad) if raw else b"null"
+                fake.posts.append(
+                    {"path": self.path, "headers": dict(self.headers), "raw": raw, "body": json.loads(plain)}
+                )
+                status, body = fake.capture_reply
+                data = json.dumps(body).encode()
+                if fake.reply_mode == "plain":
+                    self._send(status, data)
+                    return
+                sealed_for = status if fake.reply_mode == "sealed" else 200
+                aad = "\n".join(("kinchart/response/v1", c.client_id, cn, sn, str(sealed_for))).encode()
+                iv = os.urandom(12)
+                self._send(status, iv + AESGCM(c.seal_key).encrypt(iv, data, aad), SEALED)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -237,7 +267,10 @@ class FakeBridge:
 def fake_bridge(extension: ExtensionBrowser) -> Any:
     fake = FakeBridge()
     extension.set_port(fake.port)
-    extension.sw("chrome.storage.local.set({token: 't0ken'})")
+    extension.sw(
+        "([id, key]) => chrome.storage.local.set({client_id: id, key})",
+        [fake.client.client_id, b64u(fake.client.key)],
+    )
     yield fake
     fake.close()
 
@@ -252,14 +285,35 @@ def test_an_answer_that_is_not_a_receipt_is_not_a_save(
     assert result["ok"] is False and result["queued"] is False
     assert "not with a receipt" in result["message"]
     assert extension.badge(tab_id)["text"] == "!"
-    # What was sent: the API's capture shape, the client header, the token only in Authorization.
+    # What was sent: the API's capture shape, sealed and signed, the client header, the extension's Origin,
+    # and neither the key nor the page in clear.
     [post] = fake_bridge.posts
     assert post["path"] == "/api/captures"
     assert post["headers"]["X-Kinchart-Client"] == "extension/0.1.0"
-    assert post["headers"]["Authorization"] == "Bearer t0ken"
-    assert post["headers"]["Content-Type"] == "application/json"
+    assert "Authorization" not in post["headers"]
+    assert post["headers"]["Content-Type"] == SEALED
+    assert post["headers"]["X-Kinchart-Client-Id"] == fake_bridge.client.client_id
     assert post["headers"]["Origin"] == f"chrome-extension://{extension.extension_id}"
     assert set(post["body"]) == {"url", "title", "captured_at", "frames", "extension_version"}
+    assert b"Frames test" not in post["raw"] and b"<html" not in post["raw"].lower()
+    assert b64u(fake_bridge.client.key).encode() not in post["raw"] + json.dumps(post["headers"]).encode()
+
+
+@pytest.mark.parametrize("mode", ["plain", "sealed_for_another_status"])
+def test_a_receipt_not_sealed_for_this_request_is_not_a_save(
+    extension: ExtensionBrowser, fake_bridge: FakeBridge, mode: str
+) -> None:
+    """Even after a hello that checks out, a receipt sent in clear, or sealed for another answer (a replay),
+    is never taken for a save: the page is kept waiting and the caregiver is told."""
+    fake_bridge.reply_mode = mode
+    fake_bridge.capture_reply = (201, {"capture_id": "0" * 64, "summary": "Saved 1 result for Francis"})
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+    assert result["ok"] is False and result["queued"] is True, result
+    assert result["code"] == "not_verified"
+    assert len(pending(extension)) == 1
+    assert extension.badge(tab_id)["text"] != "?"
 
 
 @pytest.mark.parametrize(
@@ -284,3 +338,20 @@ def test_bridge_errors_are_reported_as_failures(
     assert title.startswith("Not saved: " + expected), title
     assert popup.locator("#result").get_attribute("role") == "alert"
     assert pending(extension) == []
+
+
+def test_the_text_of_an_unproven_answer_is_never_shown(
+    extension: ExtensionBrowser, fake_bridge: FakeBridge
+) -> None:
+    """An answer not sealed for the request could come from anything on the port: the caregiver reads the
+    extension's own sentence for its code, never its text."""
+    fake_bridge.reply_mode = "plain"
+    fake_bridge.capture_reply = (
+        400,
+        {"error": "call_us", "message": "Call 555-0100 to recover your records."},
+    )
+    page, tab_id = extension.open_tab(TOP)
+    extension.click_action(page)
+    result = extension.sw("id => self.kinchart.saveTab(id)", tab_id)
+    assert result["ok"] is False
+    assert "555" not in result["message"] and result["message"].startswith("Something went wrong")
