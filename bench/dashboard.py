@@ -33,19 +33,27 @@ RUNS = 7
 
 
 async def _post_form(
-    s: aiohttp.ClientSession, base: str, host: dict[str, str], page: str, action: str, **fields: str
-) -> None:
-    """Submit one of the dashboard's forms as the browser would: its CSRF token from `page`."""
-    text = await (await s.get(base + page, headers=host)).text()
+    s: aiohttp.ClientSession,
+    base: str,
+    host: dict[str, str],
+    page: str,
+    action: str,
+    prefix: str = "",
+    **fields: str,
+) -> str:
+    """Submit one of the dashboard's forms as the browser would: its CSRF token from `page`, inside the
+    session's address prefix (`/s/<secret>`, see bridge/server/sessions.py). Returns where it redirects."""
+    text = await (await s.get(base + prefix + page, headers=host)).text()
     csrf = re.search(r'name="csrf" value="([^"]+)"', text)
     assert csrf
     r = await s.post(
-        base + action,
+        base + prefix + action,
         data={"csrf": csrf.group(1), **fields},
         headers={**host, "Origin": base, "Sec-Fetch-Site": "same-origin"},
         allow_redirects=False,
     )
     assert r.status == 303, r.status
+    return r.headers["Location"]
 
 
 async def _overview(s: aiohttp.ClientSession, base: str, host: dict[str, str]) -> None:
@@ -70,9 +78,11 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
             state = app[STATE]
             for run in ("records", "cache"):
                 t0 = time.perf_counter()
-                await _post_form(s, base, host, "/unlock", "/unlock", passphrase=PASSPHRASE)
+                prefix = (
+                    await _post_form(s, base, host, "/unlock", "/unlock", passphrase=PASSPHRASE)
+                ).rstrip("/")
                 out[f"unlock.{run}.kdf"] = time.perf_counter() - t0
-                await _overview(s, base, host)
+                await _overview(s, base + prefix, host)
                 out[f"unlock.{run}"] = time.perf_counter() - t0
                 family = state.family
                 assert family is not None
@@ -81,7 +91,7 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
                 out[f"unlock.{run}.full"] = time.perf_counter() - t0
                 if run == "records":
                     t1 = time.perf_counter()
-                    await _post_form(s, base, host, "/", "/lock")
+                    await _post_form(s, base, host, "/", "/lock", prefix=prefix)
                     out["lock.cache_write"] = time.perf_counter() - t1
             family = state.family
             assert family is not None
@@ -99,7 +109,7 @@ async def measure(vault_dir: Path, label: str) -> dict[str, float]:
                 times = []
                 for i in range(RUNS + 1):
                     start = time.perf_counter()
-                    resp = await s.get(base + path, headers=host)
+                    resp = await s.get(base + prefix + path, headers=host)
                     await resp.read()
                     assert resp.status == 200, (path, resp.status)
                     if i:

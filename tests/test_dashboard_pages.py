@@ -111,7 +111,7 @@ async def test_forms_need_csrf_origin_and_fetch_site(dash: tuple[DashboardClient
     client, _ = dash
     await client.get("/members")
     good = {"csrf": client.csrf, "name": "Synthetic Person"}
-    url = client.origin + "/members"
+    url = client.url("/members")
     host = {"Host": f"127.0.0.1:{client.port}"}
     for headers, data in [
         ({**host, "Origin": client.origin, "Sec-Fetch-Site": "same-origin"}, {**good, "csrf": "wrong"}),
@@ -127,7 +127,7 @@ async def test_forms_need_csrf_origin_and_fetch_site(dash: tuple[DashboardClient
 
 async def test_security_headers_on_pages(dash: tuple[DashboardClient, TestServer]) -> None:
     client, _ = dash
-    async with client.session.get(client.origin + "/", headers={"Host": f"127.0.0.1:{client.port}"}) as r:
+    async with client.session.get(client.url("/"), headers={"Host": f"127.0.0.1:{client.port}"}) as r:
         csp = r.headers["Content-Security-Policy"]
         assert "script-src" not in csp or "'unsafe" not in csp
         assert "unsafe-" not in csp and "default-src 'none'" in csp
@@ -165,12 +165,12 @@ async def test_raw_capture_downloads_never_render(dash: tuple[DashboardClient, T
     assert vault is not None
     capture_id = vault.list_captures()[0].id
     async with client.session.get(
-        f"{client.origin}/captures/{capture_id}/raw", headers={"Host": f"127.0.0.1:{client.port}"}
+        client.url(f"/captures/{capture_id}/raw"), headers={"Host": f"127.0.0.1:{client.port}"}
     ) as r:
         assert r.headers["Content-Type"].startswith("application/octet-stream")
         assert r.headers["Content-Disposition"].startswith("attachment")
     async with client.session.get(
-        f"{client.origin}/captures/{capture_id}/view", headers={"Host": f"127.0.0.1:{client.port}"}
+        client.url(f"/captures/{capture_id}/view"), headers={"Host": f"127.0.0.1:{client.port}"}
     ) as r:
         body = await r.text()
         assert "<script" not in body.lower()

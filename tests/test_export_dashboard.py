@@ -44,7 +44,7 @@ async def _post(
 ) -> tuple[int, dict[str, str], bytes]:
     data = [("csrf", client.csrf), *fields]
     async with client.session.post(
-        client.origin + path, data=data, headers=client._headers(True), allow_redirects=False
+        client.url(path), data=data, headers=client._headers(True), allow_redirects=False
     ) as r:
         return r.status, dict(r.headers), await r.read()
 
@@ -119,7 +119,7 @@ async def test_share_bundle_download_and_import(
     form.add_field("passphrase", SHARE)
     form.add_field("bundle", sealed, filename="share.kinchart-share", content_type="application/octet-stream")
     async with client.session.post(
-        client.origin + "/export/import-bundle",
+        client.url("/export/import-bundle"),
         data=form,
         headers=client._headers(True),
         allow_redirects=False,

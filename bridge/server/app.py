@@ -13,11 +13,14 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.config import BIND_HOST, ServerConfig
+from bridge.parsers import budget
 
 from . import api, pages_auth, pages_captures, pages_export, pages_family, pages_records, pages_settings
+from .connections import HEAD_TIMEOUT, ConnectionGuard, body_deadline
 from .guards import api_guard, host_guard, security_headers
-from .sessions import SESSIONS, Sessions
+from .sessions import SESSION_ROUTE_PREFIX, SESSIONS, Sessions, session_urls
 from .state import STATE, BridgeState
+from .unlock_throttle import UNLOCK_THROTTLE, UnlockThrottle
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -56,28 +59,50 @@ async def _close_vault(app: web.Application) -> AsyncIterator[None]:
         state.vault.close()
 
 
+def _add_session_routes(app: web.Application, table: web.RouteTableDef) -> None:
+    """Each dashboard page under the session prefix (`/s/<secret>/members`: see `sessions`), and at its
+    plain path too, where it only ever sends the visitor to unlock (or to first-run setup)."""
+    for route in table:
+        assert isinstance(route, web.RouteDef)
+        route.register(app.router)
+        web.RouteDef(route.method, SESSION_ROUTE_PREFIX + route.path, route.handler, route.kwargs).register(
+            app.router
+        )
+
+
 def init_app(config: ServerConfig) -> web.Application:
     app = web.Application(
-        middlewares=[host_guard, security_headers, api_guard], client_max_size=config.max_body
+        middlewares=[body_deadline, host_guard, security_headers, api_guard, session_urls],
+        client_max_size=config.max_body,
     )
     app[STATE] = BridgeState(config)
     app[SESSIONS] = Sessions()
+    app[UNLOCK_THROTTLE] = UnlockThrottle()
     app.add_routes(api.routes)
-    for module in (pages_auth, pages_family, pages_records, pages_captures, pages_settings, pages_export):
-        app.add_routes(module.routes)
+    app.add_routes(pages_auth.routes)
+    pages = (pages_family, pages_records, pages_captures, pages_settings, pages_export)
+    for table in (pages_auth.session_routes, *(module.routes for module in pages)):
+        _add_session_routes(app, table)
     app.router.add_static("/static", STATIC, append_version=False)
     app.cleanup_ctx.append(_idle_lock)
     app.cleanup_ctx.append(_close_vault)
     return app
 
 
-async def _serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
-    runner = web.AppRunner(init_app(config), access_log=None)  # the access log would record URLs
+async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> None:
+    """Run the bridge until cancelled; `ready` is set once the port is bound (not before: `kinchart
+    serve` says "running" only then)."""
+    # The access log would record URLs. A connection that sends no complete request head for
+    # HEAD_TIMEOUT seconds (at first, or between requests) is closed.
+    runner = web.AppRunner(init_app(config), access_log=None, keepalive_timeout=HEAD_TIMEOUT)
     await runner.setup()
-    # SO_REUSEADDR lets a restart bind past TIME_WAIT; Linux still refuses a second live listener.
-    site = web.TCPSite(runner, BIND_HOST, config.port, reuse_address=True)
+    assert runner.server is not None
     try:
-        await site.start()
+        # Not web.TCPSite: its protocol factory is wrapped to cap connections (see `connections`).
+        # SO_REUSEADDR lets a restart bind past TIME_WAIT; Linux still refuses a second live listener.
+        listener = await asyncio.get_running_loop().create_server(
+            ConnectionGuard(runner.server), BIND_HOST, config.port, reuse_address=True
+        )
     except OSError as exc:
         await runner.cleanup()
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -88,12 +113,19 @@ async def _serve(config: ServerConfig, ready: asyncio.Event | None = None) -> No
         raise
     if ready is not None:
         ready.set()
+    # The parse budget's worker processes, started now so that the first large page does not wait
+    # for one; stopped with the bridge.
+    warming = asyncio.get_running_loop().run_in_executor(None, budget.warm_up)
     try:
         await asyncio.Event().wait()
     finally:
+        listener.close()
         await runner.cleanup()
+        with contextlib.suppress(Exception):
+            await warming
+        budget.shutdown()
 
 
 def run(config: ServerConfig) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config))
+        asyncio.run(serve(config))

@@ -11,6 +11,7 @@ from aiohttp import web
 from bridge import __version__
 
 from .present import FILTERS
+from .sessions import DashboardPage
 
 TEMPLATES = Path(__file__).parent / "templates"
 ENV = jinja2.Environment(
@@ -26,6 +27,7 @@ ENV.filters.update(FILTERS)
 
 
 def render(name: str, status: int = 200, **context: Any) -> web.Response:
+    """A dashboard page; its links get the session's prefix on the way out (`sessions.session_urls`)."""
     context.setdefault("version", __version__)
     html = ENV.get_template(name).render(**context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    return DashboardPage(text=html, status=status, content_type="text/html", charset="utf-8")

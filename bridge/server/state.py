@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -47,23 +48,44 @@ class BridgeState:
     def unlocked(self) -> bool:
         return self.vault is not None and self.vault.unlocked
 
-    def create(self, passphrase: str) -> None:
+    async def create(self, passphrase: str) -> None:
+        """Make the vault. The key derivation (Argon2id: about half a second of CPU and memory) runs in
+        a worker thread, so the bridge keeps answering meanwhile."""
         if self.vault is not None:
             raise VaultError("A vault already exists here.")
-        self.vault = Vault.create(self.config.vault_dir, passphrase)
+        vault = await asyncio.to_thread(Vault.create, self.config.vault_dir, passphrase)
+        if self.vault is not None:  # lost a race with another setup form
+            vault.close()
+            raise VaultError("A vault already exists here.")
+        self.vault = vault
 
     def unlock(self, passphrase: str) -> None:
+        """Unlock here and now (outside the event loop: scripts and tests)."""
         if self.vault is None:
             raise VaultError("There is no vault yet: create one first.")
         self.vault.unlock(passphrase)
         self.touch()
         self._load_settings()
 
+    async def unlock_in_worker(self, passphrase: str) -> None:
+        """Unlock from the event loop: the key derivation runs in a worker thread (see `create`)."""
+        if self.vault is None:
+            raise VaultError("There is no vault yet: create one first.")
+        await asyncio.to_thread(self.vault.unlock, passphrase)
+        self.touch()
+        self._load_settings()
+
     def _load_settings(self) -> None:
-        """The caregiver's saved dashboard settings (idle-lock time), read once the vault is open."""
+        """The caregiver's saved dashboard settings (idle-lock time), read once the vault is open. A
+        damaged settings document is reported by the vault (`Vault.integrity`, `kinchart check`) and
+        the defaults are used: the bridge still starts, and saving the settings writes it afresh."""
         if self.vault is None or not self.vault.unlocked:
             return
-        saved = self.vault.get_doc("settings", "dashboard") or {}
+        try:
+            saved = self.vault.get_doc("settings", "dashboard") or {}
+        except VaultError:
+            log.warning("the dashboard settings are damaged: using the defaults (see `kinchart check`)")
+            return
         if isinstance(saved.get("idle_lock_minutes"), int):
             self.idle_lock_minutes = saved["idle_lock_minutes"]
 

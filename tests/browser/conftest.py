@@ -1,6 +1,6 @@
 """Real-browser fixtures: headless Chromium with the unpacked extension, portal-like hosts, a real bridge.
 
-Follows shared/design/browser-testing.md: the system Chromium first, `launch_persistent_context` with a
+Follows docs/browser-testing.md: the system Chromium first, `launch_persistent_context` with a
 fresh profile, `--disable-extensions-except` and `--load-extension` together, `--disable-quic`,
 `--disable-gpu`, `--no-sandbox` as root, no custom `--disable-features`.
 
@@ -416,9 +416,15 @@ class Bridge:
         self.proc = None
 
     def request(
-        self, method: str, path: str, body: Any = None, token: str | None = None, origin: str | None = None
+        self, method: str, path: str, body: Any = None, client: Any = None, origin: str | None = None
     ) -> Any:
-        """A request as the extension makes it (a token works only with the Origin it was paired from)."""
+        """A request as the extension makes it: signed and sealed with a paired `api_client.ApiClient`
+        (its key works only with the Origin it was paired from), or plain (ping, pair)."""
+        base = f"http://127.0.0.1:{self.port}"
+        if client is not None:
+            status, answer = client.call(base, method, path, body, timeout=10)
+            assert 200 <= status < 300, (status, answer)
+            return answer
         headers = {"X-Kinchart-Client": "browser-tests/1"}
         if origin:
             headers["Origin"] = origin
@@ -426,11 +432,7 @@ class Bridge:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers, method=method
-        )
+        req = urllib.request.Request(f"{base}{path}", data=data, headers=headers, method=method)
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 

@@ -13,7 +13,7 @@
 - `write_epic_canary_captures()` rebuilds fixtures/captures/xss_epic_{message,note}.json from the Epic px
   fixtures (run this file: `python tests/browser/dashboard_fixtures.py --write-canaries`).
 
-Browser setup follows shared/design/browser-testing.md: the system Chromium first (`chromium_executable()`),
+Browser setup follows docs/browser-testing.md: the system Chromium first (`chromium_executable()`),
 `--disable-quic`, `--disable-gpu`, `--no-sandbox` as root, no custom `--disable-features`.
 """
 
@@ -43,6 +43,24 @@ FIXTURES = REPO / "fixtures" / "portal_pages"
 CAPTURES = REPO / "fixtures" / "captures"
 ARTIFACTS = REPO / "test-artifacts"
 CANARY_HOST = "canary.attacker.example"
+
+
+# ---- dashboard sessions ------------------------------------------------------------------------------
+
+_SESSION_PAGE = re.compile(r"^(http://[^/]+/s/[\w-]+)(?:/.*)?$")
+
+
+def session_base(url: str) -> str:
+    """The session's base address, `http://127.0.0.1:PORT/s/<secret>`, from the URL of one of its
+    pages: every dashboard page lives under its session's secret prefix."""
+    m = _SESSION_PAGE.match(url)
+    assert m, f"not a dashboard session page: {url}"
+    return m.group(1)
+
+
+def session_url(path: str) -> re.Pattern[str]:
+    """Matches `path` inside any dashboard session (for `page.wait_for_url` after the passphrase)."""
+    return re.compile(r"^http://[^/]+/s/[\w-]+" + re.escape(path) + r"$")
 
 
 # ---- the browser -----------------------------------------------------------------------------------
@@ -244,7 +262,7 @@ def write_captures(dest: Path, captures: list[dict[str, Any]]) -> Path:
 
 
 class ThreadBridge:
-    """The bridge app (bridge.server.app._serve) on 127.0.0.1 in a daemon thread with its own loop."""
+    """The bridge app (bridge.server.app.serve) on 127.0.0.1 in a daemon thread with its own loop."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -258,7 +276,7 @@ class ThreadBridge:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ThreadBridge:
-        from bridge.server.app import _serve
+        from bridge.server.app import serve
 
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -272,7 +290,7 @@ class ThreadBridge:
             async def main() -> None:
                 self._task = asyncio.current_task()  # type: ignore[assignment]
                 waiter = asyncio.create_task(started.wait())
-                server = asyncio.create_task(_serve(self.config, started))
+                server = asyncio.create_task(serve(self.config, started))
                 await asyncio.wait({waiter, server}, return_when=asyncio.FIRST_COMPLETED)
                 if server.done():
                     server.result()

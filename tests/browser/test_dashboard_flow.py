@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import ApiClient, NotVerified, unb64u
 from conftest import PASSPHRASE, Bridge, bridge_available
 from dashboard_fixtures import (
     A11Y_JS,
@@ -36,6 +37,8 @@ from dashboard_fixtures import (
     dashboard_browser,
     module_playwright,
     recent,
+    session_base,
+    session_url,
     write_captures,
 )
 
@@ -104,13 +107,24 @@ class World:
     shot: Shots
     tmp: Any
     members: dict[str, str]  # name -> id, filled as the walk-through goes
+    prefix: str = ""  # the dashboard session's address prefix, "/s/<secret>", once logged in
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.bridge.port}"
 
+    @property
+    def dash(self) -> str:
+        """Where the dashboard's pages are in the current session."""
+        return self.base + self.prefix
+
+    def logged_in(self, path: str) -> None:
+        """Wait for the page the passphrase leads to, inside a new session, and go on in that session."""
+        self.page.wait_for_url(session_url(path))
+        self.prefix = session_base(self.page.url)[len(self.base) :]
+
     def go(self, path: str) -> Any:
-        response = self.page.goto(self.base + path)
+        response = self.page.goto(self.dash + path if not path.startswith("/s/") else self.base + path)
         assert response is not None and response.status == 200, f"{path}: {response and response.status}"
         return response
 
@@ -160,7 +174,7 @@ def text_of(page: Any, selector: str = "main") -> str:
 
 def test_first_run_creates_the_vault_and_the_family(world: World) -> None:
     page = world.page
-    page.goto(world.base + "/")
+    page.goto(world.dash + "/")
     assert page.url == world.base + "/setup"
     warning = page.get_by_role("note")
     assert "Write the passphrase down somewhere safe" in warning.inner_text()
@@ -176,7 +190,7 @@ def test_first_run_creates_the_vault_and_the_family(world: World) -> None:
     page.get_by_label("Passphrase", exact=True).fill(PASSPHRASE)
     page.get_by_label("Passphrase again").fill(PASSPHRASE)
     page.get_by_role("button", name="Create my vault").click()
-    page.wait_for_url(world.base + "/members")
+    world.logged_in("/members")
     assert "No family members yet" in text_of(page)
 
     for name, dob, relationship in (
@@ -188,14 +202,14 @@ def test_first_run_creates_the_vault_and_the_family(world: World) -> None:
         page.get_by_label("Birth date").fill(dob)
         page.get_by_label("Relationship to you").fill(relationship)
         page.get_by_role("button", name="Add member").click()
-        page.wait_for_url(world.base + "/members")
+        page.wait_for_url(world.dash + "/members")
     rows = page.locator("table.list tbody tr")
     assert rows.count() == 3
     assert "Nov 3, 1949" in rows.filter(has_text=HOA).inner_text()
     assert "mother" in rows.filter(has_text=HOA).inner_text()
     world.shot(page, "members")
 
-    page.goto(world.base + "/")
+    page.goto(world.dash + "/")
     for name in (HOA, LAN, BJORN):
         assert page.get_by_role("heading", name=re.compile(re.escape(name))).count() == 1
     world.shot(page, "overview-empty")
@@ -203,10 +217,10 @@ def test_first_run_creates_the_vault_and_the_family(world: World) -> None:
 
 def test_lock_then_unlock(world: World) -> None:
     page = world.page
-    page.goto(world.base + "/")
+    page.goto(world.dash + "/")
     page.get_by_role("button", name="Lock").click()
     page.wait_for_url(world.base + "/unlock")
-    page.goto(world.base + "/members")
+    page.goto(world.dash + "/members")
     assert page.url == world.base + "/unlock"  # nothing shows while locked
 
     page.get_by_label("Passphrase").fill("not the passphrase")
@@ -216,7 +230,7 @@ def test_lock_then_unlock(world: World) -> None:
 
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
-    page.wait_for_url(world.base + "/")
+    world.logged_in("/")
     assert page.get_by_role("heading", name="Your family at a glance").is_visible()
 
 
@@ -226,19 +240,19 @@ def test_lock_then_unlock(world: World) -> None:
 def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None:
     page = world.page
     # `kinchart import` writes to the vault from another process; the dashboard reads it after unlocking.
-    page.goto(world.base + "/")
+    page.goto(world.dash + "/")
     page.get_by_role("button", name="Lock").click()
     page.wait_for_url(world.base + "/unlock")
     out = world.bridge.cli("import", str(write_captures(world.tmp / "captures", selection())))
     assert f"Imported {len(selection())} new capture(s)" in out, out
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
-    page.wait_for_url(world.base + "/")
+    world.logged_in("/")
 
     notice = page.locator("p.notice")
     assert "4 saved pages wait for you to say who they are" in notice.inner_text()
     notice.get_by_role("link").click()
-    page.wait_for_url(world.base + "/captures")
+    page.wait_for_url(world.dash + "/captures")
     forms = page.locator("form.assign")
     assert forms.count() == 4
     world.shot(page, "captures-inbox")
@@ -250,11 +264,11 @@ def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None
     # Kinchart does not pick a member for the caregiver: filing needs an explicit choice.
     assert hoa_list.get_by_label("This is").input_value() == ""
     hoa_list.get_by_role("button", name="File it").click()
-    assert page.url == world.base + "/captures" and page.locator("form.assign").count() == 4
+    assert page.url == world.dash + "/captures" and page.locator("form.assign").count() == 4
     assert hoa_list.get_by_label("This is").evaluate("el => !el.validity.valid")
     hoa_list.get_by_label("This is").select_option(label=HOA)
     hoa_list.get_by_role("button", name="File it").click()
-    page.wait_for_url(world.base + "/captures")
+    page.wait_for_url(world.dash + "/captures")
     # The answer is remembered for that patient at that portal: her message thread was filed too.
     assert page.locator("form.assign").count() == 2
 
@@ -264,14 +278,14 @@ def test_import_from_four_systems_then_file_the_unassigned(world: World) -> None
     assert jose.get_by_label("New member's name").input_value() == JOSE
     assert jose.get_by_label("Birth date").input_value() == "1947-06-18"
     jose.get_by_role("button", name="File it").click()
-    page.wait_for_url(world.base + "/captures")
+    page.wait_for_url(world.dash + "/captures")
     assert page.locator("form.assign").count() == 0
     assert "Every saved page is filed under a family member." in text_of(page)
     assert f"Saved pages ({len(selection())})" in text_of(page)
     assert "unassigned" not in text_of(page, "table.list")
     world.shot(page, "captures-filed")
 
-    page.goto(world.base + "/members")
+    page.goto(world.dash + "/members")
     assert page.locator("table.list tbody tr").count() == 4
     assert "Jun 18, 1947" in page.locator("table.list tbody tr", has_text=JOSE).inner_text()
 
@@ -482,7 +496,7 @@ def test_results_page_charts_a_trend_with_a_point_per_source(world: World) -> No
     world.shot.element(card, "results-hoa-egfr-chart")
     # A point links to its entry.
     href = svg.locator("a").first.get_attribute("href")
-    assert href and href.startswith("/entries/")
+    assert href and href.startswith(world.prefix + "/entries/")
     world.go(href)
     assert page.locator("table.results").count() == 1
 
@@ -508,14 +522,18 @@ def test_medications_page_groups_each_members_medicines(world: World) -> None:
     world.shot(page, "medications-hoa")
 
 
-def _api(world: World, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"X-Kinchart-Client": "browser-tests/1"}
+EXT_ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+
+
+def _api(world: World, method: str, path: str, body: Any = None, client: Any = None) -> tuple[int, Any]:
+    if client is not None:  # signed and sealed with the key pairing gave (tests/api_client.py)
+        status, answer = client.call(world.base, method, path, body, timeout=10)
+        return int(status), answer
+    headers = {"X-Kinchart-Client": "browser-tests/1", "Origin": EXT_ORIGIN}
     data = None
     if body is not None:
         headers["Content-Type"] = "application/json"
         data = json.dumps(body).encode()
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(world.base + path, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -536,8 +554,8 @@ def test_settings_pair_a_browser_then_revoke_it(world: World) -> None:
 
     status, body = _api(world, "POST", "/api/pair", {"code": code, "client_name": "Test laptop Chromium"})
     assert status == 201, body
-    token = body["token"]
-    status, body = _api(world, "GET", "/api/members", token=token)
+    paired = ApiClient(body["client_id"], unb64u(body["key"]), EXT_ORIGIN, "browser-tests/1")
+    status, body = _api(world, "POST", "/api/members", client=paired)
     assert status == 200 and {m["name"] for m in body["members"]} == {HOA, LAN, BJORN, JOSE}
 
     world.go("/settings")
@@ -545,13 +563,13 @@ def test_settings_pair_a_browser_then_revoke_it(world: World) -> None:
     assert client.count() == 1
     world.shot(page, "settings-paired")
     client.get_by_role("button", name="Revoke Test laptop Chromium").click()
-    page.wait_for_url(world.base + "/settings")
+    page.wait_for_url(world.dash + "/settings")
     assert "revoked" in page.locator("ul.clients li", has_text="Test laptop Chromium").inner_text()
     assert page.get_by_role("button", name="Revoke Test laptop Chromium").count() == 0
     world.shot(page, "settings-revoked")
 
-    status, body = _api(world, "GET", "/api/members", token=token)
-    assert status == 401 and body["error"] == "not_paired"
+    with pytest.raises(NotVerified):  # the revoked key gets no proof from the bridge's hello
+        _api(world, "POST", "/api/members", client=paired)
 
 
 def test_settings_idle_lock_minutes_are_saved(world: World) -> None:
@@ -560,11 +578,11 @@ def test_settings_idle_lock_minutes_are_saved(world: World) -> None:
     minutes = page.get_by_label("Lock after this many idle minutes")
     assert minutes.input_value() == "30"
     minutes.fill("0")
-    page.locator("form[action='/settings/idle-lock']").get_by_role("button", name="Save").click()
-    assert page.url == world.base + "/settings" and minutes.evaluate("el => !el.validity.valid")
+    page.locator("form[action$='/settings/idle-lock']").get_by_role("button", name="Save").click()
+    assert page.url == world.dash + "/settings" and minutes.evaluate("el => !el.validity.valid")
     minutes.fill("45")
-    page.locator("form[action='/settings/idle-lock']").get_by_role("button", name="Save").click()
-    page.wait_for_url(world.base + "/settings")
+    page.locator("form[action$='/settings/idle-lock']").get_by_role("button", name="Save").click()
+    page.wait_for_url(world.dash + "/settings")
     assert page.get_by_label("Lock after this many idle minutes").input_value() == "45"
 
 
@@ -607,12 +625,12 @@ def test_every_page_kind_meets_basic_accessibility(world: World) -> None:
         found = page.evaluate(A11Y_JS)
         if found:
             problems[path] = found
-    page.goto(world.base + "/")
+    page.goto(world.dash + "/")
     page.get_by_role("button", name="Lock").click()
     page.wait_for_url(world.base + "/unlock")
     if found := page.evaluate(A11Y_JS):
         problems["/unlock"] = found
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
-    page.wait_for_url(world.base + "/")
+    world.logged_in("/")
     assert problems == {}

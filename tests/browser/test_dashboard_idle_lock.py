@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 from conftest import PASSPHRASE, free_port
-from dashboard_fixtures import Guard, Shots, ThreadBridge, dashboard_browser, module_playwright
+from dashboard_fixtures import (
+    Guard,
+    Shots,
+    ThreadBridge,
+    dashboard_browser,
+    module_playwright,
+    session_base,
+    session_url,
+)
 
 from bridge.config import ServerConfig
 
@@ -50,12 +58,14 @@ def _ping(bridge: ThreadBridge) -> dict[str, Any]:
         return data
 
 
-def _unlock(page: Any, base: str) -> None:
+def _unlock(page: Any, base: str) -> str:
+    """Log in; returns where the new session's pages are (`base` + its secret prefix)."""
     page.goto(base + "/")
     page.wait_for_url(base + "/unlock")
     page.get_by_label("Passphrase").fill(PASSPHRASE)
     page.get_by_role("button", name="Unlock").click()
-    page.wait_for_url(base + "/")
+    page.wait_for_url(session_url("/"))
+    return session_base(page.url)
 
 
 def test_idle_dashboard_locks_itself(pw: Any, chromium_path: str | None, idle_bridge: ThreadBridge) -> None:
@@ -66,14 +76,14 @@ def test_idle_dashboard_locks_itself(pw: Any, chromium_path: str | None, idle_br
         guard = Guard(idle_bridge.port)
         guard.attach(context)
         page = context.new_page()
-        _unlock(page, base)
+        dash = _unlock(page, base)
         shot(page, "unlocked")
 
         # Using the dashboard keeps it open, well past the idle time.
         started = time.monotonic()
         while time.monotonic() - started < IDLE_SECONDS + 1.5:
-            page.goto(base + "/members")
-            assert page.url == base + "/members"
+            page.goto(dash + "/members")
+            assert page.url == dash + "/members"
             time.sleep(0.5)
         assert _ping(idle_bridge)["locked"] is False
 
@@ -86,7 +96,7 @@ def test_idle_dashboard_locks_itself(pw: Any, chromium_path: str | None, idle_br
         assert page.url == base + "/unlock"
         assert page.get_by_role("button", name="Unlock").is_visible()
         shot(page, "locked-after-idle")
-        page.goto(base + "/members")
+        page.goto(dash + "/members")  # the session ended with the lock: its addresses open nothing
         assert page.url == base + "/unlock"
 
         # The passphrase opens it again.
