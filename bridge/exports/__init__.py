@@ -25,7 +25,8 @@ from bridge.family import Family
 from bridge.vault import Vault
 
 from . import bundle, csv_format, fhir_format, ics_format, json_format, packet, pdf
-from .common import PLAINTEXT_WARNING, ExportOptions, Progress, open_private, resolve_members
+from .common import PLAINTEXT_WARNING, ExportOptions, Progress, resolve_members
+from .private_file import PrivateFile, SymlinkRefused, check_target
 
 FORMATS: dict[str, tuple[str, str, str]] = {  # name -> (file suffix, media type, label)
     "json": (".json", "application/json", "JSON (records, members, provenance)"),
@@ -44,6 +45,7 @@ __all__ = [
     "PLAINTEXT_WARNING",
     "ExportOptions",
     "Progress",
+    "SymlinkRefused",
     "Written",
     "components_path",
     "export_to",
@@ -106,26 +108,35 @@ def export_to(
     passphrase: str | None = None,
     overwrite: bool = False,
 ) -> list[Written]:
-    """Write an export to `path` (mode 0600; refuses to replace a file unless `overwrite`). CSV also
-    writes the lab-components table beside it (`components_path`). A failed export leaves no file."""
+    """Write an export to `path`, readable by its owner only (0600), and refuse a symbolic link there
+    or, unless `overwrite`, any existing file. Each file is written to a new file beside the target and
+    renamed into place (private_file.py), so a replaced file's mode, owner and other links are never
+    inherited or written through. CSV also writes the lab-components table beside it
+    (`components_path`). A failed export leaves no file."""
     targets: list[tuple[Path, csv_format.Table]] = [(path, "entries")]
     if fmt == "csv":
         targets.append((components_path(path), "components"))
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format '{fmt}' (one of {', '.join(FORMATS)})")
-    if not overwrite:
-        for p, _ in targets:
-            if p.exists():
-                raise FileExistsError(f"{p} already exists (use --force to replace it)")
+    for p, _ in targets:
+        check_target(p, overwrite)
+    staged: list[PrivateFile] = []
+    placed: list[Path] = []
     done: list[Written] = []
-    for p, table in targets:
-        try:
-            with open_private(p, overwrite=True) as out:
-                count, what = write_stream(
-                    fmt, family, vault, opts, out, progress, passphrase=passphrase, csv_table=table
-                )
-        except BaseException:
+    try:
+        for p, table in targets:
+            staged.append(f := PrivateFile(p))
+            count, what = write_stream(
+                fmt, family, vault, opts, f.stream, progress, passphrase=passphrase, csv_table=table
+            )
+            done.append(Written(p, count, what))
+        for f in staged:  # only once every table is written: a CSV export is both files or neither
+            f.commit(overwrite)
+            placed.append(f.target)
+    except BaseException:
+        for f in staged:
+            f.discard()
+        for p in placed:
             p.unlink(missing_ok=True)
-            raise
-        done.append(Written(p, count, what))
+        raise
     return done

@@ -1,5 +1,6 @@
-"""What every export shares: the options, the one merged-timeline query, members by id, and writing a
-plaintext file only where the caregiver asked (mode 0600, with a warning said by the caller).
+"""What every export shares: the options, the one merged-timeline query, members by id, and the warning
+for a plaintext file (written only where the caregiver asked, mode 0600, never through a link: see
+private_file.py).
 
 Every format module takes the same `ExportOptions` and reads the timeline through `entries()`, which
 is `Family.iter_entries(TimelineQuery(...))` and nothing else: the dashboard's filters and the
@@ -8,12 +9,9 @@ exports' filters are the same query.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import IO
 
 from bridge.family import Entry, Family, Member, TimelineQuery
 
@@ -91,14 +89,6 @@ def resolve_members(family: Family, names_or_ids: Collection[str]) -> list[str]:
             raise ValueError(f"'{wanted}' {why} (members: {known})")
         out.append(found[0].id)
     return list(dict.fromkeys(out))
-
-
-def open_private(path: Path, overwrite: bool = False) -> IO[bytes]:
-    """Open `path` for writing, readable by its owner only (0600). Refuses to replace a file unless
-    `overwrite`."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    fd = os.open(path, flags, 0o600)
-    return os.fdopen(fd, "wb")
 
 
 def day(iso: str | None) -> str | None:

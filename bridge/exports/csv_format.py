@@ -6,9 +6,15 @@
 - dates as dates: a `date` column `YYYY-MM-DD` and a `time` column `HH:MM:SS` (the forms spreadsheets
   read as dates and times), the zone, when the page stated one, in its own column (`UTC-04:00`);
 - numbers as numbers (`value_num`, `ref_low`, `ref_high`, `amount_due`);
-- no formula injection: any text cell beginning with `=`, `+`, `-`, `@`, a tab or a carriage return is
-  prefixed with `'`, so a spreadsheet shows it as text and never evaluates it. Captured content is
-  hostile input.
+- no formula injection (captured content is hostile input): a text cell is prefixed with `'`, so a
+  spreadsheet shows it as text and never evaluates it, when it begins with a tab, a carriage return or
+  a line feed, or when its first character after any spaces is `=`, `+`, `-`, `@` or `|` in any form
+  a spreadsheet may fold to those (full-width `＝＋－＠｜`, the small forms: whatever NFKC maps to them).
+  One exception keeps values readable: a cell that is exactly a negative decimal (`-5`, `-0.25`) is
+  left alone. A spreadsheet reads it as that number, a literal with no operator, reference or call, so
+  there is nothing to evaluate; an apostrophe would show in the cell (CSV has no "text" marker) and turn
+  the number into text. A leading `+` is not excepted: `+1` (a urine dipstick grade) would lose its
+  sign in a spreadsheet, so it is kept as text.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import IO, Any, Literal
 
@@ -24,7 +31,9 @@ from bridge.family import Entry, Family
 from .common import ExportOptions, Progress, chosen_members, detail, entries, sources_label
 
 Table = Literal["entries", "components"]
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+DANGEROUS = ("=", "+", "-", "@", "|")  # after NFKC and leading spaces
+CONTROL_LEAD = ("\t", "\r", "\n")
+NEGATIVE_NUMBER = re.compile(r"-[0-9]+(?:\.[0-9]+)?")
 MAX_CELL = 32_000  # spreadsheets stop at 32,767 characters a cell
 
 ENTRY_COLUMNS = [
@@ -73,9 +82,19 @@ def neutralise(value: Any) -> Any:
     text = str(value)
     if len(text) > MAX_CELL:
         text = text[:MAX_CELL] + "…"
-    if text.startswith(DANGEROUS):
+    if is_formula_like(text):
         return "'" + text
     return text
+
+
+def is_formula_like(text: str) -> bool:
+    """Whether a spreadsheet might evaluate this cell (see the module's note)."""
+    if text.startswith(CONTROL_LEAD):
+        return True
+    rest = text.lstrip()
+    if not rest or NEGATIVE_NUMBER.fullmatch(text):
+        return False
+    return unicodedata.normalize("NFKC", rest[0]).startswith(DANGEROUS)
 
 
 _WHEN = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::(\d{2}))?(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?)?")

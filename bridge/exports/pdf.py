@@ -4,6 +4,8 @@ the browser the project already uses, no second rendering engine.
 The system Chromium (/usr/bin/chromium, or KINCHART_CHROMIUM) is preferred, else Playwright's own
 build. The page is printed from memory (`set_content`, no temporary file), with JavaScript off, every
 network request refused, and --no-sandbox only when running as root (Chromium refuses otherwise).
+Chromium hands the PDF back as bytes (`page.pdf()` with no `path`): it never opens the export's file.
+The caller writes the bytes like every other format (`export_to`: a new 0600 file renamed into place).
 """
 
 from __future__ import annotations
