@@ -6,8 +6,11 @@ Nothing here prints record content except `parse`, whose job it is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bridge.config import ServerConfig, env_port, read_passphrase_file
+from bridge.config import (
+    PASSPHRASE_FILE_VAR,
+    PassphraseFileError,
+    ServerConfig,
+    env_port,
+    read_passphrase_file,
+)
 from bridge.parsers import parse_html
 
 app = typer.Typer(
@@ -38,8 +47,18 @@ def _vault_dir(vault: Path | None) -> Path:
     return vault or default_vault_dir()
 
 
+def _passphrase_from_file(variable: str = PASSPHRASE_FILE_VAR) -> str | None:
+    """The passphrase in the file `variable` names, or None when it is not set; a file that cannot be
+    used is a one-line error."""
+    try:
+        return read_passphrase_file(variable=variable)
+    except PassphraseFileError as exc:
+        _fail(str(exc))
+        raise  # not reached: _fail exits
+
+
 def _passphrase(prompt: str = "Passphrase", confirm: bool = False) -> str:
-    from_file = read_passphrase_file()
+    from_file = _passphrase_from_file()
     if from_file is not None:
         return from_file
     if not sys.stdin.isatty():
@@ -105,30 +124,61 @@ def serve(
     idle_lock: float = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes"),
 ) -> None:
     """Start the bridge and the dashboard on 127.0.0.1."""
-    from bridge.server import PortTaken, run
+    from bridge.server import PortTaken
     from bridge.vault import Vault, VaultError, WrongPassphrase
 
     folder = _vault_dir(vault)
-    passphrase = read_passphrase_file()
+    passphrase = _passphrase_from_file()
     if passphrase is not None and not Vault.exists(folder):
         Vault.create(folder, passphrase).close()
         out.print(f"Created an encrypted vault at {folder}.")
     config = ServerConfig(
         vault_dir=folder, port=port or env_port(), passphrase=passphrase, idle_lock_minutes=idle_lock
     )
-    out.print(f"Kinchart is running: open http://127.0.0.1:{config.port}/ (Ctrl+C stops it)")
-    if passphrase is None and not Vault.exists(folder):
-        out.print("First visit: the dashboard asks you to create the passphrase that protects the vault.")
-    elif passphrase is None:
-        out.print("The vault starts locked: unlock it in the dashboard.")
+    first_run = passphrase is None and not Vault.exists(folder)
+
+    def announce() -> None:  # only once the port is bound: "running" is then true
+        out.print(
+            f"Kinchart is running: open http://127.0.0.1:{config.port}/ (Ctrl+C stops it)", soft_wrap=True
+        )
+        if first_run:
+            out.print(
+                "First visit: the dashboard asks you to create the passphrase that protects the vault.",
+                soft_wrap=True,
+            )
+        elif passphrase is None:
+            out.print("The vault starts locked: unlock it in the dashboard.", soft_wrap=True)
+
     try:
-        run(config)
+        _run_announced(config, announce)
     except PortTaken as exc:
         _fail(str(exc), code=2)
     except WrongPassphrase:
         _fail("The passphrase in KINCHART_PASSPHRASE_FILE does not open this vault.")
     except VaultError as exc:  # a damaged vault: said in one line, and the file is left as it is
         _fail(str(exc))
+
+
+def _run_announced(config: ServerConfig, announce: Callable[[], None]) -> None:
+    """`bridge.server.run`, calling `announce` once the server's port is bound (the server's `ready`
+    event); Ctrl+C stops it quietly."""
+    from bridge.server.app import serve
+
+    async def serve_and_announce() -> None:
+        ready = asyncio.Event()
+
+        async def when_ready() -> None:
+            await ready.wait()
+            announce()
+
+        announcer = asyncio.create_task(when_ready())
+        try:
+            await serve(config, ready)
+        finally:
+            announcer.cancel()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_and_announce())
 
 
 @app.command()
@@ -185,6 +235,8 @@ def import_(
     family = _family(store)
     stored = duplicates = 0
     bad: list[tuple[Path, str]] = []
+    not_read: list[tuple[Path, str, bool]] = []  # (file, why, a fault to fix?)
+    position = 0
 
     def read(file: Path) -> dict[str, Any] | Exception:
         try:
@@ -205,12 +257,17 @@ def import_(
         task = progress.add_task("import", total=len(files))
 
         def done(result: Any) -> None:
-            nonlocal stored, duplicates
+            nonlocal stored, duplicates, position
+            file = files[position]  # results come back in the order of the files
+            position += 1
             if isinstance(result, _Skipped):
                 bad.append((result.file, result.why))
             else:
                 duplicates += result.duplicate
                 stored += not result.duplicate
+                why = _not_read_why(result)
+                if why is not None:
+                    not_read.append((file, *why))
             progress.advance(task)
 
         try:
@@ -223,8 +280,30 @@ def import_(
     out.print(f"Imported {stored} new capture(s); {duplicates} already in the vault; {len(bad)} skipped.")
     for file, why in bad:
         err.print(f"  skipped {file}: {why}")
+    faults = [(f, why) for f, why, fault in not_read if fault]
+    if faults:
+        err.print(f"{len(faults)} page(s) were kept as documents because they could not be read:")
+        for file, why in faults:
+            err.print(f"  {file}: {why}")
+    for file, why, fault in not_read:
+        if not fault:
+            err.print(f"  note, {file}: {why}")
     if bad and not stored and not duplicates:
         raise typer.Exit(1)
+
+
+def _not_read_why(receipt: Any) -> tuple[str, bool] | None:
+    """Why a stored page was not read as its portal's page, and whether that is a fault to fix (a
+    parser crash, a page over the parse budget, markup that changed) rather than a page that simply
+    shows nothing its parser reads; None when it was read."""
+    from bridge.parsers import Fallback
+
+    if receipt.error:
+        return str(receipt.error), True
+    if receipt.fallback:
+        fallback = Fallback(**receipt.fallback)
+        return fallback.describe(), fallback.category == "markup_changed"
+    return None
 
 
 def _keep_index(family: Any) -> None:
@@ -261,6 +340,11 @@ def reparse(vault: Path | None = VaultOpt) -> None:
         f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
         f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}."
     )
+    if report["damaged"]:
+        err.print(
+            f"{report['damaged']} saved page(s) are damaged and were left as they were: "
+            "run `kinchart check` to see which."
+        )
 
 
 @app.command()
@@ -271,11 +355,8 @@ def passwd(vault: Path | None = VaultOpt) -> None:
     folder = _vault_dir(vault)
     store = Vault.open(folder)
     old = _passphrase("Current passphrase")
-    new_file = Path(p) if (p := __import__("os").environ.get("KINCHART_NEW_PASSPHRASE_FILE")) else None
-    new = (
-        new_file.read_text(encoding="utf-8").rstrip("\r\n")
-        if new_file
-        else typer.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    new = _passphrase_from_file("KINCHART_NEW_PASSPHRASE_FILE") or typer.prompt(
+        "New passphrase", hide_input=True, confirmation_prompt=True
     )
     try:
         store.change_passphrase(old, new)
@@ -328,11 +409,9 @@ def pair_code(vault: Path | None = VaultOpt) -> None:
 
 def _bundle_passphrase(prompt: str, confirm: bool) -> str:
     """The share bundle's passphrase: KINCHART_BUNDLE_PASSPHRASE_FILE (scripts), else asked."""
-    import os
-
-    path = os.environ.get("KINCHART_BUNDLE_PASSPHRASE_FILE")
-    if path:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    from_file = _passphrase_from_file("KINCHART_BUNDLE_PASSPHRASE_FILE")
+    if from_file is not None:
+        return from_file
     if not sys.stdin.isatty():
         raise typer.BadParameter(
             "no bundle passphrase: set KINCHART_BUNDLE_PASSPHRASE_FILE or run in a terminal"
@@ -476,6 +555,36 @@ def import_bundle(
     out.print(f"Imported the bundle: {report.describe()}.")
     for why in report.failed:
         err.print(f"  skipped capture {why}")
+
+
+@app.command()
+def check(
+    vault: Path | None = VaultOpt,
+    accept: bool = typer.Option(
+        False, "--accept", help="After reading the report: list the rows as they are now in the manifest"
+    ),
+) -> None:
+    """Check the vault: its file, which rows it should hold (its manifest) and every encrypted item.
+    Names each missing, older, damaged or extra item (never its content); exits 1 if any."""
+    from bridge.vault import VaultError
+
+    store = _open_unlocked(_vault_dir(vault))
+    try:
+        report = store.inspect()
+        for line in report.lines():
+            out.print(f"- {line}", markup=False, highlight=False)
+        if not report.ok and accept:
+            store.accept_current_state()
+            out.print("The manifest now lists the rows as they are; damaged items stay reported.")
+            report = store.inspect()
+    except VaultError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    if not report.ok:
+        err.print(f"[bold red]The vault has problems:[/] {report.summary()}.", highlight=False)
+        raise typer.Exit(1)
+    out.print("The vault is intact: every item is present, current and readable.")
 
 
 def main() -> None:

@@ -18,17 +18,44 @@ def env_port() -> int:
     return int(raw) if raw else DEFAULT_PORT
 
 
-def passphrase_file() -> Path | None:
-    raw = os.environ.get("KINCHART_PASSPHRASE_FILE")
+PASSPHRASE_FILE_VAR = "KINCHART_PASSPHRASE_FILE"  # noqa: S105 (the variable's name, not a secret)
+
+
+class PassphraseFileError(Exception):
+    """A passphrase file named in the environment cannot be used; the message says why, in one line
+    (the file's path and the reason, never its content)."""
+
+
+def passphrase_file(variable: str = PASSPHRASE_FILE_VAR) -> Path | None:
+    raw = os.environ.get(variable)
     return Path(raw) if raw else None
 
 
-def read_passphrase_file(path: Path | None = None) -> str | None:
-    """The passphrase from KINCHART_PASSPHRASE_FILE (for scripts and tests), without its final newline."""
-    path = path or passphrase_file()
+def read_passphrase_file(path: Path | None = None, variable: str = PASSPHRASE_FILE_VAR) -> str | None:
+    """The passphrase from the file `variable` names (for scripts and tests), without its final
+    newline; None when the variable is not set. PassphraseFileError when the file is missing,
+    unreadable, not UTF-8 text or empty."""
+    path = path or passphrase_file(variable)
     if path is None:
         return None
-    return path.read_text(encoding="utf-8").rstrip("\r\n")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PassphraseFileError(f"{variable} names {path}, which does not exist.") from None
+    except IsADirectoryError:
+        raise PassphraseFileError(f"{variable} names {path}, which is a folder, not a file.") from None
+    except PermissionError:
+        raise PassphraseFileError(f"{variable} names {path}, which this user may not read.") from None
+    except UnicodeDecodeError:
+        raise PassphraseFileError(f"{variable} names {path}, which is not UTF-8 text.") from None
+    except OSError as exc:
+        raise PassphraseFileError(
+            f"{variable} names {path}, which cannot be read ({exc.strerror})."
+        ) from None
+    passphrase = text.rstrip("\r\n")
+    if not passphrase:
+        raise PassphraseFileError(f"{variable} names {path}, which is empty.")
+    return passphrase
 
 
 @dataclass(frozen=True)

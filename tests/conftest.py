@@ -9,7 +9,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "portal_pages"
-SHARED_REFERENCE = REPO.parent / "shared" / "portal-reference"
 
 os.environ.setdefault("KINCHART_KDF", "fast")
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import live_bridge
 import pytest
 from conftest import REPO
 from golden import fixtures
@@ -161,3 +164,130 @@ def test_no_plaintext_on_disk_after_importing_every_fixture(tmp_path: Path, env:
         for s in strings:
             for encoded in {s.encode("utf-8"), s.encode("utf-16-le")}:
                 assert encoded not in data, f"{s!r} readable in {file.name}"
+
+
+# ---------------------------------------------------------------------------------------------- one-line errors
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "Error" in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+# Every command that reads a passphrase file, and its arguments (the vault exists: each gets that far).
+PASSPHRASE_COMMANDS: list[list[str]] = [
+    ["init", "--vault", "{tmp}/another"],
+    ["serve", "--port", "{port}"],
+    ["import", "{tmp}/page.html", "--url", "https://portal.unknown.example/a"],
+    ["reparse"],
+    ["passwd"],
+    ["pair-code"],
+    ["export", "-o", "{tmp}/out.json", "-f", "json"],
+    ["import-bundle", "{tmp}/page.html"],
+]
+
+
+EXTRA_FILE = {"passwd": "KINCHART_NEW_PASSPHRASE_FILE", "import-bundle": "KINCHART_BUNDLE_PASSPHRASE_FILE"}
+
+
+@pytest.mark.parametrize("command", PASSPHRASE_COMMANDS, ids=[c[0] for c in PASSPHRASE_COMMANDS])
+def test_a_missing_passphrase_file_is_a_one_line_error(
+    tmp_path: Path, env: dict[str, str], command: list[str]
+) -> None:
+    run(["init"], env)
+    (tmp_path / "page.html").write_text("<p>A letter</p>")
+    share = tmp_path / "share.txt"
+    share.write_text("a synthetic share passphrase\n")
+    env = {**env, "KINCHART_BUNDLE_PASSPHRASE_FILE": str(share)}
+    args = [a.format(tmp=tmp_path, port=live_bridge.free_port()) for a in command]
+    missing = tmp_path / "no-such-file.txt"
+    for variable in (
+        "KINCHART_PASSPHRASE_FILE",
+        "KINCHART_NEW_PASSPHRASE_FILE",
+        "KINCHART_BUNDLE_PASSPHRASE_FILE",
+    ):
+        if variable != "KINCHART_PASSPHRASE_FILE" and EXTRA_FILE.get(command[0]) != variable:
+            continue
+        proc = run(args, {**env, variable: str(missing)}, check=False)
+        line = _one_line_error(proc)
+        assert variable in line and str(missing) in line and "does not exist" in line
+        assert "running" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(None, "is a folder"), (b"\xff\xfe\x00bad", "not UTF-8"), (b"\n", "is empty")],
+    ids=["folder", "not-utf8", "empty"],
+)
+def test_an_unusable_passphrase_file_is_a_one_line_error(
+    tmp_path: Path, env: dict[str, str], content: bytes | None, why: str
+) -> None:
+    bad = tmp_path / "bad"
+    if content is None:
+        bad.mkdir()
+    else:
+        bad.write_bytes(content)
+    for command in (["init"], ["serve", "--port", str(live_bridge.free_port())]):
+        proc = run(command, {**env, "KINCHART_PASSPHRASE_FILE": str(bad)}, check=False)
+        assert why in _one_line_error(proc)
+    assert not (tmp_path / "vault").exists()
+
+
+def test_a_taken_port_is_one_line_and_never_claims_to_run(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        proc = run(["serve", "--port", str(port)], env, check=False)
+    assert proc.returncode == 2
+    assert f"Port {port}" in _one_line_error(proc)
+    assert "running" not in proc.stdout
+
+
+def test_a_wrong_passphrase_never_claims_to_run(tmp_path: Path, env: dict[str, str]) -> None:
+    run(["init"], env)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not the passphrase")
+    proc = run(
+        ["serve", "--port", str(live_bridge.free_port())],
+        {**env, "KINCHART_PASSPHRASE_FILE": str(bad)},
+        check=False,
+    )
+    assert "does not open this vault" in _one_line_error(proc)
+    assert "running" not in proc.stdout
+
+
+def test_serve_says_running_only_once_the_port_answers(tmp_path: Path, env: dict[str, str]) -> None:
+    """The vault is made with the real key derivation, so unlocking takes a noticeable moment before the
+    port is bound: a "running" line printed before binding would be caught by the connect below."""
+    real_kdf = {k: v for k, v in env.items() if k != "KINCHART_KDF"}
+    run(["init"], real_kdf)
+    port = live_bridge.free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=real_kdf,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        with socket.socket() as s:
+            s.settimeout(2)
+            bound = s.connect_ex(("127.0.0.1", port)) == 0
+        assert line.startswith("Kinchart is running") and f":{port}/" in line, line
+        assert bound, "said running before the port was bound"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()

@@ -1,5 +1,6 @@
-"""The whole shared portal reference (4 vendors, 7 patients, 48 pages) through the family model, using
-each page's expected contract records (deterministic while the parsers are improved concurrently)."""
+"""The whole portal reference set (4 vendors, 7 patients, 49 pages; the list is
+fixtures/portal_pages/reference-pages.txt) through the family model, using each page's expected contract
+records (deterministic while the parsers are improved concurrently)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from datetime import date
 from typing import Any
 
 import pytest
-from test_family_support import REFERENCE, FakeVault
+from reference_pages import REFERENCE_PAGES
+from test_family_support import FakeVault
 
 from bridge.family import Family
 
-ENTRIES = 219  # 236 records on 48 pages; 17 facts shown by two pages
+ENTRIES = 219  # 236 records on 48 of the pages; 17 facts shown by two pages
 
 
 def load_reference(v: FakeVault) -> dict[str, list[str]]:
     by_patient: dict[str, list[str]] = {}
-    for fn in sorted(REFERENCE.glob("*/*.expected.json")):
+    for page in REFERENCE_PAGES:
+        fn = page.with_name(page.name + ".expected.json")
         exp = json.loads(fn.read_text(encoding="utf-8"))
         e = exp["expected"]
         meta: dict[str, Any] = {
@@ -40,8 +43,6 @@ def load_reference(v: FakeVault) -> dict[str, list[str]]:
 
 @pytest.fixture
 def ref() -> tuple[FakeVault, Family, dict[str, str]]:
-    if not REFERENCE.is_dir():
-        pytest.skip("the shared portal reference is not there")
     v = FakeVault()
     f = Family(v)
     by_patient = load_reference(v)

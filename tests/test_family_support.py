@@ -9,10 +9,9 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "shared" / "portal-reference"
+from conftest import FIXTURES
 
 
 @dataclass
@@ -252,8 +251,8 @@ def medication(
 
 
 def reference(vendor: str, name: str) -> tuple[str, str, dict[str, Any]]:
-    """(html, url, expected contract) of a page under the shared portal reference."""
-    base = REFERENCE / vendor / name
+    """(html, url, expected contract) of a fixture page (fixtures/portal_pages)."""
+    base = FIXTURES / vendor / name
     exp = json.loads(base.with_suffix(".expected.json").read_text(encoding="utf-8"))
     html = base.with_suffix(".html").read_text(encoding="utf-8")
     return html, exp["url"], exp

@@ -23,7 +23,7 @@ Order of extraction: the patient is the account being viewed (the sidenav patien
 patient selector and the trusted-representative banner, which must agree, else null), never the
 signed-in user (`.pxp-header__user-name`: under proxy access that is the caregiver). The organization is the header's
 practice name, then the logo's alt text, then the footer. Then the page's reader (nextgen_pages).
-See ../shared/portal-reference/nextgen/README.md for what is real and what is a guess.
+See fixtures/portal_pages/nextgen/README.md for what is real and what is a guess.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Helpers shared by the NextGen PxP readers: selectors kept as data, `<br>`-aware text, table cells.
 
-NextGen's markup (see ../shared/portal-reference/nextgen/README.md) is an Angular Material app. The
+NextGen's markup (see fixtures/portal_pages/nextgen/README.md) is an Angular Material app. The
 `_ngcontent-ng-c…` numbers change with every build, so nothing here keys on them: element names,
 `pxp-*` and `cdk-column-*` classes and visible labels only.
 """
