@@ -16,7 +16,7 @@ from typing import Any
 from _common import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
-from api_client import DEFAULT_ORIGIN, ApiClient, NotVerified, pair, send, unb64u  # noqa: E402
+from api_client import DEFAULT_ORIGIN, ApiClient, NotVerified, pair, send, unb64u
 
 __all__ = [
     "BENCH_CLIENT",

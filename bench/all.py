@@ -28,7 +28,7 @@ QUICK = [
     ["dashboard.py", "--small", "1000", "--large", "5000"],
     ["export.py", "--records", "5000", "--captures", "1000"],
     ["roundtrip.py", "--runs", "3"],
-    ["memory.py", "--captures", "300"],
+    ["memory.py", "--quick"],
 ]
 
 
