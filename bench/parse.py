@@ -1,7 +1,8 @@
 """Parse speed: Kinchart's full parse of every fixture page against a naive BeautifulSoup pass.
 
-Kinchart's full parse (registry, vendor parser, records) must be at least 5 times faster than merely
-building a `BeautifulSoup(html, "html.parser")` tree of the same pages.
+Kinchart's full parse (registry, vendor parser, records) must be at least 10 times faster than a
+naive read of the same pages: a `BeautifulSoup(html, "html.parser")` tree *and its text* (a parser
+that built the tree and read nothing would not be a fair measure of reading a page).
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ def best_of(fn: object, pages: list[tuple[str, str]]) -> float:
 def main() -> None:
     pages = fixture_pages()
     kinchart = best_of(lambda url, html: parse_html(html, url), pages)
-    naive = best_of(lambda url, html: BeautifulSoup(html, "html.parser"), pages)
+    naive = best_of(lambda url, html: BeautifulSoup(html, "html.parser").get_text(" "), pages)
     figure("parse.pages", len(pages), "pages")
     figure("parse.kinchart", len(pages) / kinchart, "pages/s")
     figure("parse.naive_bs4", len(pages) / naive, "pages/s")
-    figure("parse.speedup", naive / kinchart, "x", ">= 5x")
+    figure("parse.speedup", naive / kinchart, "x", ">= 10x")
 
 
 if __name__ == "__main__":

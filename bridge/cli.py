@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from bridge import export_formats
 from bridge.config import (
     PASSPHRASE_FILE_VAR,
     PassphraseFileError,
@@ -89,10 +90,8 @@ def _open_unlocked(vault_dir: Path) -> Any:
 
 
 def _family(vault: Any) -> Any:
-    try:
-        from bridge.family import Family
-    except ImportError:
-        return None
+    from bridge.family import Family
+
     return Family(vault)
 
 
@@ -319,26 +318,23 @@ def _keep_index(family: Any) -> None:
 @app.command()
 def reparse(vault: Path | None = VaultOpt) -> None:
     """Rebuild every record from the stored captures with today's parsers."""
-    from bridge.ingest import reparse_all
+    from bridge.reparse import reparse as rebuild
 
     store = _open_unlocked(_vault_dir(vault))
     total = store.capture_count()
     family = _family(store)
-    before = family.snapshot() if family is not None else None  # the timeline as it was, to report changes
     with Progress(
         TextColumn("Reparsing"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
     ) as progress:
         task = progress.add_task("reparse", total=total)
-        report = reparse_all(store, progress=lambda: progress.advance(task))
-    extra = ""
-    if family is not None:
-        family.refresh()
-        extra = f"; timeline: {family.after_reparse(before)}"
+        outcome = rebuild(store, family, progress=lambda: progress.advance(task))
     _keep_index(family)
     store.close()
+    report = outcome.counts
     out.print(
         f"Reparsed {report['captures']} capture(s): {report['changed']} changed, "
-        f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error{extra}."
+        f"{report['unchanged']} unchanged, {report['failed']} kept as documents after a parser error"
+        f"; timeline: {outcome.timeline}."
     )
     if report["damaged"]:
         err.print(
@@ -438,7 +434,7 @@ def export(
         ...,
         "--format",
         "-f",
-        help="json, csv, fhir, ics, html, pdf, or bundle (encrypted, for another caregiver)",
+        help=export_formats.cli_help(),
     ),
     output: Path = typer.Option(
         ..., "-o", "--output", help="The file to write (csv also writes NAME-components.csv)"
@@ -528,8 +524,8 @@ def import_bundle(
     vault: Path | None = VaultOpt,
 ) -> None:
     """Merge another caregiver's share bundle into this vault (no duplicates, provenance kept)."""
-    from bridge.exports.bundle import BundleError
-    from bridge.exports.bundle import import_bundle as merge
+    from bridge.share_format import BundleError
+    from bridge.share_import import import_bundle as merge
 
     data = path.read_bytes()
     passphrase = _bundle_passphrase("The share bundle's passphrase", confirm=False)

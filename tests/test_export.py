@@ -21,6 +21,7 @@ import pytest
 from conftest import FIXTURES, REPO
 from pydantic import ValidationError
 
+from bridge import share_format
 from bridge.exports import (
     PLAINTEXT_WARNING,
     ExportOptions,
@@ -38,6 +39,7 @@ from bridge.exports.fhir_validate import ShapeValidator
 from bridge.family import Entry, Family, TimelineQuery
 from bridge.ingest import ingest
 from bridge.records import ParseResult
+from bridge.share_import import import_bundle
 from bridge.vault import Vault
 
 PASSPHRASE = "export test passphrase"
@@ -435,22 +437,22 @@ def test_share_bundle_round_trips_into_a_second_vault_without_duplicates(
     sealed = io.BytesIO()
     n = bundle.write(filled.family, filled.vault, opts, sealed, SHARE)
     data = sealed.getvalue()
-    assert n > 0 and data.startswith(bundle.MAGIC)
+    assert n > 0 and data.startswith(share_format.MAGIC)
     assert HOA.encode() not in data and b"Hemoglobin" not in data  # sealed
     for wrong in ("the wrong passphrase", ""):
         with pytest.raises(bundle.BundleError, match="passphrase"):
-            bundle.unseal(data, wrong)
+            share_format.unseal(data, wrong)
     tampered = bytearray(data)
     tampered[-40] ^= 1
     with pytest.raises(bundle.BundleError):
-        bundle.unseal(bytes(tampered), SHARE)
+        share_format.unseal(bytes(tampered), SHARE)
     other = Vault.create(tmp_path / "other", "another caregiver's passphrase")
     family = Family(other)
-    first = bundle.import_bundle(other, family, data, SHARE)
+    first = import_bundle(other, family, data, SHARE)
     assert (
         first.captures_new == n and not first.failed and sorted(first.members_created) == sorted([HOA, LAN])
     )
-    again = bundle.import_bundle(other, Family(other), data, SHARE)
+    again = import_bundle(other, Family(other), data, SHARE)
     assert (
         again.captures_new == 0
         and again.captures_duplicate == n
@@ -488,7 +490,7 @@ def test_bundle_of_one_member_files_under_an_existing_member(filled: Filled, tmp
     other = Vault.create(tmp_path / "other", "another caregiver's passphrase")
     family = Family(other)
     aunt = family.create_member("nguyen thi lan", "1949-08-21")  # typed differently: the same person
-    report = bundle.import_bundle(other, family, sealed.getvalue(), SHARE)
+    report = import_bundle(other, family, sealed.getvalue(), SHARE)
     assert report.members_matched == [LAN] and not report.members_created
     assert {e.member_id for e in family.iter_entries(TimelineQuery(limit=None))} == {aunt.id}
     other.close()

@@ -16,7 +16,8 @@ from bridge_helpers import PASSPHRASE, make_config
 from dashboard_client import DashboardClient
 from test_export import HOA, LAN, fill
 
-from bridge.exports import bundle, json_format
+from bridge import share_format
+from bridge.exports import json_format
 from bridge.server import init_app
 from bridge.server.state import STATE
 
@@ -110,9 +111,9 @@ async def test_share_bundle_download_and_import(
     status, headers, sealed = await _post(
         client, "/export", [("format", "bundle"), ("member", hoa), ("passphrase", SHARE), ("again", SHARE)]
     )
-    assert status == 200 and sealed.startswith(bundle.MAGIC)
+    assert status == 200 and sealed.startswith(share_format.MAGIC)
     assert headers["Content-Type"] == "application/octet-stream"
-    manifest, _ = bundle.read_payload(sealed, SHARE)
+    manifest, _ = share_format.read_payload(sealed, SHARE)
     assert [m["name"] for m in manifest["members"]] == [HOA]
     form = aiohttp.FormData()
     form.add_field("csrf", client.csrf)

@@ -121,7 +121,7 @@ def _mode(p: Path) -> int:
 
 @pytest.mark.parametrize("fmt", _formats())
 def test_force_onto_a_0666_file_leaves_a_new_private_inode(filled: Vaulted, tmp_path: Path, fmt: str) -> None:
-    out = tmp_path / f"family{FORMATS[fmt][0]}"
+    out = tmp_path / f"family{FORMATS[fmt].suffix}"
     keep = tmp_path / "kept"
     keep.mkdir()
     before: dict[Path, int] = {}
@@ -151,7 +151,7 @@ def test_a_symlink_target_is_refused_and_its_destination_untouched(
 ) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    out = tmp_path / "out" / f"family{FORMATS[fmt][0]}"
+    out = tmp_path / "out" / f"family{FORMATS[fmt].suffix}"
     out.parent.mkdir()
     # for csv, the link is at the components table only: the first file must not be left behind either
     link = components_path(out) if fmt == "csv" else out

@@ -12,7 +12,8 @@
 | bundle | bundle | an encrypted share bundle for another caregiver's Kinchart |
 
 Everything but `bundle` is plaintext: it leaves the vault's protection, and is written only where the
-caregiver asks (`PLAINTEXT_WARNING` is what to tell them).
+caregiver asks (`PLAINTEXT_WARNING` is what to tell them). The formats' names, suffixes, media types
+and labels are declared once, in bridge.export_formats.
 """
 
 from __future__ import annotations
@@ -21,23 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bridge.export_formats import FORMATS, PLAINTEXT
 from bridge.family import Family
 from bridge.vault import Vault
 
 from . import bundle, csv_format, fhir_format, ics_format, json_format, packet, pdf
 from .common import PLAINTEXT_WARNING, ExportOptions, Progress, resolve_members
 from .private_file import PrivateFile, SymlinkRefused, check_target
-
-FORMATS: dict[str, tuple[str, str, str]] = {  # name -> (file suffix, media type, label)
-    "json": (".json", "application/json", "JSON (records, members, provenance)"),
-    "csv": (".csv", "text/csv; charset=utf-8", "CSV spreadsheet"),
-    "fhir": (".fhir.json", "application/fhir+json", "FHIR R4 Bundle"),
-    "ics": (".ics", "text/calendar; charset=utf-8", "Calendar (appointments)"),
-    "html": (".html", "text/html; charset=utf-8", "Printable packet (HTML)"),
-    "pdf": (".pdf", "application/pdf", "Printable packet (PDF)"),
-    "bundle": (".kinchart-share", "application/octet-stream", "Encrypted share bundle"),
-}
-PLAINTEXT = frozenset(FORMATS) - {"bundle"}
 
 __all__ = [
     "FORMATS",

@@ -2,10 +2,10 @@
 reconciled active medications, recent abnormal results with trend charts, immunizations, recent
 visits and upcoming appointments, then the timeline, every item with its source system and date.
 
-One self-contained HTML file: inline CSS, inline SVG charts (bridge.server.charts, the dashboard's
-own), no script, no external resource, a Content-Security-Policy that allows none. Every value passes
-through Jinja's autoescaping: captured content is hostile input, so a `<script>` in a message body
-comes out as text. The PDF export prints this very HTML (pdf.py).
+One self-contained HTML file (templates/export_packet.html): inline CSS, inline SVG charts
+(bridge.presentation.charts, the dashboard's own), no script, no external resource, a
+Content-Security-Policy that allows none. Every value passes through Jinja's autoescaping: captured
+content is hostile input, so a `<script>` in a message body comes out as text. The PDF export prints this very HTML (pdf.py).
 
 The same timeline query feeds every section (the medication and trend views are the family model's
 pure functions over those entries), so the export's member, date and kind filters apply throughout.
@@ -26,20 +26,20 @@ from markupsafe import Markup
 from bridge.family import Entry, Family, Member, Series
 from bridge.family.meds import MedGroup, reconcile
 from bridge.family.trends import analyte_of, trends
+from bridge.presentation.charts import trend_svg
+from bridge.presentation.filters import FILTERS
 
 from .common import ExportOptions, Progress, chosen_members, detail, entries, sources_label
 from .ics_format import is_upcoming, start_of
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "server" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "export_packet.html"
 
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The packet's Jinja environment: autoescaping everything, the dashboard's date and label filters.
-    (Built on first use: bridge.server imports the exports, so the exports import it late.)"""
-    from bridge.server.present import FILTERS
-
+    """The packet's Jinja environment: autoescaping everything, the dashboard's date and label filters
+    (built on first use)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -123,8 +123,6 @@ def member_packet(m: Member, items: list[Entry], opts: ExportOptions) -> MemberP
                 break
     p.abnormal = flagged
     if flagged:
-        from bridge.server.charts import trend_svg  # the dashboard's own charts (imported late, see above)
-
         wanted = {analyte_of(str(c.get("name")), f.entry.title)[0] for f in flagged for c in f.components}
         series = [sr for sr in trends(results, min_points=2) if sr.analyte in wanted]
         series.sort(key=lambda sr: (-len(sr.points), sr.name))

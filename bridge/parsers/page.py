@@ -6,7 +6,6 @@ A capture is one or more frames (the top document first); each frame is parsed o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -41,20 +40,6 @@ class Frame:
 
     def css_first(self, selector: str) -> LexborNode | None:
         return self.tree.css_first(selector)
-
-    @cached_property
-    def embedded_json(self) -> list[Any]:
-        """Every `<script type="application/json">` / `ld+json` payload that parses."""
-        found: list[Any] = []
-        for node in self.tree.css('script[type="application/json"], script[type="application/ld+json"]'):
-            raw = node.text(deep=True)
-            if not raw or not raw.strip():
-                continue
-            try:
-                found.append(json.loads(raw))
-            except ValueError:
-                continue
-        return found
 
 
 @dataclass

@@ -3,12 +3,12 @@ sandboxed frame; "who is this?" for unassigned captures; parse warnings; reparse
 
 from __future__ import annotations
 
-from typing import Any
-
 import nh3
 from aiohttp import web
 
-from bridge.ingest import not_understood, reparse_all
+from bridge.ingest import not_understood
+from bridge.reparse import ReparseOutcome
+from bridge.reparse import reparse as reparse_vault
 
 from .render import render
 from .sessions import redirect
@@ -32,7 +32,7 @@ ALLOWED_TAGS = nh3.ALLOWED_TAGS - {"img"} | {
 LISTED = 200  # captures shown on the inbox page, newest first
 
 
-def _inbox(v: View, report: dict[str, Any] | None = None) -> web.Response:
+def _inbox(v: View, report: ReparseOutcome | None = None) -> web.Response:
     rows = list(reversed(v.vault.list_captures()))
     members = v.family.list_members()
     return render(
@@ -81,12 +81,9 @@ async def reparse(request: web.Request) -> web.StreamResponse:
     v, _form = await form_of(request)
 
     def run() -> web.Response:
-        # One capture at a time under the family's lock (reparse_all): saves and pages go on meanwhile.
-        before = v.family.snapshot()
-        counts = reparse_all(v.vault, family=v.family)
-        v.family.refresh()
-        report = v.family.after_reparse(before)
-        return _inbox(v, {"counts": counts, "timeline": report})
+        # In a worker thread (change), one capture at a time under the family's lock: saves and pages
+        # go on meanwhile.
+        return _inbox(v, reparse_vault(v.vault, v.family))
 
     return await change(v, run)
 

@@ -14,27 +14,20 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.exports import FORMATS, PLAINTEXT, PLAINTEXT_WARNING, ExportOptions, write_stream
-from bridge.exports.bundle import BundleError, import_bundle
+from bridge.export_formats import FORMATS, PLAINTEXT, menu
+from bridge.exports import PLAINTEXT_WARNING, ExportOptions, write_stream
 from bridge.exports.pdf import PdfUnavailable
 from bridge.records import RECORD_KINDS
+from bridge.share_format import BundleError
+from bridge.share_import import import_bundle
 
 from .render import render
 from .views import View, change, form_of, read, view
 
 routes = web.RouteTableDef()
 
-#: what the page offers: value -> (format, csv table, label)
-CHOICES: dict[str, tuple[str, str, str]] = {
-    "json": ("json", "entries", FORMATS["json"][2]),
-    "csv": ("csv", "entries", "CSV spreadsheet: one row per timeline entry"),
-    "csv-components": ("csv", "components", "CSV spreadsheet: one row per lab result component"),
-    "fhir": ("fhir", "entries", FORMATS["fhir"][2]),
-    "ics": ("ics", "entries", FORMATS["ics"][2]),
-    "html": ("html", "entries", FORMATS["html"][2]),
-    "pdf": ("pdf", "entries", FORMATS["pdf"][2]),
-    "bundle": ("bundle", "entries", "Encrypted share bundle (for another caregiver's Kinchart)"),
-}
+#: what the page offers: menu value -> (format, csv table, label)
+CHOICES = menu()
 
 
 def _page(
@@ -152,7 +145,7 @@ async def export_download(request: web.Request) -> web.StreamResponse:
     if isinstance(first, BaseException):
         await worker
         raise first
-    suffix, media, _ = FORMATS[fmt]
+    suffix, media = FORMATS[fmt].suffix, FORMATS[fmt].media_type
     name = (
         f"kinchart-{'components' if table == 'components' else 'family'}-{date.today().isoformat()}{suffix}"
     )

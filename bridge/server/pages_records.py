@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.family import TimelineQuery
+from bridge.presentation.charts import trend_svg
 
-from .charts import trend_svg
 from .render import render
 from .views import View, read, view
 

@@ -9,8 +9,8 @@ import jinja2
 from aiohttp import web
 
 from bridge import __version__
+from bridge.presentation.filters import FILTERS
 
-from .present import FILTERS
 from .sessions import DashboardPage
 
 TEMPLATES = Path(__file__).parent / "templates"

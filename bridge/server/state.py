@@ -6,19 +6,16 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bridge.config import ServerConfig
+from bridge.family import Family
 from bridge.vault import Vault, VaultError
 
 from .gate import Gate
 from .offload import in_thread
 from .pairing import Pairing
-
-if TYPE_CHECKING:
-    from bridge.family import Family
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +124,6 @@ class BridgeState:
         if not self.unlocked:
             return None
         if self._family is None:
-            try:
-                from bridge.family import Family
-            except ImportError:  # the family model is optional while it is being built
-                return None
             assert self.vault is not None
             self._family = Family(self.vault)
             self._seen_version = self.vault.external_version()

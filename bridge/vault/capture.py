@@ -26,8 +26,10 @@ import orjson
 from .errors import InvalidInput
 
 
-def validate_capture(capture: Any) -> None:
-    """Raise :class:`InvalidInput` unless ``capture`` has a string ``url`` and frames with string HTML."""
+def _require_shape(capture: Any) -> None:
+    """Raise :class:`InvalidInput` unless ``capture`` has a string ``url`` and frames with string HTML:
+    what an id and a stored body need. Not the validation of a capture from outside (the API, an
+    import, a share bundle), which is ``bridge.capture.validate_capture`` and comes first."""
     if not isinstance(capture, dict):
         raise InvalidInput("A capture must be a JSON object.")
     if not isinstance(capture.get("url"), str):
@@ -59,7 +61,7 @@ def identity_form(capture: dict[str, Any]) -> dict[str, Any]:
 def capture_hash(capture: dict[str, Any]) -> str:
     """The unkeyed digest, SHA-256 (hex) of the canonical JSON of url + frames: what capture ids were
     before schema ``m004`` (see module docstring)."""
-    validate_capture(capture)
+    _require_shape(capture)
     return hashlib.sha256(canonical_json(identity_form(capture))).hexdigest()
 
 
@@ -78,7 +80,7 @@ class CanonicalCapture:
     """
 
     def __init__(self, capture: dict[str, Any]) -> None:
-        validate_capture(capture)
+        _require_shape(capture)
         frames = capture["frames"]
         if all(frame.keys() == {"url", "html"} for frame in frames):
             shared = canonical_json(frames)  # = the identity form's frames: the same two keys, sorted

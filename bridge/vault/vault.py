@@ -1331,9 +1331,6 @@ class Vault:
             return None
         return crypto.unseal(cipher, blob, crypto.aad("cache", name, self._header.vault_id), f"{name} cache")
 
-    def drop_cache(self, name: str) -> None:
-        self.cache_path(name).unlink(missing_ok=True)
-
     # ----------------------------------------------------------------- backup
 
     @_db_errors

@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from bridge.family import Series, TrendPoint
 
-from .present import nice_date
+from .filters import nice_date
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 56
