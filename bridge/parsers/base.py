@@ -2,6 +2,8 @@
 
 A parser package (`bridge/parsers/<vendor>/`, listed in bridge/vendors.py) has `NAME` (its vendor),
 `VERSION`, `can_parse(page)` and `parse(page)`; the registry checks each at import.
+What every vendor does the same way (claiming, whose record, page-kind dispatch, the document fallback,
+the warnings' wording) is in skeleton.py; a vendor package holds only what differs.
 
 Only the essential fields may fail a parse; everything optional is a null plus a warning in the result
 ("this page does not show that" is not an error). A parser gives up on a page it claimed by raising
@@ -52,8 +54,10 @@ class Draft:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    def result(self) -> ParseResult:
-        if not self.records:
+    def result(self, explained: bool = False) -> ParseResult:
+        """The parse result; a page without records says so, unless a warning already `explained` why
+        (an Oracle Health shell page, whose records are in a frame captured apart)."""
+        if not self.records and not explained:
             self.warn("the page shows no records that could be read")
         return ParseResult.model_validate(
             {

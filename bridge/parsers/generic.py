@@ -20,17 +20,19 @@ cannot exhaust the stack) and a failing step becomes a warning.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Literal
 
 from selectolax.lexbor import LexborNode
 
-from bridge.records import Component, Document, ParseResult, Patient, TestResult
+from bridge.records import Component, ParseResult, Patient, TestResult
 
 from .base import Draft
 from .dates import parse_date, parse_datetime
+from .dom import children
 from .page import Frame, Page
-from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
+from .skeleton import keep_text
+from .text import BLOCK_TAGS, SKIP_TAGS, TextStyle, clean, is_hidden, join_paragraphs, walk
 from .values import make_component, split_value_unit, value_num
 
 NAME = "generic"
@@ -245,71 +247,40 @@ def can_parse(page: Page) -> bool:
 
 # --- iterative text collection --------------------------------------------------------------------
 
-_WS = re.compile(r"\s+")
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
 
 
-def _children(node: LexborNode) -> Iterator[LexborNode]:
-    child = node.child
-    while child is not None:
-        yield child
-        child = child.next
+def _dt_end(parts: list[str]) -> str:
+    """A term and its description stay on one line: "Status: Final" (no second colon)."""
+    last = next((p for p in reversed(parts) if p.strip()), "")
+    return " " if last.rstrip().endswith(":") else ": "
+
+
+#: Paragraph mode: blocks and `<br><br>` make paragraphs (a blank line), a single `<br>` is a space.
+PARAGRAPHS = TextStyle(
+    opening={**dict.fromkeys(BLOCK_TAGS, "\n\n"), "dd": ""},
+    closing={**dict.fromkeys(BLOCK_TAGS, "\n\n"), "td": "\t", "th": "\t", "dt": _dt_end},
+    br="\n",
+    br_always=True,
+    collapse=True,
+)
+#: Line mode: blocks, rows and `<br>` end a line; cells are separated by a tab; a `dt`/`dd` pair is a line.
+LINES = TextStyle(
+    opening={**dict.fromkeys(BLOCK_TAGS, "\n"), "dd": ""},
+    closing={**dict.fromkeys(BLOCK_TAGS, "\n"), "td": "\t", "th": "\t", "dt": "\t"},
+    br="\n",
+    br_always=True,
+    collapse=True,
+)
 
 
 def _collect(root: LexborNode, skip: Callable[[LexborNode], bool], lines: bool) -> str:
-    """The visible text below root, without recursion. Paragraph mode: blocks and `<br><br>` make
-    paragraphs (a blank line), a single `<br>` is a space. Line mode: blocks, rows and `<br>` end a
-    line; cells are separated by a tab; `<dt>label</dt><dd>value</dd>` is one line."""
-    parts: list[str] = []
-    stack: list[tuple[LexborNode, bool]] = [(root, False)]
-    while stack:
-        node, leaving = stack.pop()
-        tag = node.tag or ""
-        if leaving:
-            if tag == "dt" and not lines:
-                last = next((p for p in reversed(parts) if p.strip()), "")
-                parts.append(" " if last.rstrip().endswith(":") else ": ")
-                continue
-            parts.append(_closing(tag, lines))
-            continue
-        if tag == "-text":
-            parts.append(_WS.sub(" ", node.text_content or ""))
-            continue
-        if tag == "br":
-            parts.append("\n")
-            continue
-        if tag == "-comment" or (node is not root and skip(node)):
-            continue
-        parts.append(_opening(tag, lines))
-        stack.append((node, True))
-        kids = []
-        child = node.child
-        while child is not None:
-            kids.append((child, False))
-            child = child.next
-        kids.reverse()
-        stack.extend(kids)
-    text = "".join(parts)
+    """The visible text below root (`PARAGRAPHS` or `LINES`), as paragraphs or as lines."""
+    text = "".join(walk(root, LINES if lines else PARAGRAPHS, skip))
     if lines:
         cleaned = (_clean_line(x) for x in text.split("\n") if x and not x.isspace())
         return "\n".join(line for line in cleaned if line)
-    paras = [clean(p) for p in re.split(r"\n[ \t]*\n", text)]
-    return "\n\n".join(p for p in paras if p)
-
-
-def _opening(tag: str, lines: bool) -> str:
-    if tag == "dd":
-        return ""  # a term and its description stay on one line: "Status: Final"
-    if lines:
-        return "\n" if tag == "dt" or tag in BLOCK_TAGS else ""
-    return "\n\n" if tag in BLOCK_TAGS else ""
-
-
-def _closing(tag: str, lines: bool) -> str:
-    if tag in {"td", "th"} or (lines and tag == "dt"):
-        return "\t"
-    if tag in BLOCK_TAGS:
-        return "\n" if lines else "\n\n"
-    return ""
+    return join_paragraphs(text, _PARAGRAPH) or ""
 
 
 def _clean_line(line: str) -> str:
@@ -403,7 +374,7 @@ def _cells(row: LexborNode) -> list[LexborNode]:
     out: list[LexborNode] = []
     if row.tag != "tr":
         return _descendants(row, lambda n: (n.attributes.get("role") or "") in ARIA_CELLS)
-    for cell in _children(row):
+    for cell in children(row):
         if cell.tag not in {"td", "th"}:
             continue
         try:
@@ -417,7 +388,7 @@ def _cells(row: LexborNode) -> list[LexborNode]:
 def _descendants(root: LexborNode, match: Callable[[LexborNode], bool]) -> list[LexborNode]:
     """The outermost descendants that match (a match's own descendants are not searched), in order."""
     out: list[LexborNode] = []
-    stack = list(reversed(list(_children(root))))
+    stack = list(reversed(list(children(root))))
     while stack:
         node = stack.pop()
         if node.tag in {"-text", "-comment"}:
@@ -425,7 +396,7 @@ def _descendants(root: LexborNode, match: Callable[[LexborNode], bool]) -> list[
         if match(node):
             out.append(node)
             continue
-        stack.extend(reversed(list(_children(node))))
+        stack.extend(reversed(list(children(node))))
     return out
 
 
@@ -434,11 +405,11 @@ def _rows(table: LexborNode) -> list[LexborNode]:
     if table.tag != "table":
         return _descendants(table, lambda n: n.attributes.get("role") == "row")
     rows: list[LexborNode] = []
-    for child in _children(table):
+    for child in children(table):
         if child.tag == "tr":
             rows.append(child)
         elif child.tag in {"thead", "tbody", "tfoot"}:
-            rows.extend(r for r in _children(child) if r.tag == "tr")
+            rows.extend(r for r in children(child) if r.tag == "tr")
     return rows
 
 
@@ -543,7 +514,7 @@ def heading_for(table: LexborNode, limit: int = 400) -> tuple[str | None, list[L
     table (where its labelled dates and provider are written). A generic heading ("Results") is
     passed over for a more specific one above it, and used only when there is none."""
     context: list[LexborNode] = []
-    caption = next((c for c in _children(table) if c.tag == "caption"), None)
+    caption = next((c for c in children(table) if c.tag == "caption"), None)
     if caption is not None and _text(caption):
         return _text(caption), context
     label = _aria_label(table)
@@ -768,6 +739,14 @@ def _document_title(page: Page) -> str | None:
     return None
 
 
+def _document_title_or_warn(page: Page, draft: Draft) -> str | None:
+    try:
+        return _document_title(page)
+    except Exception as exc:
+        draft.warn(f"the page title could not be read ({type(exc).__name__})")
+        return None
+
+
 def parse(page: Page) -> ParseResult:
     draft = Draft(vendor=NAME, page_kind="unknown")
     found: list[Found] = []
@@ -794,13 +773,6 @@ def parse(page: Page) -> ParseResult:
         except Exception as exc:
             text = None
             draft.warn(f"the page text could not be read ({type(exc).__name__})")
-        if text:
-            title = None
-            try:
-                title = _document_title(page)
-            except Exception as exc:
-                draft.warn(f"the page title could not be read ({type(exc).__name__})")
-            draft.records.append(Document(title=title, occurred_at=None, text=text))
-        else:
+        if not keep_text(draft, text, lambda: _document_title_or_warn(page, draft), None):
             draft.warn("the page has no readable text")
     return draft.result()

@@ -3,38 +3,55 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
+from typing import TypeVar
 
 from selectolax.lexbor import LexborNode
 
+from .dom import first_text as first_text
 from .text import clean, text_of
 
+V = TypeVar("V")
 
-def _label_key(text: str | None) -> str:
+
+def label_key(text: str | None) -> str:
+    """A label as a lookup key: lower case, without its trailing colon."""
     return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
 
 
+def dt_dd(root: LexborNode | None) -> Iterator[tuple[LexborNode, LexborNode]]:
+    """Every `<dt>` below root with its `<dd>` (the next one before another `<dt>`)."""
+    if root is None:
+        return
+    for dt in root.css("dt"):
+        dd = dt.next
+        while dd is not None and dd.tag not in {"dd", "dt"}:
+            dd = dd.next
+        if dd is not None and dd.tag == "dd":
+            yield dt, dd
+
+
+def pick(pairs: Mapping[str, V], *labels: str) -> V | None:
+    """The value of the first of `labels` (lookup keys, see `label_key`) that `pairs` has."""
+    for label in labels:
+        if label in pairs:
+            return pairs[label]
+    return None
+
+
 def label_matches(text: str | None, *labels: str) -> bool:
-    key = _label_key(text)
+    key = label_key(text)
     return any(key == label.lower() for label in labels)
 
 
 def dl_pairs(root: LexborNode | None) -> dict[str, str]:
     """Every `<dt>label</dt><dd>value</dd>` pair below root, label lower-cased without its colon."""
     pairs: dict[str, str] = {}
-    if root is None:
-        return pairs
-    for dt in root.css("dt"):
-        dd = dt.next
-        while dd is not None and dd.tag != "dd":
-            if dd.tag == "dt":
-                dd = None
-                break
-            dd = dd.next
-        if dd is not None:
-            value = text_of(dd)
-            key = _label_key(text_of(dt))
-            if key and value and key not in pairs:
-                pairs[key] = value
+    for dt, dd in dt_dd(root):
+        value = text_of(dd)
+        key = label_key(text_of(dt))
+        if key and value and key not in pairs:
+            pairs[key] = value
     return pairs
 
 
@@ -69,15 +86,3 @@ def attr(node: LexborNode | None, name: str) -> str | None:
     if node is None:
         return None
     return clean(node.attributes.get(name))
-
-
-def first_text(root: LexborNode | None, *selectors: str) -> str | None:
-    """Text of the first selector that matches something with text: fallback chains as data."""
-    if root is None:
-        return None
-    for selector in selectors:
-        for node in root.css(selector):
-            value = text_of(node)
-            if value:
-                return value
-    return None

@@ -6,6 +6,8 @@ import re
 
 from bridge.records import Component
 
+from .text import clean
+
 _NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+"
 _VALUE = re.compile(rf"^\s*(?P<cmp><=|>=|<|>|≤|≥)?\s*(?P<num>{_NUM})\s*$")
 _LEADING_VALUE = re.compile(rf"^\s*(?P<val>(?:<=|>=|<|>|≤|≥)?\s*(?:{_NUM}))(?:\s+(?P<unit>.+?))?\s*$")
@@ -144,3 +146,30 @@ def make_component(
         ref_high=high,
         flag=derive_flag(page_flag, num, low, high),
     )
+
+
+_ANY_NUMBER = re.compile(r"\d+")
+_NONE_LEFT = re.compile(r"none|no refills?|no", re.I)
+_NO_REFILLS = re.compile(r"\bno\s+refills?\b", re.I)
+_N_REFILLS = re.compile(r"(\d+)\s+refills?\b", re.I)
+
+
+def refill_count(text: str | None) -> int | None:
+    """A refills cell or field: its number ("3", "3 remaining"), 0 for "None"/"No"/"No refills", else None."""
+    if not text:
+        return None
+    m = _ANY_NUMBER.search(text)
+    if m:
+        return int(m.group(0))
+    return 0 if _NONE_LEFT.fullmatch(clean(text) or "") else None
+
+
+def refills_in(text: str | None, at_start: bool = False) -> int | None:
+    """The refills a phrase states ("3 refills remaining" -> 3, "No refills" -> 0), anywhere in the text
+    or only at its start; None when it states none."""
+    if not text:
+        return None
+    if (_NO_REFILLS.match if at_start else _NO_REFILLS.search)(text):
+        return 0
+    m = (_N_REFILLS.match if at_start else _N_REFILLS.search)(text)
+    return int(m.group(1)) if m else None

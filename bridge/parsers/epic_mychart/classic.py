@@ -24,10 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bridge.records import Document, ParseResult, Patient
+from bridge.records import ParseResult, Patient
 
 from ..base import Draft
 from ..page import Frame, Page
+from ..skeleton import first_present, keep_text, note_context
 from ..text import clean, paragraphs_of
 from . import classic_lists, classic_results
 from .classic_common import Node, Root, classes, date_field, first, first_value, raw_text
@@ -35,20 +36,20 @@ from .classic_common import Node, Root, classes, date_field, first, first_value,
 VENDOR = "epic_mychart"
 Reader = Callable[[Node, Draft], None]
 
-# Content hooks, in priority order: (selector, page kind, reader).
-KIND_HOOKS: tuple[tuple[str, str, Reader], ...] = (
-    ("#TestResultsDetailPage", "test_result", classic_results.read_detail),
-    ("h1.resultNameHeading", "test_result", classic_results.read_detail),
-    ("table.TRPTableList", "test_result_list", classic_results.read_trend),
-    ("ul.TestResultsList", "test_result_list", classic_results.read_list),
-    ("#MedicationsPageContent", "medication_list", classic_lists.read_medications),
-    ("#ImmunizationsPageContent", "immunization_list", classic_lists.read_immunizations),
-    ("#AllergiesPageContent", "allergy_list", classic_lists.read_allergies),
-    ("#HealthIssuesPageContent", "problem_list", classic_lists.read_problems),
-    ("#BillingSummaryPageContent", "billing", classic_lists.read_billing),
-    (".ba_card", "billing", classic_lists.read_billing),
-    ("#HomePage", "health_summary", classic_lists.read_home),
-    ("#UpcomingVisitsCard", "health_summary", classic_lists.read_home),
+# Content hooks, in priority order: selector -> (page kind, reader).
+KIND_HOOKS: tuple[tuple[str, tuple[str, Reader]], ...] = (
+    ("#TestResultsDetailPage", ("test_result", classic_results.read_detail)),
+    ("h1.resultNameHeading", ("test_result", classic_results.read_detail)),
+    ("table.TRPTableList", ("test_result_list", classic_results.read_trend)),
+    ("ul.TestResultsList", ("test_result_list", classic_results.read_list)),
+    ("#MedicationsPageContent", ("medication_list", classic_lists.read_medications)),
+    ("#ImmunizationsPageContent", ("immunization_list", classic_lists.read_immunizations)),
+    ("#AllergiesPageContent", ("allergy_list", classic_lists.read_allergies)),
+    ("#HealthIssuesPageContent", ("problem_list", classic_lists.read_problems)),
+    ("#BillingSummaryPageContent", ("billing", classic_lists.read_billing)),
+    (".ba_card", ("billing", classic_lists.read_billing)),
+    ("#HomePage", ("health_summary", classic_lists.read_home)),
+    ("#UpcomingVisitsCard", ("health_summary", classic_lists.read_home)),
 )
 # `md_<area>_<controller>_<action>` body classes (and route tails) when the content hook is missing,
 # e.g. an empty list that renders only a "no data" line.
@@ -73,7 +74,7 @@ VISIT_CARDS = "li.visit .visitType"
 # might use).
 _EPIC_HOOKS = ", ".join(
     ["a.proxySubjectLink", "span.proxySelectorDropDownNameEllipsis"]
-    + [s for s, _, _ in KIND_HOOKS if s not in {"#HomePage"}]
+    + [s for s, _ in KIND_HOOKS if s not in {"#HomePage"}]
 )
 _BODY_CLASS = re.compile(r"^md_(?!px_)(?P<route>[a-z0-9]+(?:_[a-z0-9]+)+)$")
 # First path segments (after any prefix) of classic routes, lower-cased.
@@ -230,9 +231,9 @@ def _kind(frame: Frame) -> tuple[str, Reader | None]:
     if any(route in EXACT_ROUTE_KINDS for route in candidates) and frame.css_first(VISIT_CARDS) is not None:
         # The Visits page may reuse Home's "Upcoming Visits" card: it is still the visit list.
         return "appointment_list", classic_lists.read_visits
-    for selector, kind, reader in KIND_HOOKS:
-        if frame.css_first(selector) is not None:
-            return kind, reader
+    hooked = first_present(KIND_HOOKS, frame.css_first)
+    if hooked is not None:
+        return hooked
     for route in candidates:
         if route in EXACT_ROUTE_KINDS:
             return EXACT_ROUTE_KINDS[route]
@@ -244,32 +245,31 @@ def _kind(frame: Frame) -> tuple[str, Reader | None]:
     return "unknown", None
 
 
+def _main(root: Root) -> Node | None:
+    return first(root, "main#main", "main", "[role='main']", "#main")
+
+
 def _document(frame: Frame, page: Page, draft: Draft) -> None:
     """A classic page no reader knows: its main text, so nothing captured is unreadable."""
     if frame.css_first("input[type='password']") is not None:
         draft.warn("the page is a sign-in page and shows nothing clinical")
         return
-    main = first(frame.tree, "main#main", "main", "[role='main']", "#main")
-    text = paragraphs_of(main) if main is not None else None
-    if not text:
-        return
-    title = first_value(main, "h1") or clean(page.title) or first_value(frame.tree, "title")
-    draft.records.append(Document(title=title or "Saved page", text=text))
+    main = _main(frame.tree)
+    keep_text(
+        draft,
+        paragraphs_of(main),
+        lambda: first_value(main, "h1") or clean(page.title) or first_value(frame.tree, "title"),
+    )
 
 
 def parse(page: Page) -> ParseResult:
     frame = _classic_frame(page) or page.top
     draft = Draft(vendor=VENDOR)
     tree = frame.tree
-    draft.patient = patient_of(tree)
-    if draft.patient is None:
-        draft.warn("the page does not show whose record it is")
-    draft.organization = organization_of(tree)
-    if draft.organization is None:
-        draft.warn("the page does not name the organization")
+    note_context(draft, patient_of(tree), organization_of(tree), dob=False)
     kind, reader = _kind(frame)
     draft.page_kind = kind
-    root = first(tree, "main#main", "main", "[role='main']", "#main") or tree.body
+    root = _main(tree) or tree.body
     if reader is None:
         _document(frame, page, draft)
     elif root is not None:

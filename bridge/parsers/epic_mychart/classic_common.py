@@ -9,13 +9,21 @@ out what is hidden by attribute; these helpers add the two other cases.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from datetime import date
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborNode
 
 from ..dates import parse_date, parse_datetime
-from ..text import SKIP_TAGS, clean, is_hidden
+from ..dom import Root as Root
+from ..dom import classes as classes
+from ..dom import first_text
+from ..dom import has_class as has_class
+from ..dom import unique as unique
+from ..labels import dt_dd
+from ..labels import label_key as label_key
+from ..labels import pick as pick
+from ..text import TextStyle, clean, skip_invisible, walk
 
 _US_DATE = re.compile(r"^\s*(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})\s*$")
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -28,18 +36,6 @@ DATE_IN_TEXT = re.compile(
 CLEARLABEL = "clearlabel"
 
 Node = LexborNode
-# What a lookup may start from: a node, or a whole parsed document.
-Root = LexborNode | LexborHTMLParser
-
-
-def classes(node: Node | None) -> list[str]:
-    if node is None:
-        return []
-    return (node.attributes.get("class") or "").split()
-
-
-def has_class(node: Node | None, name: str) -> bool:
-    return name in classes(node)
 
 
 def raw_text(node: Node | None) -> str | None:
@@ -49,32 +45,22 @@ def raw_text(node: Node | None) -> str | None:
     return clean(node.text(deep=True))
 
 
+#: Words split by cells, rows, `div`s, paragraphs, list items, terms and `<br>`; the pieces are joined
+#: by a space (adjacent inline text too: the classic markup puts no space between spans it shows apart).
+WORDS = TextStyle(closing=dict.fromkeys(("td", "th", "div", "p", "li", "dt", "dd", "tr"), " "), br=" ")
+
+
 def visible_text(node: Node | None, skip_classes: frozenset[str] = frozenset({CLEARLABEL})) -> str | None:
     """Visible text on one line, without screen-reader-only spans."""
     if node is None:
         return None
-    parts: list[str] = []
-    _collect(node, parts, skip_classes)
-    return clean(" ".join(parts))
 
+    def skip(n: Node) -> bool:
+        return skip_invisible(n) or (bool(skip_classes) and not skip_classes.isdisjoint(classes(n)))
 
-def _collect(node: Node, parts: list[str], skip: frozenset[str]) -> None:
-    tag = node.tag
-    if tag == "-text":
-        parts.append(node.text_content or "")
-        return
-    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
-        return
-    if skip and skip.intersection(classes(node)):
-        return
-    if tag == "br":
-        parts.append(" ")
-    child = node.child
-    while child is not None:
-        _collect(child, parts, skip)
-        child = child.next
-    if tag in {"td", "th", "div", "p", "li", "dt", "dd", "tr"}:
-        parts.append(" ")
+    if skip(node):
+        return None
+    return clean(" ".join(walk(node, WORDS, skip)))
 
 
 def text_or_raw(node: Node | None) -> str | None:
@@ -95,24 +81,7 @@ def first(root: Root | None, *selectors: str) -> Node | None:
 
 def first_value(root: Root | None, *selectors: str) -> str | None:
     """Text (visible, else raw) of the first selector whose node has any."""
-    if root is None:
-        return None
-    for selector in selectors:
-        for node in root.css(selector):
-            value = text_or_raw(node)
-            if value:
-                return value
-    return None
-
-
-def unique(nodes: Iterable[Node]) -> Iterator[Node]:
-    """Nodes without repeats: Lexbor returns a node once per matching selector of a group."""
-    seen: set[int] = set()
-    for node in nodes:
-        key = node.mem_id
-        if key not in seen:
-            seen.add(key)
-            yield node
+    return first_text(root, *selectors, read=text_or_raw)
 
 
 def ancestor(node: Node | None, predicate: Callable[[Node], bool], limit: int = 40) -> Node | None:
@@ -128,10 +97,6 @@ def ancestor(node: Node | None, predicate: Callable[[Node], bool], limit: int = 
     return None
 
 
-def label_key(text: str | None) -> str:
-    return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
-
-
 def pairs_in(root: Node | None) -> dict[str, str]:
     """`dt` -> `dd` pairs below root (label lower-cased, colon dropped), first occurrence wins.
 
@@ -139,14 +104,7 @@ def pairs_in(root: Node | None) -> dict[str, str]:
     screen-reader-only text is left out of both label and value.
     """
     found: dict[str, str] = {}
-    if root is None:
-        return found
-    for dt in root.css("dt"):
-        dd = dt.next
-        while dd is not None and dd.tag not in {"dd", "dt"}:
-            dd = dd.next
-        if dd is None or dd.tag != "dd":
-            continue
+    for dt, dd in dt_dd(root):
         key = label_key(visible_text(dt) or raw_text(dt))
         value = text_or_raw(dd)
         if key and value and key not in found:
@@ -180,13 +138,6 @@ def row_pairs(root: Node | None) -> dict[str, str]:
 
 _BLOCKS = frozenset({"p", "div", "li", "table", "dl", "ul"})
 _LABEL_LINE = re.compile(r"^(?P<label>[A-Za-z][A-Za-z /#]{2,30}):\s*(?P<value>\S.*)$")
-
-
-def pick(pairs: dict[str, str], *labels: str) -> str | None:
-    for label in labels:
-        if label in pairs:
-            return pairs[label]
-    return None
 
 
 def date_field(

@@ -14,7 +14,7 @@ from bridge.records import Allergy, Appointment, Bill, Immunization, Medication,
 
 from ..base import Draft
 from ..text import clean
-from ..values import to_number
+from ..values import refills_in, to_number
 from .classic_common import (
     DATE_IN_TEXT,
     Node,
@@ -29,8 +29,6 @@ from .classic_common import (
     visible_text,
 )
 
-_REFILLS = re.compile(r"(\d+)\s+refills?\b", re.I)
-_NO_REFILLS = re.compile(r"\bno\s+refills?\b", re.I)
 _US_DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
 _GIVEN = re.compile(r"^(?:dates? )?given\b", re.I)
 _NOTED = re.compile(rf"\b(?:date )?noted(?: on)?\s*:?\s*({DATE_IN_TEXT.pattern})", re.I)
@@ -70,7 +68,7 @@ def read_medications(root: Node, draft: Draft) -> None:
                 prescriber=pick(pairs, *PRESCRIBER),
                 status=_medication_status(card),
                 quantity=pick(pairs, *QUANTITY),
-                refills_remaining=_refills(first_value(card, "div.refillremaining", ".refillremaining")),
+                refills_remaining=refills_in(first_value(card, "div.refillremaining", ".refillremaining")),
                 pharmacy=first_value(card, "span[id^='pharmacyname-']", ".pharmacyname"),
             )
         )
@@ -85,15 +83,6 @@ def _medication_status(card: Node) -> str | None:
     if ancestor(card, lambda n: n.attributes.get("id") == "CurrentMedicationsList") is not None:
         return "active"
     return None
-
-
-def _refills(text: str | None) -> int | None:
-    if not text:
-        return None
-    if _NO_REFILLS.search(text):
-        return 0
-    m = _REFILLS.search(text)
-    return int(m.group(1)) if m else None
 
 
 # --- immunizations ------------------------------------------------------------------------------

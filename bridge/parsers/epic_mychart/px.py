@@ -29,15 +29,18 @@ constants in the modules that use them; hashed CSS-module classes are never read
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from selectolax.lexbor import LexborNode
 
-from bridge.records import Document, ParseResult, Patient
+from bridge.records import ParseResult, Patient
 
 from ..base import Draft
 from ..page import Frame, Page
+from ..skeleton import claims, fingerprinted, first_matching, keep_text, note_context
 from ..text import clean, paragraphs_of, text_of
 from . import px_messages, px_results, px_summary, px_visits
+from .px_context import Context as PxContext
 from .px_context import read_context
 
 VENDOR = "epic_mychart"
@@ -72,34 +75,52 @@ def activity(path: str) -> str | None:
 
 
 def can_parse(page: Page) -> bool:
-    if not page.frames or activity(page.path) is None:
-        return False
-    html = page.top.html
-    return any(mark in html for mark in FINGERPRINTS)
+    return claims(
+        page, lambda p: activity(p.path) is not None, lambda top: fingerprinted(top.html, FINGERPRINTS)
+    )
 
 
 def _main(frame: Frame) -> LexborNode | None:
     return frame.css_first(MAIN) or frame.body
 
 
+# Activity (the path after `/app/`) -> page kind, first match wins; the message center is decided by
+# its content, the single-activity lists by LIST_ACTIVITIES.
+ACTIVITY_KINDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^test-results/details"), "test_result"),
+    (re.compile(r"^test-results$"), "test_result_list"),
+    (re.compile(r"^visits/past-details"), "visit"),
+    (re.compile(r"^visits/note"), "note"),
+    (re.compile(r"^(?:visits|visits/upcoming|visits/past|appointments)$"), "appointment_list"),
+    (re.compile(r"^health-summary$"), "health_summary"),
+)
+
+Reader = Callable[[Draft, LexborNode, PxContext], object]
+
+
+def _list_page(draft: Draft, main: LexborNode, ctx: PxContext) -> None:
+    px_summary.parse_list_page(draft, main, draft.page_kind)
+
+
+READERS: dict[str, Reader] = {
+    "test_result": lambda draft, main, ctx: px_results.parse_detail(draft, main),
+    "test_result_list": lambda draft, main, ctx: px_results.parse_list(draft, main, ctx.names()),
+    "message_thread": px_messages.parse_thread,
+    "message_list": lambda draft, main, ctx: px_messages.parse_conversation_list(draft, main),
+    "visit": lambda draft, main, ctx: px_visits.parse_visit(draft, main),
+    "note": lambda draft, main, ctx: px_visits.parse_note(draft, main),
+    "appointment_list": lambda draft, main, ctx: px_visits.parse_appointments(draft, main),
+    "health_summary": lambda draft, main, ctx: px_summary.parse_summary(draft, main),
+    **dict.fromkeys(px_summary.LIST_PAGE_KINDS, _list_page),
+}
+
+
 def page_kind(act: str, main: LexborNode) -> str:
-    if act.startswith("test-results/details"):
-        return "test_result"
-    if act == "test-results":
-        return "test_result_list"
     if act.startswith("communication-center"):
         if px_messages.has_thread(main):
             return "message_thread"
         return "message_list" if act in {"communication-center", "communication-center/inbox"} else "unknown"
-    if act.startswith("visits/past-details"):
-        return "visit"
-    if act.startswith("visits/note"):
-        return "note"
-    if act in {"visits", "visits/upcoming", "visits/past", "appointments"}:
-        return "appointment_list"
-    if act == "health-summary":
-        return "health_summary"
-    return LIST_ACTIVITIES.get(act, "unknown")
+    return first_matching(ACTIVITY_KINDS, act) or LIST_ACTIVITIES.get(act, "unknown")
 
 
 def parse(page: Page) -> ParseResult:
@@ -111,44 +132,17 @@ def parse(page: Page) -> ParseResult:
         draft.warn("the page has no content")
         return draft.result()
     ctx = read_context(frame, main)
-    if ctx.patient:
-        draft.patient = Patient(name=ctx.patient, dob=ctx.dob)
-        if ctx.dob is None:
-            draft.warn("patient date of birth is not shown on the page")
+    note_context(draft, Patient(name=ctx.patient, dob=ctx.dob) if ctx.patient else None, ctx.organization)
+    draft.page_kind = page_kind(act, main)
+    reader = READERS.get(draft.page_kind)
+    if reader is not None:
+        reader(draft, main, ctx)
     else:
-        draft.warn("the page does not say whose record it shows")
-    draft.organization = ctx.organization
-    if ctx.organization is None:
-        draft.warn("the health system's name is not shown")
-
-    kind = page_kind(act, main)
-    draft.page_kind = kind
-    if kind == "test_result":
-        px_results.parse_detail(draft, main)
-    elif kind == "test_result_list":
-        px_results.parse_list(draft, main, ctx.names())
-    elif kind == "message_thread":
-        px_messages.parse_thread(draft, main, ctx)
-    elif kind == "message_list":
-        px_messages.parse_conversation_list(draft, main)
-    elif kind == "visit":
-        px_visits.parse_visit(draft, main)
-    elif kind == "note":
-        px_visits.parse_note(draft, main)
-    elif kind == "appointment_list":
-        px_visits.parse_appointments(draft, main)
-    elif kind == "health_summary":
-        px_summary.parse_summary(draft, main)
-    elif kind in px_summary.LIST_PAGE_KINDS:
-        px_summary.parse_list_page(draft, main, kind)
-    else:
-        _document(draft, main, page)
+        # A PX page of a kind not read yet: keep its readable main text, so nothing captured is lost.
+        keep_text(
+            draft,
+            paragraphs_of(main),
+            lambda: text_of(main.css_first("h1")) or clean(page.title),
+            "MyChart page",
+        )
     return draft.result()
-
-
-def _document(draft: Draft, main: LexborNode, page: Page) -> None:
-    """A PX page of a kind not read yet: keep its readable main text, so nothing captured is lost."""
-    text = paragraphs_of(main)
-    title = text_of(main.css_first("h1")) or clean(page.title)
-    if text:
-        draft.records.append(Document(title=title or "MyChart page", occurred_at=None, text=text))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from selectolax.lexbor import LexborNode
 
 from ..dates import parse_date, parse_datetime
+from ..labels import label_key
 from ..text import SKIP_TAGS, clean, is_hidden, paragraphs_of, text_of
 
 HEADING_TAGS: tuple[str, ...] = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -54,7 +55,7 @@ def has_date(text: str | None) -> bool:
 
 def key(text: str | None) -> str:
     """A heading or label as a comparison key: lower case, no ®, no trailing colon, spaces collapsed."""
-    return re.sub(r"[\s:]+$", "", (clean((text or "").replace("®", "")) or "").lower())
+    return label_key((text or "").replace("®", ""))
 
 
 def raw_text(node: LexborNode | None) -> str | None:

@@ -28,6 +28,7 @@ from ..base import Draft
 from ..dates import parse_date
 from ..labels import dl_pairs
 from ..text import clean, text_of
+from ..values import refills_in
 from .px_dom import DocIndex, descendants, has_date, is_inside, key, leaves, region_css
 
 DOSES = 'ul[aria-label="Dates given"]'
@@ -38,7 +39,6 @@ _LABELLED = re.compile(
 )
 _SKIP_MED = re.compile(r"^(commonly known as|documented by|brand name|generic name)\b", re.I)
 _DATE_LIST = re.compile(r"[A-Za-z]{3,9}\.? \d{1,2}, \d{4}|\d{1,2}/\d{1,2}/\d{2,4}")
-_REFILLS = re.compile(r"^(?:(?P<n>\d+)|(?P<no>no))\s+refills?\b", re.I)
 _STOPPED = ("discontinued", "stopped", "past", "previous", "inactive", "historical", "resolved")
 # The card kind each single-activity list page holds (the page kind is the key's value).
 LIST_PAGE_KINDS: dict[str, str] = {
@@ -159,7 +159,13 @@ def _medication(draft: Draft, item: LexborNode, section: str | None) -> None:
     sig = None
     for p in item.css("p"):
         t = text_of(p)
-        if t and t != name and not _SKIP_MED.match(t) and not _LABELLED.match(t) and not _REFILLS.match(t):
+        if (
+            t
+            and t != name
+            and not _SKIP_MED.match(t)
+            and not _LABELLED.match(t)
+            and refills_in(t, at_start=True) is None
+        ):
             sig = t
             break
     started = pairs.get("prescribed") or pairs.get("started") or pairs.get("start date")
@@ -183,11 +189,7 @@ def _refills(item: LexborNode, pairs: dict[str, str]) -> int | None:
     for label in ("refills remaining", "refills left", "refills"):
         if pairs.get(label):
             texts.insert(0, f"{pairs[label]} refills")
-    for t in texts:
-        m = _REFILLS.match(t)
-        if m:
-            return 0 if m.group("no") else int(m.group("n"))
-    return None
+    return next((n for n in (refills_in(t, at_start=True) for t in texts) if n is not None), None)
 
 
 def _allergy(draft: Draft, item: LexborNode) -> None:

@@ -12,11 +12,13 @@ from functools import lru_cache
 
 from selectolax.lexbor import LexborNode
 
-from .dates import ZONES, combine, parse_date, parse_datetime
-from .labels import dl_pairs as dl_pairs
-from .labels import first_text as first_text
-from .text import is_hidden
-from .text import text_of as text_of
+from ..dates import ZONES, combine, parse_date, parse_datetime
+from ..dom import classes as dom_classes
+from ..dom import first_text as first_text
+from ..dom import unique
+from ..labels import dl_pairs as dl_pairs
+from ..text import is_hidden
+from ..text import text_of as text_of
 
 LABEL_CLASSES = frozenset({"label", "sr-only"})
 
@@ -24,17 +26,6 @@ LABEL_CLASSES = frozenset({"label", "sr-only"})
 def unlabelled_text(node: LexborNode | None) -> str | None:
     """A field's text without its own label span ("Reference Range:", "Performed at:")."""
     return text_of(node, LABEL_CLASSES)
-
-
-def unique(nodes: list[LexborNode]) -> list[LexborNode]:
-    seen: set[int] = set()
-    out: list[LexborNode] = []
-    for node in nodes:
-        key = node.mem_id
-        if key not in seen:
-            seen.add(key)
-            out.append(node)
-    return out
 
 
 def is_visible(node: LexborNode) -> bool:
@@ -49,7 +40,7 @@ def is_visible(node: LexborNode) -> bool:
 
 def select(root: LexborNode, selector: str) -> list[LexborNode]:
     """Visible matches of a selector group, once each, in document order."""
-    return [n for n in unique(list(root.css(selector))) if is_visible(n)]
+    return [n for n in unique(root.css(selector)) if is_visible(n)]
 
 
 def section_items(
@@ -72,7 +63,7 @@ def ancestor(node: LexborNode, *classes: str, tags: frozenset[str] = frozenset()
     """The nearest ancestor with one of the classes or tags."""
     current = node.parent
     while current is not None and current.tag not in {"body", "html"}:
-        names = (current.attributes.get("class") or "").split()
+        names = dom_classes(current)
         if current.tag in tags or any(c in names for c in classes):
             return current
         current = current.parent

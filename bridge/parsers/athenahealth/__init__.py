@@ -9,7 +9,7 @@ URL path says the same and is the fallback):
 - `visit-summary` -> `visit`; `visit-summaries-page` -> `visit_list`
 - `allergies-page`, `immunizations-page`, `problems-page` -> the matching lists (markup modelled on the
   medications page: the reference README names only their routes)
-- `billing-page` (or the `/billing` route) -> `billing`, read by visible labels (athenahealth_billing: a
+- `billing-page` (or the `/billing` route) -> `billing`, read by visible labels (`..billing`: a
   guess, no billing page is modeled)
 - any other page of the portal -> `unknown`, its main text kept as one `document` record
 
@@ -33,15 +33,15 @@ from collections.abc import Callable
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from bridge.records import Document, ParseResult, Patient
+from bridge.records import ParseResult, Patient
 
-from . import athenahealth_billing as billing
-from . import athenahealth_records as records
-from . import athenahealth_results as results
-from .athenahealth_dom import first_text, is_root_path, paragraphs, route_path, text_of, tid, tid_text, when
-from .base import Draft
-from .page import Frame, Page
-from .text import clean
+from .. import billing
+from ..base import Draft
+from ..page import Frame, Page
+from ..skeleton import claims, first_matching, keep_text, note_context
+from ..text import clean
+from . import records, results
+from .dom import first_text, is_root_path, paragraphs, route_path, text_of, tid, tid_text, when
 
 NAME = "athenahealth"
 VERSION = "1"
@@ -136,10 +136,11 @@ def _shell_marked(tree: LexborHTMLParser) -> bool:
 
 
 def can_parse(page: Page) -> bool:
-    if not page.frames or not _path_shape_ok(page.url or page.top.url):
-        return False
-    tree = page.top.tree
-    return _brand_marked(tree) or _shell_marked(tree)
+    return claims(
+        page,
+        lambda p: _path_shape_ok(p.url or p.top.url),
+        lambda top: _brand_marked(top.tree) or _shell_marked(top.tree),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,22 +230,12 @@ def _root(main: LexborNode | None) -> tuple[LexborNode | None, str | None]:
     return None, None
 
 
-def _path_kind(url: str) -> str | None:
-    path = route_path(url)
-    for pattern, kind in PATH_KINDS:
-        if pattern.search(path):
-            return kind
-    return None
-
-
-def _document(main: LexborNode | None, draft: Draft, title: str | None) -> None:
+def _document(main: LexborNode | None, draft: Draft, title: Callable[[], str | None]) -> None:
     """A portal page no reader above fits: keep its readable main text so nothing is lost."""
     if main is None:
         return
     parts = [paragraphs(child) for child in main.iter() if child.tag not in {"nav", "aside", "form"}]
-    text = "\n\n".join(p for p in parts if p)
-    if text:
-        draft.records.append(Document(title=title or "athenahealth page", text=text))
+    keep_text(draft, "\n\n".join(p for p in parts if p), title, "athenahealth page")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,16 +273,14 @@ def parse(page: Page) -> ParseResult:
     tree = frame.tree
     url = page.url or frame.url
     draft = Draft(vendor=NAME)
-    draft.patient = _patient(tree)
-    if draft.patient is None:
-        draft.warn("the page does not say whose record it shows")
-    draft.organization = _organization(tree)
+    # The switcher shows no date of birth for most patients, and the practice is not always named.
+    note_context(draft, _patient(tree), _organization(tree), dob=False, named_organization=False)
     main = _main(tree)
     # The page type from the DOM first; the URL path only when the DOM shows no known page root.
     root, kind = _root(main)
     from_dom = kind is not None
     if kind is None:
-        kind = _path_kind(url)
+        kind = first_matching(PATH_KINDS, route_path(url))
         root = main
     draft.page_kind = kind or "unknown"
     reader = READERS.get(kind or "")
@@ -299,5 +288,5 @@ def parse(page: Page) -> ParseResult:
         reader(root, url, draft)
     if not draft.records and not from_dom:
         # Not a page we know, or one whose markup changed: keep its text so nothing is lost.
-        _document(main, draft, first_text(main, "h1") or clean(page.title))
+        _document(main, draft, lambda: first_text(main, "h1") or clean(page.title))
     return draft.result()

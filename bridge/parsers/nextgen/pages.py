@@ -1,7 +1,7 @@
 """The NextGen PxP readers, one per routed page component. Each fills a `Draft` in place.
 
 Order of extraction in every reader: visible labels and Angular's `cdk-column-*` column ids first,
-then the `pxp-*` classes (named constants in nextgen_common), then document structure.
+then the `pxp-*` classes (named constants in `common`), then document structure.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Appointment, Component, Medication, Message, Note, TestResult, Visit
 
-from .base import Draft, ParseError
-from .dates import parse_date, parse_datetime
-from .labels import label_matches
-from .nextgen_common import (
+from ..base import Draft, ParseError
+from ..dates import parse_date, parse_datetime
+from ..labels import label_matches
+from ..text import clean
+from ..values import make_component, normalize_flag, refill_count, split_value_unit, value_num
+from .common import (
     br_paragraphs,
     cell_text,
     classes,
@@ -31,8 +33,6 @@ from .nextgen_common import (
     text_at,
     text_of,
 )
-from .text import clean
-from .values import make_component, normalize_flag, split_value_unit, value_num
 
 # --- selectors ------------------------------------------------------------------------------
 SEL_RESULT_CARD = "mat-card.pxp-result-card, .pxp-result-card"
@@ -434,15 +434,6 @@ def read_appointments(root: LexborNode, draft: Draft) -> None:
 # --- medications --------------------------------------------------------------------------------
 
 
-def _refills(text: str | None) -> int | None:
-    if not text:
-        return None
-    m = re.search(r"\d+", text)
-    if m:
-        return int(m.group(0))
-    return 0 if text.strip().lower() in {"none", "no refills", "no"} else None
-
-
 def read_medications(root: LexborNode, draft: Draft) -> None:
     for table in select(root, SEL_MED_TABLE):
         columns = header_columns(table, MED_COLUMNS)
@@ -467,7 +458,7 @@ def read_medications(root: LexborNode, draft: Draft) -> None:
                     prescriber=cell_text(cells, "prescriber"),
                     status=status,
                     quantity=cell_text(cells, "quantity"),
-                    refills_remaining=_refills(cell_text(cells, "refills")),
+                    refills_remaining=refill_count(cell_text(cells, "refills")),
                     pharmacy=None,
                 )
             )

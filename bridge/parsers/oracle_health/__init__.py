@@ -2,13 +2,13 @@
 
 Claims a page by URL path shape plus markup, never by host: a record-host document under
 `/person/<digits>/...` with the consumer pagelet markup, or a `/pages/...` shell with its pagelet
-frame or person header (see `oracle_health_context`).
+frame or person header (see `context`).
 
 Page kinds read (the kind follows the URL path, else the markup):
-  results and result history -> test_result_list, imaging study -> test_result (`oracle_health_results`);
+  results and result history -> test_result_list, imaging study -> test_result (`results`);
   open-notes -> note_list, messaging folder -> message_list, conversation -> message_thread,
   scheduling -> appointment_list, medications, immunizations, allergies, problems
-  (`oracle_health_records`); billing -> bills read by their labels (`athenahealth_billing`, a guess).
+  (`records`); billing -> bills read by their labels (`..billing`, a guess).
 
 Frames: when a capture holds the record host's document (the shell's iframe), that frame is parsed,
 with its patient and organization; a shell captured alone gives no records and a warning naming
@@ -20,15 +20,19 @@ class hooks (named constants in each module). `li[data-normalcy]` is ignored: it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from selectolax.lexbor import LexborNode
 
-from bridge.records import Document, ParseResult
+from bridge.records import ParseResult, Patient
 
-from . import oracle_health_records as records
-from . import oracle_health_results as results
-from .athenahealth_billing import read_bills
-from .base import Draft
-from .oracle_health_context import (
+from ..base import Draft
+from ..billing import read_bills
+from ..page import Frame, Page
+from ..skeleton import keep_text, note_context
+from ..text import clean, paragraphs_of
+from . import records, results
+from .context import (
     is_record_frame,
     is_shell_frame,
     is_unaddressed_record,
@@ -38,9 +42,7 @@ from .oracle_health_context import (
     pagelet_url,
     patient_of,
 )
-from .oracle_health_dom import select, text_of
-from .page import Frame, Page
-from .text import clean, paragraphs_of
+from .dom import select, text_of
 
 NAME = "oracle_health"
 VERSION = "1"
@@ -61,7 +63,6 @@ SHELL_CONTENT: dict[str, str] = {
     "health_summary": "health summaries",
     "billing": "billing records",
 }
-NO_RECORDS = "the page shows no records that could be read"
 
 
 def _record_frames(page: Page) -> list[Frame]:
@@ -79,22 +80,43 @@ def can_parse(page: Page) -> bool:
 
 def _context(draft: Draft, frames: list[Frame]) -> None:
     """Patient and organization from the first frame that shows them (the record frame first)."""
+    patient: Patient | None = None
+    organization: str | None = None
     dob_shown = False
     for frame in frames:
-        if draft.patient is None:
-            draft.patient, dob_shown = patient_of(frame)
-        if draft.organization is None:
-            draft.organization = organization_of(frame)
-    if draft.patient is None:
-        draft.warn("the page does not name the patient")
-    elif draft.patient.dob is None:
-        draft.warn(
-            "patient date of birth is not shown on the page"
-            if not dob_shown
-            else "patient date of birth could not be read"
-        )
-    if draft.organization is None:
-        draft.warn("the page does not name the health system")
+        if patient is None:
+            patient, dob_shown = patient_of(frame)
+        if organization is None:
+            organization = organization_of(frame)
+    note_context(draft, patient, organization, dob_unreadable=dob_shown)
+
+
+def _thread(frame: Frame, root: LexborNode, draft: Draft) -> None:
+    own = {clean(text_of(n)) for n in frame.css(USER_NAME)}
+    own.add(draft.patient.name if draft.patient else None)
+    records.parse_thread(root, draft, frozenset(n.lower() for n in own if n))
+
+
+def _results(frame: Frame, root: LexborNode, draft: Draft) -> bool:
+    if "/health-record/imaging" in frame.path:
+        return results.parse_imaging(frame, root, draft)
+    return results.parse_results(frame, root, draft)
+
+
+# Page kind -> its reader; a reader's True says an empty page explained itself with a warning.
+Reader = Callable[[Frame, LexborNode, Draft], bool | None]
+READERS: dict[str, Reader] = {
+    "test_result_list": _results,
+    "test_result": results.parse_imaging,
+    "note_list": lambda frame, root, draft: records.parse_notes(root, draft),
+    "message_list": records.parse_message_list,
+    "message_thread": _thread,
+    "appointment_list": lambda frame, root, draft: records.parse_appointments(root, draft),
+    "medication_list": lambda frame, root, draft: records.parse_medications(root, draft),
+    "immunization_list": lambda frame, root, draft: records.parse_immunizations(root, draft),
+    "allergy_list": lambda frame, root, draft: records.parse_allergies(root, draft),
+    "problem_list": lambda frame, root, draft: records.parse_problems(root, draft),
+}
 
 
 def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
@@ -105,64 +127,27 @@ def _parse_record_frame(frame: Frame, kind: str, draft: Draft) -> bool:
     for alert in select(root, ERROR_ALERT):
         if text_of(alert):
             draft.warn(f"the portal reported an error: {text_of(alert)}")
-    explained = False
-    if kind == "test_result_list" and "/health-record/imaging" in frame.path:
-        explained = results.parse_imaging(frame, root, draft)
-    elif kind == "test_result_list":
-        explained = results.parse_results(frame, root, draft)
-    elif kind == "test_result":
-        explained = results.parse_imaging(frame, root, draft)
-    elif kind == "note_list":
-        records.parse_notes(root, draft)
-    elif kind == "message_list":
-        records.parse_message_list(frame, root, draft)
-    elif kind == "message_thread":
-        own = {clean(text_of(n)) for n in frame.css(USER_NAME)}
-        own.add(draft.patient.name if draft.patient else None)
-        records.parse_thread(root, draft, frozenset(n.lower() for n in own if n))
-    elif kind == "appointment_list":
-        records.parse_appointments(root, draft)
-    elif kind == "medication_list":
-        records.parse_medications(root, draft)
-    elif kind == "immunization_list":
-        records.parse_immunizations(root, draft)
-    elif kind == "allergy_list":
-        records.parse_allergies(root, draft)
-    elif kind == "problem_list":
-        records.parse_problems(root, draft)
-    elif kind == "billing" and _read_bills(root, draft):
-        pass
-    else:
-        # A section this parser has no reader for (procedures, health content): keep its text.
-        text = paragraphs_of(root)
-        if text:
-            head_title = frame.css_first("title")
-            title = text_of(frame.css_first("h1")) or clean(head_title.text() if head_title else None)
-            draft.records.append(Document(title=title or "Saved page", text=text))
-    return explained
+    reader = READERS.get(kind)
+    if reader is not None:
+        return bool(reader(frame, root, draft))
+    if kind == "billing" and _read_bills(root, draft):
+        return False
+    # A section this parser has no reader for (procedures, health content): keep its text.
+    keep_text(draft, paragraphs_of(root), lambda: text_of(frame.css_first("h1")) or _head_title(frame))
+    return False
+
+
+def _head_title(frame: Frame) -> str | None:
+    head_title = frame.css_first("title")
+    return clean(head_title.text() if head_title else None)
 
 
 def _read_bills(root: LexborNode, draft: Draft) -> bool:
-    """Billing (no page modeled): statements read by their labels (athenahealth_billing is
-    vendor-neutral); False when none is found, so that the page's text is kept instead."""
+    """Billing (no page modeled): statements read by their labels (billing is vendor-neutral); False
+    when none is found, so that the page's text is kept instead."""
     before = len(draft.records)
     read_bills(root, draft)
     return len(draft.records) > before
-
-
-def _finish(draft: Draft, explained: bool) -> ParseResult:
-    if not draft.records and not explained:
-        draft.warn(NO_RECORDS)
-    return ParseResult.model_validate(
-        {
-            "vendor": draft.vendor,
-            "page_kind": draft.page_kind,
-            "patient": draft.patient.model_dump() if draft.patient else None,
-            "organization": draft.organization,
-            "records": [r.model_dump() for r in draft.records],
-            "warnings": draft.warnings,
-        }
-    )
 
 
 def _main_record_frame(page: Page, frames: list[Frame]) -> Frame:
@@ -187,7 +172,7 @@ def parse(page: Page) -> ParseResult:
         draft.page_kind = kind_of(frame)
         others = [f for f in page.frames if f is not frame]
         _context(draft, [frame, *others])
-        return _finish(draft, _parse_record_frame(frame, draft.page_kind, draft))
+        return draft.result(explained=_parse_record_frame(frame, draft.page_kind, draft))
     # The shell on its own: the record is in a frame whose document was not captured.
     shell = page.top
     draft.page_kind = kind_of(shell)
@@ -203,4 +188,4 @@ def parse(page: Page) -> ParseResult:
         draft.warn(
             "This is the portal shell page and it loads no record frame, so this page holds no records."
         )
-    return _finish(draft, True)
+    return draft.result(explained=True)

@@ -18,11 +18,13 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Patient
 
-from .dates import parse_date
-from .labels import attr
-from .oracle_health_dom import text_of
-from .page import Frame
-from .text import clean
+from ..dates import parse_date
+from ..dom import has_class
+from ..labels import attr
+from ..page import Frame
+from ..skeleton import first_matching, first_present
+from ..text import clean
+from .dom import text_of
 
 # URL path shapes.
 RECORD_PATH = re.compile(r"^/person/(?P<pid>\d+)(?:/(?P<rest>.*))?$")
@@ -137,10 +139,7 @@ def is_unaddressed_shell(frame: Frame) -> bool:
 
 
 def _record_kind(rest: str | None) -> str | None:
-    for pattern, kind in RECORD_KINDS:
-        if pattern.search(rest or ""):
-            return kind
-    return None
+    return first_matching(RECORD_KINDS, rest or "")
 
 
 def kind_of(frame: Frame) -> str:
@@ -162,14 +161,8 @@ def kind_of(frame: Frame) -> str:
             return kind
         s = SHELL_PATH.match(frame.path)
         if s:
-            for pattern, shell_kind in SHELL_KINDS:
-                if pattern.search(s["route"] or ""):
-                    return shell_kind
-            return "unknown"
-    for selector, markup_kind in MARKUP_KINDS:
-        if frame.css_first(selector) is not None:
-            return markup_kind
-    return "unknown"
+            return first_matching(SHELL_KINDS, s["route"] or "") or "unknown"
+    return first_present(MARKUP_KINDS, frame.css_first) or "unknown"
 
 
 def pagelet_url(frame: Frame) -> str | None:
@@ -200,12 +193,7 @@ def _switch_profile_name(frame: Frame, pid: str | None) -> str | None:
         chosen = next((i for i in items if i.attributes.get("data-person-id") == pid), None)
     if chosen is None:
         chosen = next(
-            (
-                i
-                for i in items
-                if i.attributes.get("aria-checked") == "true"
-                or "is-current" in (i.attributes.get("class") or "").split()
-            ),
+            (i for i in items if i.attributes.get("aria-checked") == "true" or has_class(i, "is-current")),
             None,
         )
     if chosen is None:

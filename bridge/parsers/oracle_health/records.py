@@ -15,8 +15,14 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Allergy, Appointment, Immunization, Medication, Message, Note, Problem
 
-from .base import Draft
-from .oracle_health_dom import (
+from ..base import Draft
+from ..dom import classes as dom_classes
+from ..dom import has_class
+from ..labels import pick
+from ..page import Frame
+from ..text import clean, paragraphs_of
+from ..values import refill_count
+from .dom import (
     ancestor,
     day_of,
     dl_pairs,
@@ -28,8 +34,6 @@ from .oracle_health_dom import (
     text_of,
     unlabelled_text,
 )
-from .page import Frame
-from .text import clean, paragraphs_of
 
 # Clinical notes (real hooks: .consumer-card-item with a.document-view).
 NOTE_LINK = "a.document-view"
@@ -83,13 +87,6 @@ MEDICATION_STATUS: dict[str, MedicationStatus] = {
 _LABEL_PREFIX = re.compile(r"^[A-Za-z ]{2,30}:\s*")
 
 
-def _pick(pairs: dict[str, str], *labels: str) -> str | None:
-    for label in labels:
-        if label in pairs:
-            return pairs[label]
-    return None
-
-
 def _without_label(text: str | None) -> str | None:
     """ "Instructions: Take 1 tablet" -> "Take 1 tablet" (for a value whose label shares its element)."""
     return clean(_LABEL_PREFIX.sub("", text)) if text else None
@@ -110,10 +107,10 @@ def parse_notes(root: LexborNode, draft: Draft) -> None:
         draft.records.append(
             Note(
                 title=title,
-                occurred_at=moment(_pick(pairs, "date of service", "service date", "date", "visit date")),
-                author=_pick(pairs, "author", "written by", "provider"),
-                author_role=_pick(pairs, "author role", "role"),
-                department=_pick(pairs, "department", "location"),
+                occurred_at=moment(pick(pairs, "date of service", "service date", "date", "visit date")),
+                author=pick(pairs, "author", "written by", "provider"),
+                author_role=pick(pairs, "author role", "role"),
+                department=pick(pairs, "department", "location"),
             )
         )
 
@@ -188,7 +185,7 @@ def _body(message: LexborNode) -> str | None:
     parts: list[str] = []
     child = body.child
     while child is not None:
-        if "message-attachments" not in (child.attributes.get("class") or "").split():
+        if not has_class(child, "message-attachments"):
             text = clean(child.text_content) if child.tag == "-text" else paragraphs_of(child)
             if text:
                 parts.append(text)
@@ -207,7 +204,7 @@ def parse_thread(root: LexborNode, draft: Draft, own_names: frozenset[str] = fro
     if not subject:
         draft.warn("the conversation shows no subject")
     for message in select(root, THREAD_MESSAGE):
-        classes = (message.attributes.get("class") or "").split()
+        classes = dom_classes(message)
         direction: Direction | None = None
         if "message-outgoing" in classes:
             direction = "from_patient"
@@ -256,20 +253,20 @@ def parse_appointments(root: LexborNode, draft: Draft) -> None:
             )
             if status:
                 break
-        day = _pick(pairs, "date")
+        day = pick(pairs, "date")
         if day:
-            when = stamp(day, _pick(pairs, "time", "start time", "arrival time"))
+            when = stamp(day, pick(pairs, "time", "start time", "arrival time"))
         else:  # a request: the preferred date only ("Morning" is no time)
-            when = day_of(_pick(pairs, "preferred date", "requested date"))
+            when = day_of(pick(pairs, "preferred date", "requested date"))
         instructions = [t for t in (text_of(p) for p in card.css(".appointment-instructions p")) if t]
         draft.records.append(
             Appointment(
                 title=title,
                 occurred_at=when,
                 visit_type=title,
-                provider=_pick(pairs, "provider", "with"),
-                department=_pick(pairs, "department"),
-                location=_pick(pairs, "location", "address"),
+                provider=pick(pairs, "provider", "with"),
+                department=pick(pairs, "department"),
+                location=pick(pairs, "location", "address"),
                 status=status,
                 instructions="\n\n".join(instructions) or None,
             )
@@ -279,13 +276,6 @@ def parse_appointments(root: LexborNode, draft: Draft) -> None:
 # ---- medications ----------------------------------------------------------------------------------
 
 
-def _refills(text: str | None) -> int | None:
-    m = re.search(r"\d+", text or "")
-    if m:
-        return int(m.group(0))
-    return 0 if (clean(text) or "").lower() in {"none", "no refills", "no"} else None
-
-
 def parse_medications(root: LexborNode, draft: Draft) -> None:
     for heading, item in section_items(root, MEDICATION, HEADER):
         title = first_text(item, *ITEM_NAME)
@@ -293,7 +283,7 @@ def parse_medications(root: LexborNode, draft: Draft) -> None:
             draft.warn("a medication shows no name and was skipped")
             continue
         pairs = dl_pairs(item.css_first("dl.medication-details") or item)
-        status_text = (_pick(pairs, "status") or item.attributes.get("data-status") or "").lower().strip()
+        status_text = (pick(pairs, "status") or item.attributes.get("data-status") or "").lower().strip()
         status = MEDICATION_STATUS.get(status_text)
         if status is None and heading:
             key = heading.lower()
@@ -306,13 +296,13 @@ def parse_medications(root: LexborNode, draft: Draft) -> None:
         draft.records.append(
             Medication(
                 title=title,
-                occurred_at=day_of(_pick(pairs, "prescribed on", "start date", "started", "prescribed")),
+                occurred_at=day_of(pick(pairs, "prescribed on", "start date", "started", "prescribed")),
                 instructions=sig,
-                prescriber=_pick(pairs, "prescribed by", "prescriber", "ordered by"),
+                prescriber=pick(pairs, "prescribed by", "prescriber", "ordered by"),
                 status=status,
-                quantity=_pick(pairs, "quantity", "dispense"),
-                refills_remaining=_refills(_pick(pairs, "refills remaining", "refills")),
-                pharmacy=_pick(pairs, "pharmacy"),
+                quantity=pick(pairs, "quantity", "dispense"),
+                refills_remaining=refill_count(pick(pairs, "refills remaining", "refills")),
+                pharmacy=pick(pairs, "pharmacy"),
             )
         )
 
@@ -347,9 +337,9 @@ def parse_allergies(root: LexborNode, draft: Draft) -> None:
         draft.records.append(
             Allergy(
                 title=title,
-                occurred_at=day_of(_pick(pairs, "noted", "date noted", "onset", "recorded")),
-                reaction=_pick(pairs, "reactions", "reaction"),
-                severity=_pick(pairs, "severity"),
+                occurred_at=day_of(pick(pairs, "noted", "date noted", "onset", "recorded")),
+                reaction=pick(pairs, "reactions", "reaction"),
+                severity=pick(pairs, "severity"),
             )
         )
 
@@ -361,11 +351,11 @@ def parse_problems(root: LexborNode, draft: Draft) -> None:
             draft.warn("a health issue shows no name and was skipped")
             continue
         pairs = dl_pairs(item.css_first("dl") or item)
-        status = _pick(pairs, "status") or clean(item.attributes.get("data-status"))
+        status = pick(pairs, "status") or clean(item.attributes.get("data-status"))
         draft.records.append(
             Problem(
                 title=title,
-                occurred_at=day_of(_pick(pairs, "noted", "date noted", "onset", "onset date", "diagnosed")),
+                occurred_at=day_of(pick(pairs, "noted", "date noted", "onset", "onset date", "diagnosed")),
                 status=status.lower() if status else None,
             )
         )

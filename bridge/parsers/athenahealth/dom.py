@@ -8,17 +8,19 @@ or by column header, and the enclosing section of a list item.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborNode
 
-from .dates import parse_date, parse_datetime
-from .labels import dl_pairs as dl_pairs
-from .labels import first_text as first_text
-from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
-from .text import text_of as text_of
+from ..dates import parse_date, parse_datetime
+from ..dom import classes as classes
+from ..dom import first_text as first_text
+from ..labels import dl_pairs as dl_pairs
+from ..labels import dt_dd, label_key
+from ..labels import pick as pick
+from ..text import BLOCK_TAGS, TextStyle, join_paragraphs, skip_invisible, walk
+from ..text import text_of as text_of
 
 _WS = re.compile(r"\s+")
 HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
@@ -56,46 +58,17 @@ def tid(root: LexborNode | None, *names: str) -> LexborNode | None:
 
 
 def tid_text(root: LexborNode | None, *names: str) -> str | None:
-    if root is None:
-        return None
-    for name in names:
-        for node in root.css(f'[data-testid="{name}"]'):
-            value = text_of(node)
-            if value:
-                return value
-    return None
-
-
-def classes(node: LexborNode) -> set[str]:
-    return set((node.attributes.get("class") or "").split())
-
-
-def label_key(text: str | None) -> str:
-    return re.sub(r"[\s:]+$", "", (clean(text) or "").lower())
+    return first_text(root, *(f'[data-testid="{name}"]' for name in names))
 
 
 def dd_map(root: LexborNode | None) -> dict[str, LexborNode]:
     """Every `dt` label below root (lower case, no colon) -> its `dd` node."""
     found: dict[str, LexborNode] = {}
-    if root is None:
-        return found
-    for dt in root.css("dt"):
-        dd = dt.next
-        while dd is not None and dd.tag not in {"dd", "dt"}:
-            dd = dd.next
-        if dd is None or dd.tag != "dd":
-            continue
+    for dt, dd in dt_dd(root):
         key = label_key(text_of(dt))
         if key and key not in found:
             found[key] = dd
     return found
-
-
-def pick(pairs: dict[str, LexborNode], labels: Iterable[str]) -> LexborNode | None:
-    for label in labels:
-        if label in pairs:
-            return pairs[label]
-    return None
 
 
 def iso_attr(raw: str | None) -> str | None:
@@ -133,38 +106,36 @@ def when(node: LexborNode | None, date_only: bool = False) -> str | None:
     return iso
 
 
-def _collect(node: LexborNode, parts: list[str], in_p: bool, drop_headings: bool) -> None:
-    """Like `text.paragraphs_of`, except that a `<br>` inside a `<p>` is a line break, not a new
-    paragraph (the README: paragraphs are the `<p>` elements), and headings can be left out."""
-    tag = node.tag
-    if tag == "-text":
-        parts.append(_WS.sub(" ", node.text_content or ""))  # source line breaks are not paragraphs
-        return
-    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node) or (drop_headings and tag in HEADING_TAGS):
-        return
-    if _NOT_TEXT.search(f"{node.attributes.get('class') or ''} {node.attributes.get('data-testid') or ''}"):
-        return
-    if tag == "br":
-        parts.append(" " if in_p else "\n\n")
-        return
-    block = tag in BLOCK_TAGS
-    if block:
-        parts.append("\n\n")
-    child = node.child
-    while child is not None:
-        _collect(child, parts, in_p or tag == "p", drop_headings)
-        child = child.next
-    parts.append("\n\n" if block else (" " if tag in {"td", "th"} else ""))
+#: The reference README's paragraphs: a `<p>` is one (a `<br>` inside it is only a line break), as is
+#: every other block; source line breaks are not paragraphs.
+PARAGRAPHS = TextStyle(
+    opening=dict.fromkeys(BLOCK_TAGS, "\n\n"),
+    closing={**dict.fromkeys(BLOCK_TAGS, "\n\n"), "td": " ", "th": " "},
+    br="\n\n",
+    br_inside=" ",
+    collapse=True,
+    context=frozenset({"p"}),
+)
+
+
+def _not_text(node: LexborNode) -> bool:
+    return skip_invisible(node) or bool(
+        _NOT_TEXT.search(f"{node.attributes.get('class') or ''} {node.attributes.get('data-testid') or ''}")
+    )
+
+
+def _not_text_nor_heading(node: LexborNode) -> bool:
+    return node.tag in HEADING_TAGS or _not_text(node)
 
 
 def paragraphs(node: LexborNode | None, drop_headings: bool = False) -> str | None:
     """Paragraphs of a node joined by a blank line, empty ones dropped; optionally without headings."""
     if node is None:
         return None
-    parts: list[str] = []
-    _collect(node, parts, False, drop_headings)
-    paras = [clean(p) for p in re.split(r"\n\s*\n", "".join(parts))]
-    return "\n\n".join(p for p in paras if p) or None
+    skip = _not_text_nor_heading if drop_headings else _not_text
+    if skip(node):
+        return None
+    return join_paragraphs("".join(walk(node, PARAGRAPHS, skip)))
 
 
 def word(text: str | None, table: dict[str, str]) -> str | None:

@@ -11,10 +11,14 @@ import re
 
 from selectolax.lexbor import LexborNode
 
-from .labels import dl_pairs as dl_pairs
-from .labels import first_text as first_text
-from .text import BLOCK_TAGS, SKIP_TAGS, clean, is_hidden
-from .text import text_of as text_of
+from ..dom import children
+from ..dom import classes as classes
+from ..dom import first_text as first_text
+from ..dom import has_class as has_class
+from ..dom import select as select
+from ..labels import dl_pairs as dl_pairs
+from ..text import BLOCK_TAGS, TextStyle, clean, is_hidden, join_paragraphs, walk
+from ..text import text_of as text_of
 
 # --- selectors, as named constants (vendor CSS classes are the least stable hook) -------------
 SEL_ROOT = "pxp-root"
@@ -34,47 +38,26 @@ _PARA_SPLIT = re.compile(r"\n[ \t\r\f\v]*\n")
 _WS_NO_NL = re.compile(r"[ \t\r\f\v\xa0]+")
 
 
-def br_paragraphs(node: LexborNode | None) -> str | None:
-    """Multi-paragraph text by the portal's rules: a block element or `<br><br>` (a blank line in
-    `<pre>`) starts a paragraph; a single `<br>` or a single newline is ordinary white space.
+#: A block element or `<br><br>` (a blank line in `<pre>`) starts a paragraph; a single `<br>` or a
+#: single newline is ordinary white space.
+PARAGRAPHS = TextStyle(
+    opening=dict.fromkeys(BLOCK_TAGS, "\n\n"),
+    closing={**dict.fromkeys(BLOCK_TAGS, "\n\n"), "td": " ", "th": " "},
+    br="\n",
+    br_always=True,
+    collapse=True,
+    context=frozenset({"pre"}),
+    raw_inside=True,
+)
 
-    The node itself is read even when an ancestor hides it (a collapsed `mat-expansion-panel`
-    keeps its content in the DOM with `visibility: hidden`); hidden descendants stay out."""
+
+def br_paragraphs(node: LexborNode | None) -> str | None:
+    """Multi-paragraph text by the portal's rules (`PARAGRAPHS`). The node itself is read even when an
+    ancestor hides it (a collapsed `mat-expansion-panel` keeps its content in the DOM with
+    `visibility: hidden`); hidden descendants stay out."""
     if node is None:
         return None
-    parts: list[str] = []
-    child = node.child
-    while child is not None:
-        _collect(child, parts, pre=node.tag == "pre")
-        child = child.next
-    text = "".join(parts)
-    paras = [clean(p) for p in _PARA_SPLIT.split(text)]
-    return "\n\n".join(p for p in paras if p) or None
-
-
-def _collect(node: LexborNode, parts: list[str], pre: bool) -> None:
-    tag = node.tag
-    if tag == "-text":
-        raw = node.text_content or ""
-        # Outside <pre>, source newlines are white space; inside it a blank line is a paragraph.
-        parts.append(raw if pre else re.sub(r"\s+", " ", raw))
-        return
-    if tag == "br":
-        parts.append("\n")
-        return
-    if tag in SKIP_TAGS or tag == "-comment" or is_hidden(node):
-        return
-    block = tag in BLOCK_TAGS
-    if block:
-        parts.append("\n\n")
-    child = node.child
-    while child is not None:
-        _collect(child, parts, pre or tag == "pre")
-        child = child.next
-    if block:
-        parts.append("\n\n")
-    elif tag in {"td", "th"}:
-        parts.append(" ")
+    return join_paragraphs("".join(walk(node, PARAGRAPHS)), _PARA_SPLIT)
 
 
 def own_text(node: LexborNode | None) -> str | None:
@@ -88,28 +71,7 @@ def own_text(node: LexborNode | None) -> str | None:
 
 
 def _children(node: LexborNode) -> list[LexborNode]:
-    out: list[LexborNode] = []
-    child = node.child
-    while child is not None:
-        if child.tag != "-comment":
-            out.append(child)
-        child = child.next
-    return out
-
-
-def select(root: LexborNode | None, selector: str) -> list[LexborNode]:
-    """Every match of selector below root (root included), once each, in document order.
-
-    Lexbor returns a node once per selector of a comma list it matches ("a.x, .x" gives it twice)."""
-    if root is None:
-        return []
-    seen: set[int] = set()
-    out: list[LexborNode] = []
-    for node in root.css(selector):
-        if node.mem_id not in seen:
-            seen.add(node.mem_id)
-            out.append(node)
-    return out
+    return [child for child in children(node) if child.tag != "-comment"]
 
 
 def first(root: LexborNode | None, selector: str) -> LexborNode | None:
@@ -141,14 +103,6 @@ def text_at(root: LexborNode | None, selector: str) -> str | None:
         if value:
             return value
     return None
-
-
-def classes(node: LexborNode) -> list[str]:
-    return (node.attributes.get("class") or "").split()
-
-
-def has_class(node: LexborNode, name: str) -> bool:
-    return name in classes(node)
 
 
 def column_of(cell: LexborNode) -> str | None:

@@ -7,7 +7,7 @@ column is (one bill per row), else label/value pairs (`dt`/`dd`, or a `*label*` 
 amount due or balance; its title is the billing organization it names, else the practice.
 
 Nothing here is athenahealth-specific, so the NextGen Statements page and Oracle Health's billing
-section use it too (a shared helper would be the better home; parsers/ helpers are not ours to edit).
+section use it too.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Bill
 
-from .athenahealth_dom import text_of
 from .base import Draft
 from .dates import parse_date
-from .text import clean
+from .tables import keyword_field, rows_by_header
+from .text import clean, text_of
 
 # Label text -> field, by the first keyword it contains (checked in order).
 LABEL_WORDS: tuple[tuple[str, str], ...] = (
@@ -49,10 +49,7 @@ def field_of(label: str | None) -> str | None:
     key = (clean(label) or "").lower().rstrip(":")
     if not key or len(key) > 40:
         return None
-    for word, field in LABEL_WORDS:
-        if word in key:
-            return field
-    return None
+    return keyword_field(key, LABEL_WORDS)
 
 
 def money(text: str | None) -> float | None:
@@ -80,23 +77,11 @@ def _bill(fields: dict[str, str], default_title: str | None) -> Bill | None:
 
 
 def _from_tables(root: LexborNode, default_title: str | None) -> list[Bill]:
-    bills: list[Bill] = []
-    for table in root.css("table"):
-        head = table.css_first("thead tr") or table.css_first("tr")
-        if head is None or head.css_first("th") is None:
-            continue
-        fields = [field_of(text_of(c)) for c in head.iter() if c.tag in {"th", "td"}]
-        if "amount" not in fields:
-            continue
-        for row in table.css("tr"):
-            if row.mem_id == head.mem_id or row.css_first("td") is None:
-                continue
-            values = [text_of(c) for c in row.iter() if c.tag in {"th", "td"}]
-            got = {f: v for f, v in zip(fields, values, strict=False) if f and v}
-            bill = _bill(got, default_title)
-            if bill is not None:
-                bills.append(bill)
-    return bills
+    def fields_of(head: list[LexborNode]) -> list[str | None]:
+        return [field_of(text_of(c)) for c in head]
+
+    bills = (_bill(row, default_title) for row in rows_by_header(root, fields_of, "amount"))
+    return [bill for bill in bills if bill is not None]
 
 
 def _card(node: LexborNode, root: LexborNode) -> LexborNode:

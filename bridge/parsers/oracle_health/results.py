@@ -18,8 +18,12 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Component, TestResult
 
-from .base import Draft
-from .oracle_health_dom import (
+from ..base import Draft
+from ..dom import has_class
+from ..page import Frame
+from ..text import clean, paragraphs_of
+from ..values import make_component, normalize_flag, split_value_unit
+from .dom import (
     ancestor,
     dl_pairs,
     first_text,
@@ -31,9 +35,6 @@ from .oracle_health_dom import (
     text_of,
     unlabelled_text,
 )
-from .page import Frame
-from .text import clean, paragraphs_of
-from .values import make_component, normalize_flag, split_value_unit
 
 LABS_ROOT = "#labs"
 RESULT_ITEM = ".labs-list > li, li[data-normalcy], li.history-row"
@@ -104,7 +105,7 @@ def _item_status(item: LexborNode) -> Status | None:
         if found:
             return found
     for node in select(item, BADGE):  # a badge that is not the interpretation flag
-        if "result-interpretation" in (node.attributes.get("class") or "").split():
+        if has_class(node, "result-interpretation"):
             continue
         found = status_word(text_of(node))
         if found:

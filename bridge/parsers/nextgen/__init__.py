@@ -12,8 +12,8 @@ Page kinds read (the routed page component decides; the hash route says the same
 | `pxp-documents` showing a Patient Visit Summary | `visit` | read_visit_summary |
 | `pxp-documents` showing another document (a letter) | `note` | read_document |
 | `pxp-documents` with no document open | `note_list` | read_document_list |
-| Health Records Allergies / Immunizations / Problems (a guess: see nextgen_records) | `allergy_list`, ... | read_allergies, ... |
-| `pxp-statements` or `#/statements` (a guess: read by labels, athenahealth_billing) | `billing` | read_bills |
+| Health Records Allergies / Immunizations / Problems (a guess: see `records`) | `allergy_list`, ... | read_allergies, ... |
+| `pxp-statements` or `#/statements` (a guess: read by labels, `..billing`) | `billing` | read_bills |
 | any other PxP page (dashboard, ...) | `unknown` | one `document` with the main text |
 
 Claiming: the `pxp-root` app element, or a `/<practice>-<id>/portal/` path together with Angular PxP
@@ -22,7 +22,7 @@ markup (`ng-version` plus `pxp-*` classes); never the host.
 Order of extraction: the patient is the account being viewed (the sidenav patient card, the header
 patient selector and the trusted-representative banner, which must agree, else null), never the
 signed-in user (`.pxp-header__user-name`: under proxy access that is the caregiver). The organization is the header's
-practice name, then the logo's alt text, then the footer. Then the page's reader (nextgen_pages).
+practice name, then the logo's alt text, then the footer. Then the page's reader (`pages`).
 See fixtures/portal_pages/nextgen/README.md for what is real and what is a guess.
 """
 
@@ -34,14 +34,16 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborNode
 
-from bridge.records import Document, ParseResult, Patient
+from bridge.records import ParseResult, Patient
 
-from . import nextgen_pages as pages
-from . import nextgen_records as records
-from .athenahealth_billing import read_bills
-from .base import Draft, ParseError
-from .dates import parse_date
-from .nextgen_common import (
+from ..base import Draft, ParseError
+from ..billing import read_bills
+from ..dates import parse_date
+from ..page import Page
+from ..skeleton import first_matching, first_present, keep_text, note_context
+from ..text import clean
+from . import pages, records
+from .common import (
     SEL_FOOTER_PRACTICE,
     SEL_LOGO,
     SEL_MAIN,
@@ -59,8 +61,6 @@ from .nextgen_common import (
     text_at,
     text_of,
 )
-from .page import Page
-from .text import clean
 
 NAME = "nextgen"
 VERSION = "1"
@@ -73,14 +73,14 @@ _FINGERPRINT_WEAK = "[class*='pxp-'], pxp-header, pxp-footer"
 
 Reader = Callable[[LexborNode, Draft], None]
 # Routed component -> (page_kind, reader). Checked in order; the first present wins.
-COMPONENTS: tuple[tuple[str, str, Reader], ...] = (
-    ("pxp-result-detail, mat-card.pxp-result-card", "test_result", pages.read_result_detail),
-    ("pxp-results-list", "test_result_list", pages.read_result_list),
-    ("pxp-message-thread", "message_thread", pages.read_message_thread),
-    ("pxp-appointments", "appointment_list", pages.read_appointments),
-    ("pxp-hr-medications", "medication_list", pages.read_medications),
+COMPONENTS: tuple[tuple[str, tuple[str, Reader]], ...] = (
+    ("pxp-result-detail, mat-card.pxp-result-card", ("test_result", pages.read_result_detail)),
+    ("pxp-results-list", ("test_result_list", pages.read_result_list)),
+    ("pxp-message-thread", ("message_thread", pages.read_message_thread)),
+    ("pxp-appointments", ("appointment_list", pages.read_appointments)),
+    ("pxp-hr-medications", ("medication_list", pages.read_medications)),
 )
-# Health Records sections the reference pages do not model (nextgen_records.py: a guess, read by header
+# Health Records sections the reference pages do not model (`records`: a guess, read by header
 # text). Found by `pxp-hr-<section>` or the route; a section whose table is not understood stays a document.
 HR_SECTIONS: tuple[tuple[str, str, Reader], ...] = (
     ("allergies", "allergy_list", records.read_allergies),
@@ -89,12 +89,12 @@ HR_SECTIONS: tuple[tuple[str, str, Reader], ...] = (
 )
 GUESSED: frozenset[Reader] = frozenset(reader for _, _, reader in HR_SECTIONS)
 # Hash route -> the same, for pages whose component element was renamed.
-ROUTES: tuple[tuple[re.Pattern[str], str, Reader], ...] = (
-    (re.compile(r"^/?health-records/results/[^/?]+"), "test_result", pages.read_result_detail),
-    (re.compile(r"^/?health-records/results/?(?:\?|$)"), "test_result_list", pages.read_result_list),
-    (re.compile(r"^/?messages/[^/]+/[^/?]+"), "message_thread", pages.read_message_thread),
-    (re.compile(r"^/?appointments"), "appointment_list", pages.read_appointments),
-    (re.compile(r"^/?health-records/medications"), "medication_list", pages.read_medications),
+ROUTES: tuple[tuple[re.Pattern[str], tuple[str, Reader]], ...] = (
+    (re.compile(r"^/?health-records/results/[^/?]+"), ("test_result", pages.read_result_detail)),
+    (re.compile(r"^/?health-records/results/?(?:\?|$)"), ("test_result_list", pages.read_result_list)),
+    (re.compile(r"^/?messages/[^/]+/[^/?]+"), ("message_thread", pages.read_message_thread)),
+    (re.compile(r"^/?appointments"), ("appointment_list", pages.read_appointments)),
+    (re.compile(r"^/?health-records/medications"), ("medication_list", pages.read_medications)),
 )
 
 
@@ -117,10 +117,11 @@ def can_parse(page: Page) -> bool:
     )
 
 
-def _patient(root: LexborNode, draft: Draft) -> Patient | None:
+def _patient(root: LexborNode) -> tuple[Patient | None, str | None]:
     """Whose account is shown: the sidenav patient card, the header patient selector (its text, then
     its aria-label) and the trusted-representative banner must agree; when they do not, the page is
-    mid-switch and the patient is null rather than a guess. The signed-in user is never read."""
+    mid-switch and the patient is null rather than a guess (and the second value says so). The
+    signed-in user is never read."""
     names: list[str] = []
     for value in (text_at(root, SEL_PATIENT_NAME), text_at(root, SEL_SELECTOR_NAME)):
         if value:
@@ -135,23 +136,18 @@ def _patient(root: LexborNode, draft: Draft) -> Patient | None:
     if m and (value := clean(m.group(1))):
         names.append(value)
     if not names:
-        draft.warn("the page does not show whose account it is")
-        return None
+        return None, None
     # A shorter form of the same name (the banner's "Ólafur's account") agrees with the full one.
     full = max(names, key=len)
     full_words = set(re.findall(r"\w+", full.casefold()))
     if all(set(re.findall(r"\w+", n.casefold())) <= full_words for n in names):
         names = [full]
     if len({n.casefold() for n in names}) > 1:
-        draft.warn(f"the page names more than one current patient ({', '.join(dict.fromkeys(names))})")
-        return None
-    dob = parse_date(text_at(root, SEL_PATIENT_DOB))
-    if dob is None:
-        draft.warn("the page does not show the patient's date of birth")
-    return Patient(name=names[0], dob=dob)
+        return None, f"the page names more than one current patient ({', '.join(dict.fromkeys(names))})"
+    return Patient(name=names[0], dob=parse_date(text_at(root, SEL_PATIENT_DOB))), None
 
 
-def _organization(root: LexborNode, draft: Draft) -> str | None:
+def _organization(root: LexborNode) -> str | None:
     org = text_at(root, SEL_PRACTICE)
     if org is None:
         logo = first(root, SEL_LOGO)
@@ -160,13 +156,11 @@ def _organization(root: LexborNode, draft: Draft) -> str | None:
     if org is None:
         footer = text_at(root, SEL_FOOTER_PRACTICE)
         org = clean(footer.split("·")[0]) if footer else None
-    if org is None:
-        draft.warn("the page does not name the practice")
     return org
 
 
 # Statements (online payments) is a real PxP module, but no page of it is modeled: read by labels only
-# (the same reader as athenahealth's billing page, which keys on nothing vendor-specific).
+# (the shared `billing` reader, which keys on nothing vendor-specific).
 SEL_STATEMENTS = "pxp-statements, pxp-statement-list, .pxp-page--statements"
 
 
@@ -175,9 +169,9 @@ def _read_statements(main: LexborNode, draft: Draft) -> None:
 
 
 def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
-    for selector, kind, reader in COMPONENTS:
-        if first(root, selector) is not None:
-            return kind, reader
+    chosen = first_present(COMPONENTS, lambda selector: first(root, selector))
+    if chosen is not None:
+        return chosen
     if first(root, "pxp-documents, .pxp-page--documents") is not None:
         if first(root, pages.SEL_DOC_VIEWER) is None:
             return "note_list", pages.read_document_list
@@ -190,10 +184,7 @@ def _choose(root: LexborNode, page: Page) -> tuple[str, Reader] | None:
     for section, kind, reader in HR_SECTIONS:
         if first(root, f"pxp-hr-{section}") is not None or re.match(rf"^/?health-records/{section}\b", route):
             return kind, reader
-    for pattern, kind, reader in ROUTES:
-        if pattern.search(route):
-            return kind, reader
-    return None
+    return first_matching(ROUTES, route)
 
 
 def parse(page: Page) -> ParseResult:
@@ -203,8 +194,8 @@ def parse(page: Page) -> ParseResult:
     if root is None:
         return draft.result()
     try:
-        draft.patient = _patient(root, draft)
-        draft.organization = _organization(root, draft)
+        patient, why_not = _patient(root)
+        note_context(draft, patient, _organization(root), why_no_patient=why_not)
         _read(page, first(root, SEL_MAIN) or root, draft)
     except RecursionError as exc:  # pathological nesting: the generic parser (iterative) keeps the page
         raise ParseError("the page is nested too deeply to read") from exc
@@ -220,7 +211,9 @@ def _read(page: Page, main: LexborNode, draft: Draft) -> None:
             return
     # A PxP page we have no reader for (dashboard, statements, ...): keep its main text.
     draft.page_kind = "unknown"
-    text = br_paragraphs(main)
-    if text:
-        title = text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(page.top.tree.root, "title")
-        draft.records.append(Document(title=title, text=text))
+    keep_text(
+        draft,
+        br_paragraphs(main),
+        lambda: text_at(main, SEL_PAGE_TITLE) or clean(page.title) or text_at(page.top.tree.root, "title"),
+        None,
+    )

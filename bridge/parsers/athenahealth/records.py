@@ -13,7 +13,12 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Allergy, Appointment, Immunization, Medication, Message, Problem, Visit
 
-from .athenahealth_dom import (
+from ..base import Draft
+from ..dates import combine, parse_date
+from ..tables import HEADER_KEYWORDS, keyword_field, rows_by_header
+from ..text import clean
+from ..values import refill_count
+from .dom import (
     ancestor_testid,
     classes,
     dd_map,
@@ -28,9 +33,6 @@ from .athenahealth_dom import (
     when,
     word,
 )
-from .base import Draft
-from .dates import combine, parse_date
-from .text import clean
 
 CLS_MSG_FROM = ".pp-message__from"
 CLS_MSG_ON_BEHALF = ".pp-message__on-behalf"
@@ -144,7 +146,7 @@ def read_message_list(root: LexborNode, url: str, draft: Draft) -> None:
         rows = [
             (row, link)
             for row, link in linked_rows(root, _THREAD_LINK)
-            if not classes(link) & {"pp-messages__folder", "pp-messages__compose"}
+            if {"pp-messages__folder", "pp-messages__compose"}.isdisjoint(classes(link))
         ]
     for row, link in rows:
         subject = tid_text(row, "thread-subject", "message-subject") or text_of(link) or first_text(row, "h3")
@@ -212,15 +214,6 @@ _MED_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _refills(text: str | None) -> int | None:
-    if text is None:
-        return None
-    m = re.search(r"\d+", text)
-    if m:
-        return int(m.group(0))
-    return 0 if re.fullmatch(r"(?:none|no refills?|no)", text.strip(), re.I) else None
-
-
 def read_medications(root: LexborNode, url: str, draft: Draft) -> None:
     for item in root.css('[data-testid="medication-item"]'):
         title = tid_text(item, "med-name") or first_text(item, "h3", "h2")
@@ -240,7 +233,7 @@ def read_medications(root: LexborNode, url: str, draft: Draft) -> None:
         def field(
             testid: str, key: str, item: LexborNode = item, labels: dict[str, LexborNode] = labels
         ) -> LexborNode | None:
-            return tid(item, testid) or pick(labels, _MED_LABELS[key])
+            return tid(item, testid) or pick(labels, *_MED_LABELS[key])
 
         draft.records.append(
             Medication(
@@ -250,7 +243,7 @@ def read_medications(root: LexborNode, url: str, draft: Draft) -> None:
                 prescriber=text_of(field("med-prescriber", "prescriber")),
                 status=status,
                 quantity=text_of(field("med-quantity", "quantity")),
-                refills_remaining=_refills(text_of(field("med-refills", "refills"))),
+                refills_remaining=refill_count(text_of(field("med-refills", "refills"))),
                 pharmacy=text_of(field("med-pharmacy", "pharmacy")),
             )
         )
@@ -270,7 +263,7 @@ def read_visit(root: LexborNode, url: str, draft: Draft) -> None:
     details = dd_map(tid(root, "visit-details") or root)
 
     def label(key: str) -> LexborNode | None:
-        return pick(details, _VISIT_LABELS[key])
+        return pick(details, *_VISIT_LABELS[key])
 
     title = tid_text(root, "visit-title") or first_text(root, "h1")
     visit_type = text_of(label("visit_type")) or title
@@ -323,25 +316,7 @@ def read_visit_list(root: LexborNode, url: str, draft: Draft) -> None:
 
 _NOTED = ("noted", "date noted", "onset", "recorded", "diagnosed", "date added")
 # A table's header text -> field, by the first keyword it contains (for list pages built as tables).
-_HEADER_WORDS: tuple[tuple[str, str], ...] = (
-    ("vaccin", "name"),
-    ("immuniz", "name"),
-    ("allerg", "name"),
-    ("substance", "name"),
-    ("problem", "name"),
-    ("condition", "name"),
-    ("diagnos", "name"),
-    ("reaction", "reaction"),
-    ("sever", "severity"),
-    ("status", "status"),
-    ("given", "given"),
-    ("administ", "given"),
-    ("onset", "noted"),
-    ("noted", "noted"),
-    ("recorded", "noted"),
-    ("added", "noted"),
-    ("date", "date"),
-)
+_HEADER_WORDS: tuple[tuple[str, str], ...] = (*HEADER_KEYWORDS, ("date", "date"))
 
 
 def when_text(text: str | None) -> str | None:
@@ -354,28 +329,16 @@ def _items(root: LexborNode, thing: str) -> list[LexborNode]:
     return found or root.css(f'[data-testid="{thing}-row"], [data-testid="{thing}-card"]')
 
 
+def _header_fields(head: list[LexborNode]) -> list[str | None]:
+    fields: list[str | None] = []
+    for th in head:
+        fields.append(keyword_field((text_of(th) or "").lower(), _HEADER_WORDS, fields))
+    return fields
+
+
 def _table_rows(root: LexborNode) -> list[dict[str, str]]:
     """Every body row of the page's tables as field -> text, by what each column header says."""
-    out: list[dict[str, str]] = []
-    for table in root.css("table"):
-        head = table.css_first("thead tr") or table.css_first("tr")
-        if head is None or head.css_first("th") is None:
-            continue
-        fields: list[str | None] = []
-        for th in (c for c in head.iter() if c.tag in {"th", "td"}):
-            key = (text_of(th) or "").lower()
-            field = next((f for word, f in _HEADER_WORDS if word in key and f not in fields), None)
-            fields.append(field)
-        if "name" not in fields:
-            continue
-        for row in table.css("tr"):
-            if row.mem_id == head.mem_id or row.css_first("td") is None:
-                continue
-            values = [text_of(c) for c in row.iter() if c.tag in {"th", "td"}]
-            record = {f: v for f, v in zip(fields, values, strict=False) if f and v}
-            if record.get("name"):
-                out.append(record)
-    return out
+    return [row for row in rows_by_header(root, _header_fields, "name") if row.get("name")]
 
 
 _GIVEN = ("date given", "given", "date administered", "administered", "date")
@@ -398,14 +361,13 @@ def read_allergies(root: LexborNode, url: str, draft: Draft) -> None:
         title = tid_text(item, "allergy-name") or first_text(item, "h3", "h2")
         if title is None:
             continue
-        noted = tid(item, "allergy-noted", "allergy-onset") or pick(labels, _NOTED)
+        noted = tid(item, "allergy-noted", "allergy-onset") or pick(labels, *_NOTED)
         draft.records.append(
             Allergy(
                 title=title,
                 occurred_at=when(noted, date_only=True),
-                reaction=tid_text(item, "allergy-reaction")
-                or text_of(pick(labels, ("reaction", "reactions"))),
-                severity=tid_text(item, "allergy-severity") or text_of(pick(labels, ("severity",))),
+                reaction=tid_text(item, "allergy-reaction") or text_of(pick(labels, "reaction", "reactions")),
+                severity=tid_text(item, "allergy-severity") or text_of(pick(labels, "severity")),
             )
         )
 
@@ -424,7 +386,7 @@ def read_immunizations(root: LexborNode, url: str, draft: Draft) -> None:
             continue
         doses = item.css('[data-testid="immunization-date"]')
         if not doses:
-            given = pick(dd_map(item), _GIVEN)
+            given = pick(dd_map(item), *_GIVEN)
             doses = [given] if given is not None else []
         if not doses:
             draft.records.append(Immunization(title=title, occurred_at=None))
@@ -452,10 +414,10 @@ def read_problems(root: LexborNode, url: str, draft: Draft) -> None:
             continue
         status = (
             tid_text(item, "problem-status")
-            or text_of(pick(labels, ("status",)))
+            or text_of(pick(labels, "status"))
             or clean(item.attributes.get("data-problem-status"))
         )
-        noted = tid(item, "problem-noted", "problem-onset") or pick(labels, _NOTED)
+        noted = tid(item, "problem-noted", "problem-onset") or pick(labels, *_NOTED)
         draft.records.append(
             Problem(
                 title=title,

@@ -5,7 +5,7 @@
 these readers key on nothing vendor-specific beyond the Health Records container: they read the
 section's table by what its header texts mean (as the Medications table is built: a Material table
 with one `mat-row` per item), and when no header is understood they read nothing, and the page is kept
-as a `document` (nextgen.py). Every column is optional except the item's name.
+as a `document` (`__init__.py`). Every column is optional except the item's name.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Allergy, Immunization, Problem
 
-from .base import Draft
-from .dates import parse_date
-from .nextgen_common import cell_text, data_rows, header_columns, row_cells, select, text_of
-from .text import clean
+from ..base import Draft
+from ..dates import parse_date
+from ..tables import HEADER_KEYWORDS, keyword_field
+from ..text import clean
+from .common import cell_text, data_rows, header_columns, row_cells, select, text_of
 
 # Header text (lower-cased) -> column name, per section.
 ALLERGY_COLUMNS = {
@@ -66,26 +67,8 @@ PROBLEM_COLUMNS = {
 _DATE = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}|\d{4}-\d{2}-\d{2}|[A-Z][a-z]{2,8}\.? \d{1,2},? \d{4}")
 
 
-# A header no alias names exactly ("Vaccine name", "Date recorded"): the first word it contains.
-KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("vaccin", "name"),
-    ("immuniz", "name"),
-    ("allerg", "name"),
-    ("substance", "name"),
-    ("agent", "name"),
-    ("problem", "name"),
-    ("condition", "name"),
-    ("diagnos", "name"),
-    ("reaction", "reaction"),
-    ("sever", "severity"),
-    ("status", "status"),
-    ("given", "given"),
-    ("administ", "given"),
-    ("onset", "noted"),
-    ("noted", "noted"),
-    ("recorded", "noted"),
-    ("added", "noted"),
-)
+# A header no alias names exactly ("Vaccine name", "Date recorded"): the first keyword it contains.
+KEYWORDS = HEADER_KEYWORDS
 
 
 def _loose(names: list[str | None], table: LexborNode, wanted: set[str]) -> list[str | None]:
@@ -98,10 +81,7 @@ def _loose(names: list[str | None], table: LexborNode, wanted: set[str]) -> list
     for i, text in enumerate(texts):
         if out[i] is not None:
             continue
-        for word, name in KEYWORDS:
-            if word in text and name in wanted and name not in out:
-                out[i] = name
-                break
+        out[i] = keyword_field(text, KEYWORDS, out, wanted)
     if "given" in wanted and "given" not in out:  # a lone "Date" column of a vaccine table
         out = [("given" if n is None and "date" in t else n) for n, t in zip(out, texts, strict=False)]
     return out

@@ -16,7 +16,9 @@ from selectolax.lexbor import LexborNode
 
 from bridge.records import Component, TestResult
 
-from .athenahealth_dom import (
+from ..base import Draft, ParseError
+from ..values import make_component, normalize_flag, split_value_unit
+from .dom import (
     cell,
     dd_map,
     first_text,
@@ -30,8 +32,6 @@ from .athenahealth_dom import (
     when,
     word,
 )
-from .base import Draft, ParseError
-from .values import make_component, normalize_flag, split_value_unit
 
 CLS_RESULT_NAME = ".pp-result-table__name"
 CLS_RESULT_VALUE = ".pp-result-table__value"
@@ -160,8 +160,8 @@ def read_test_result(root: LexborNode, url: str, draft: Draft) -> None:
     category = _category(root, url)
     if category is None:
         category = "imaging" if report is not None and not components else ("lab" if components else None)
-    collected = when(pick(meta, L_COLLECTED))
-    resulted = when(pick(meta, L_RESULTED))
+    collected = when(pick(meta, *L_COLLECTED))
+    resulted = when(pick(meta, *L_RESULTED))
     draft.records.append(
         TestResult(
             title=title,
@@ -169,8 +169,8 @@ def read_test_result(root: LexborNode, url: str, draft: Draft) -> None:
             category=category,
             status=_status(tid_text(root, "result-status")),
             resulted_at=resulted,
-            ordered_by=text_of(pick(meta, L_ORDERED_BY)),
-            performing_lab=text_of(pick(meta, L_PERFORMER)),
+            ordered_by=text_of(pick(meta, *L_ORDERED_BY)),
+            performing_lab=text_of(pick(meta, *L_PERFORMER)),
             components=components,
             narrative=narrative,
             comments=comments,
