@@ -36,21 +36,36 @@ from __future__ import annotations
 
 from bridge.records import ParseResult
 
+from .. import skeleton
 from ..base import Draft
-from ..page import Page
+from ..page import Frame, Page
 
 NAME = "{vendor}"
 VERSION = "1"
 
 
-def can_parse(page: Page) -> bool:
-    """Whether this is one of the portal's pages: by its URL path and a markup fingerprint, never its
-    host (portals are white-labelled under hospitals' own domains)."""
+def _path(page: Page) -> bool:
+    """The portal's URL path shape (never its host: portals are white-labelled under hospitals' own
+    domains). Claims nothing until written."""
     return False
+
+
+def _markup(frame: Frame) -> bool:
+    """A fingerprint of the portal's markup (ids, classes, aria attributes), e.g.
+    `skeleton.fingerprinted(frame.html, ("acme-portal-header",))`: write one before `_path` claims
+    anything, so another portal's page under a similar path is never taken."""
+    return True
+
+
+def can_parse(page: Page) -> bool:
+    return skeleton.claims(page, _path, _markup)
 
 
 def parse(page: Page) -> ParseResult:
     draft = Draft(vendor=NAME)
+    # Read the patient and organization, then `skeleton.note_context(draft, patient, organization)`;
+    # dispatch on the page kind with `skeleton.first_present` / `first_matching`; keep what no reader
+    # fits with `skeleton.keep_text`.
     return draft.result()
 '''
 
