@@ -613,12 +613,16 @@ class Vault:
         found, and every item a read since then found damaged (those are skipped by the readers that
         list many items, and raise :class:`TamperedData` from those that read one)."""
         report = IntegrityReport(list(self._unlock_report.problems))
+        self._add_damage(report)
+        return report
+
+    def _add_damage(self, report: IntegrityReport) -> None:
+        """Add every item a read found damaged; a damaged item is not also reported as merely older."""
         with self._lock:
             damage = list(self._damage.values())
         for problem in damage:
             report.problems = [p for p in report.problems if p.item != problem.item or p.kind != "older"]
             report.add(problem)
-        return report
 
     @_db_errors
     def inspect(self) -> IntegrityReport:
@@ -657,11 +661,7 @@ class Vault:
             collections = [r[0] for r in self._conn().execute("SELECT DISTINCT collection FROM docs")]
         for collection in collections:
             self.list_docs(collection)
-        with self._lock:
-            damage = list(self._damage.values())
-        for problem in damage:
-            report.problems = [p for p in report.problems if p.item != problem.item or p.kind != "older"]
-            report.add(problem)
+        self._add_damage(report)
         return report
 
     @_db_errors
