@@ -269,6 +269,7 @@ def import_(
                     not_read.append((file, *why))
             progress.advance(task)
 
+        _follow_index(family)
         try:
             ingest_many(store, (read(f) for f in files), family, on_result=done)
         except VaultError as exc:
@@ -305,12 +306,22 @@ def _not_read_why(receipt: Any) -> tuple[str, bool] | None:
     return None
 
 
+def _follow_index(family: Any) -> None:
+    """Before an import: note the current timeline index cache, so that the import files its pages
+    without building the whole index and `_keep_index` applies only what it changed to the cache."""
+    try:
+        family.follow_cache()
+    except Exception as exc:  # the cache only saves time: without it the next unlock builds the index
+        err.print(f"(the timeline index cache will not be updated: {type(exc).__name__})")
+
+
 def _keep_index(family: Any) -> None:
-    """Write the timeline index cache, so the dashboard's next unlock does not rebuild it."""
+    """Write the timeline index cache (after an import, the cache it followed brought up to date), so
+    the dashboard's next unlock does not rebuild it."""
     if family is None:
         return
     try:
-        family.save_cache()
+        family.save_cache(build=True)
     except Exception as exc:  # the import itself succeeded: the cache only saves time
         err.print(f"(the timeline index cache was not written: {type(exc).__name__})")
 

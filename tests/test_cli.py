@@ -291,3 +291,35 @@ def test_serve_says_running_only_once_the_port_answers(tmp_path: Path, env: dict
             proc.kill()
             proc.wait()
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_importing_a_page_keeps_the_index_cache_current(tmp_path: Path, env: dict[str, str]) -> None:
+    """`kinchart import` of a page into a vault whose timeline index cache is current applies the
+    page to the cache (bridge/family/index_cache.update), so the dashboard's next unlock reads it."""
+    from bridge.family import Family, index_cache
+    from bridge.vault import Vault
+
+    run(["init"], env)
+    pages = []
+    for n, word in enumerate(("knee", "ankle")):
+        page = tmp_path / f"letter{n}.html"
+        page.write_text(f"<html><body><main><p>A synthetic letter about a {word}.</p></main></body></html>")
+        pages.append(page)
+    run(["import", str(pages[0]), "--url", "https://portal.unknown.example/a"], env)
+    with Vault.open(tmp_path / "vault") as v:
+        v.unlock(PASSPHRASE)
+        family = Family(v)
+        member = family.create_member("Synthetic Person")
+        family.assign(family.unassigned()[0].capture_id, member.id)
+        assert family.save_cache() is True
+    run(["import", str(pages[1]), "--url", "https://portal.unknown.example/b"], env)
+    with Vault.open(tmp_path / "vault") as v:
+        v.unlock(PASSPHRASE)
+        assert index_cache.stamp_of(v.read_cache(index_cache.NAME) or b"") == v.content_stamp()
+        family = Family(v)
+        waiting = [u.capture_id for u in family.unassigned()]
+        knee = family.timeline(text="knee", limit=None).total
+        assert family.from_cache
+        family.wait_full()
+        assert [u.capture_id for u in family.unassigned()] == waiting and len(waiting) == 1
+        assert family.timeline(text="knee", limit=None).total == knee == 1

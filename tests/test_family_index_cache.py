@@ -251,3 +251,95 @@ def test_unlocking_again_and_again_leaves_nothing_behind(vault: Vault) -> None:
     for _ in range(3):
         after = cycle()
     assert after - base < 500, (base, after)
+
+
+def _store_page(v: Vault, copy_of: str, n: int, when: str, change: bool) -> str:
+    """A synthetic page of the same patient with the records of capture `copy_of` (so they merge
+    with the entries on the timeline), a value changed when `change` (a new version), stored the way
+    ingest stores a parsed page."""
+    meta = v.get_capture_meta(copy_of)
+    records = [dict(r.data) for r in v.records_for(copy_of)]
+    if change:
+        for r in records:
+            r["status"] = "corrected" if r.get("kind") == "test_result" else "resolved"
+            r["comments"] = "A synthetic correction."
+    url = f"{meta['url']}&again={n}"
+    cid, _ = v.put_capture(
+        {
+            "url": url,
+            "title": meta.get("title"),
+            "captured_at": when,
+            "frames": [{"url": url, "html": f"<main><p>synthetic page {n}</p></main>"}],
+            "extension_version": "test",
+        }
+    )
+    v.replace_records(cid, records)
+    v.set_capture_meta(cid, {**meta, "url": url, "captured_at": when, "member_id": None, "status": None})
+    return cid
+
+
+def test_an_import_files_without_the_index_and_updates_the_cache_exactly(vault: Vault) -> None:
+    first = Family(vault)
+    first.timeline(limit=1)
+    assert first.save_cache() is True
+    filed = [row.id for row in vault.list_captures() if row.meta.get("status") == "filed"]
+    relock(vault)
+    importer = Family(vault)  # as `kinchart import`: follow the cache, file, keep the cache
+    assert importer.follow_cache() is True
+    with importer.exclusive(), vault.transaction():
+        new = [
+            _store_page(vault, filed[0], 1, "2026-11-20T10:00:00Z", change=False),  # more sources
+            _store_page(vault, filed[1], 2, "2026-11-21T10:00:00Z", change=True),  # a new version
+            _store_page(vault, filed[2], 3, "2015-01-01T10:00:00Z", change=True),  # an older one
+        ]
+        filings = [importer.file_capture(cid) for cid in new]
+        # an existing capture re-parsed with other records (its groups lose and gain entries)
+        vault.replace_records(
+            filed[3], [dict(r.data, note="synthetic re-read") for r in vault.records_for(filed[3])]
+        )
+        importer.file_capture(filed[3])
+    assert [f.member_id for f in filings] == [vault.get_capture_meta(c)["member_id"] for c in filed[:3]]
+    assert not importer.index_in_memory, "filing one page must not build (or load) the timeline index"
+    assert importer.save_cache() is True
+    assert not importer.index_in_memory
+    assert index_cache.stamp_of(vault.read_cache(index_cache.NAME) or b"") == vault.content_stamp()
+    relock(vault)
+    cached = Family(vault)
+    cached.timeline(limit=1)
+    assert cached.from_cache, "the updated cache must be current for the next unlock"
+    from_cache = answers(cached)
+    cached.wait_full()
+    assert not cached.from_cache
+    assert from_cache == answers(cached)
+
+    def captures_of(e: dict[str, Any]) -> set[str]:
+        return {p["capture_id"] for p in e["sources"]} | {
+            p["capture_id"] for h in e["history"] for p in h["sources"]
+        }
+
+    merged = [e for e in from_cache["all"] if captures_of(e) & set(new) and captures_of(e) - set(new)]
+    assert any(e["history"] for e in merged), "the imported pages merge with entries on the timeline"
+
+
+def test_a_write_by_another_process_during_an_import_voids_the_cache_update(vault: Vault) -> None:
+    first = Family(vault)
+    first.timeline(limit=1)
+    first.save_cache()
+    member = first.list_members()[0]
+    filed = [row.id for row in vault.list_captures() if row.meta.get("status") == "filed"]
+    relock(vault)
+    importer = Family(vault)
+    assert importer.follow_cache() is True
+    with importer.exclusive(), vault.transaction():
+        importer.file_capture(_store_page(vault, filed[0], 1, "2026-11-20T10:00:00Z", change=True))
+    other = Vault.open(vault.path)
+    other.unlock(SYNTH.PASSPHRASE)
+    other_family = Family(other)
+    receipt = ingest(other, capture("<main><p>A synthetic letter about a wrist.</p></main>"), other_family)
+    other_family.assign(receipt.capture_id, member.id)
+    other.close()
+    assert importer.save_cache() is False
+    relock(vault)
+    fresh = Family(vault)
+    assert fresh.timeline(text="wrist", limit=None).total == 1
+    assert not fresh.from_cache

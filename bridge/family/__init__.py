@@ -99,12 +99,26 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    """For decoding a large cache into short-lived objects: paused like `_collector_paused`, but what
+    was made is left to the collector (it is dropped right after)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 class _Build:
     """A full index build running in the background while a cached (partial) index answers."""
 
     def __init__(self, source: VaultLike) -> None:
         self.done = threading.Event()
         self.index: TimelineIndex | None = None
+        self.metas: dict[str, dict[str, Any]] | None = None  # the capture metas it was built with
         self.source = source  # the connection it reads through
 
     def stop(self) -> None:
@@ -113,6 +127,16 @@ class _Build:
         lock = getattr(self.source, "lock", None)
         if lock is not None:
             lock()
+
+
+@dataclass
+class _CacheBase:
+    """An index cache current when changes without an index began, and what they changed since."""
+
+    blob: bytes
+    stamp: str
+    external: int  # the vault's external version then: another process writing voids the base
+    changed: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -195,6 +219,9 @@ class Family:
         self._pending: _Build | None = None  # the full build replacing a partial (cached) index
         self._cache_stamp: str | None = None  # vault content the index cache on disk was made from
         self._built_at = -1  # the vault's external version when the index was read
+        # While changes are made with no index in memory (`follow_cache`): the current index cache
+        # they will be applied to, and the captures they changed.
+        self._cache_base: _CacheBase | None = None
 
     # ================================================================ locking
 
@@ -297,8 +324,16 @@ class Family:
 
     @_locked
     def file_capture(self, capture_id: str) -> Filing:
-        """File one stored capture (called by ingest after its records are stored)."""
-        self._full()
+        """File one stored capture (called by ingest after its records are stored).
+
+        The decision reads the members, the caregiver's answers and the capture's meta, never the
+        timeline: with no index in memory yet (`kinchart import`), none is built for it (the index
+        cache, if followed, is brought up to date at `save_cache`); an index in use is kept current,
+        a partial one by first putting the full build in its place."""
+        if self._index is not None:
+            self._full()
+        elif self._cache_base is not None:
+            self._cache_base.changed.add(capture_id)
         meta = self.vault.get_capture_meta(capture_id)
         filing = self._decide(capture_id, meta)
         if filing.member_id:
@@ -711,6 +746,8 @@ class Family:
         """The index to read: loaded from the index cache when it is current (then partial until the
         background build replaces it), else built from the records."""
         if self._index is None:
+            # changes from now on go to the index, not to a followed cache (see follow_cache)
+            self._cache_base = None
             if not self._load_cache():
                 self._built_at = self._external_version()
                 metas = self._read_metas(self.vault)
@@ -731,15 +768,20 @@ class Family:
         return index
 
     def _swap(self) -> None:
-        """Put the background build in place of the partial index. Nothing changed meanwhile (every
-        change waits for this), so the metas read with the cache stay the current ones."""
+        """Put the background build in place of the partial index, with the metas it was built with:
+        the same as those read with the cache (every change of this family waits for the swap), but
+        with their strings shared (`_read_metas`): smaller than the cache's decoded ones."""
         job, self._pending = self._pending, None
-        index = None
+        index = metas = None
         if job is not None:
             job.done.wait()
-            index = job.index
+            index, metas = job.index, job.metas
+        if index is None or metas is None:
+            metas = self._read_metas(self.vault)
+            index = self._index_of(metas, self.vault)
         old = self._index
-        self._index = index if index is not None else self._index_of(self._read_metas(self.vault), self.vault)
+        self._index, self._metas = index, metas
+        self._metas_version += 1
         if old is not None:
             old.release()
 
@@ -791,7 +833,9 @@ class Family:
 
         def build() -> None:
             try:
-                job.index = self._index_of(self._read_metas(source), source)
+                metas = self._read_metas(source)
+                job.index = self._index_of(metas, source)
+                job.metas = metas
             except Exception as exc:  # e.g. locked meanwhile: the swap then builds in the foreground
                 log.warning("background index build failed (%s)", type(exc).__name__)
             finally:
@@ -803,9 +847,75 @@ class Family:
         return True
 
     @_locked
-    def save_cache(self) -> bool:
+    def follow_cache(self) -> bool:
+        """Before changes made with no index in memory (`kinchart import`): note the index cache, if
+        it is current, so that `save_cache` applies just those changes to it instead of leaving it
+        out of date (and the next unlock to build the whole index). Whether there is one to follow."""
+        self._cache_base = None
+        read = getattr(self.vault, "read_cache", None)
+        if read is None or self._index is not None:
+            return False
+        try:
+            external = self._external_version()
+            stamp = self.vault.content_stamp()  # type: ignore[attr-defined]
+            blob = read(index_cache.NAME)
+        except Exception as exc:  # a damaged cache is only not followed
+            log.warning("index cache not followed (%s)", type(exc).__name__)
+            return False
+        if not blob or index_cache.stamp_of(blob) != stamp:
+            return False
+        self._cache_base = _CacheBase(blob, stamp, external)
+        return True
+
+    def _save_followed(self) -> bool | None:
+        """`save_cache` with no index in memory: the followed cache with the changes applied (True),
+        or nothing to do as it is still current (False), or None: it cannot be updated (none followed,
+        or another process wrote meanwhile: what it changed is not known here)."""
+        base, self._cache_base = self._cache_base, None
+        if base is None or getattr(self.vault, "write_cache", None) is None:
+            return None
+        if self._external_version() != base.external:
+            return None
+        stamp: str = self.vault.content_stamp()  # type: ignore[attr-defined]
+        if stamp == base.stamp:
+            return False
+        metas = {cid: self.vault.get_capture_meta(cid) for cid in base.changed}
+
+        def items_of(capture_id: str) -> list[RecordItem]:
+            meta = metas.get(capture_id)
+            return self._items_for(
+                capture_id, self.vault.get_capture_meta(capture_id) if meta is None else meta
+            )
+
+        with _collector_off():  # decoding the cache's lists: see _collector_paused
+            blob = index_cache.update(base.blob, base.stamp, stamp, metas, items_of)
+        if blob is None:
+            return None
+        self.vault.write_cache(index_cache.NAME, blob)  # type: ignore[attr-defined]
+        self._cache_stamp = stamp
+        return True
+
+    def _cache_is_current(self) -> bool:
+        try:
+            blob = self.vault.read_cache(index_cache.NAME)  # type: ignore[attr-defined]
+            return bool(blob) and index_cache.stamp_of(blob) == self.vault.content_stamp()  # type: ignore[attr-defined]
+        except Exception:  # damaged: not current
+            return False
+
+    @_locked
+    def save_cache(self, build: bool = False) -> bool:
         """Write the index cache (at lock time: the next unlock reads it instead of every record),
-        unless it is already current or the index is not (built, and nothing wrote since)."""
+        unless it is already current or the index is not (built, and nothing wrote since). With no
+        index in memory, the cache followed since `follow_cache` is updated with what changed; if
+        there is none to update, `build` (the command line, after changing the vault) builds the
+        index to write the cache, unless the one on disk is current."""
+        if self._index is None:
+            followed = self._save_followed()
+            if followed is not None:
+                return followed
+            if not build or getattr(self.vault, "write_cache", None) is None or self._cache_is_current():
+                return False
+            self._full()
         if (
             getattr(self.vault, "write_cache", None) is None
             or self._index is None
@@ -824,6 +934,11 @@ class Family:
     def wait_full(self) -> None:
         """Until the full index is in place (tests, benchmarks, exports of everything)."""
         self._full()
+
+    @property
+    def index_in_memory(self) -> bool:
+        """Whether a timeline index (partial or full) is in memory or being built for this family."""
+        return self._index is not None or self._pending is not None
 
     @property
     def from_cache(self) -> bool:
@@ -894,8 +1009,9 @@ class Family:
                 prov=Provenance(capture_id=cid, record_id=row.id, **pf),
             )
 
-    def _items_for(self, capture_id: str) -> list[RecordItem]:
-        meta = self._metas.get(capture_id, {})
+    def _items_for(self, capture_id: str, meta: dict[str, Any] | None = None) -> list[RecordItem]:
+        if meta is None:
+            meta = self._metas.get(capture_id, {})
         mid = self._filed_member(meta)
         if mid is None:
             return []
@@ -913,6 +1029,8 @@ class Family:
 
     def _set_meta(self, capture_id: str, meta: dict[str, Any], current: dict[str, Any] | None = None) -> None:
         """Write a capture's meta (only when it changes) and keep the in-memory copy."""
+        if self._index is None and self._cache_base is not None:
+            self._cache_base.changed.add(capture_id)
         old = current if current is not None else self._metas.get(capture_id)
         self._metas[capture_id] = meta
         self._metas_version += 1

@@ -270,6 +270,12 @@ class TimelineIndex:
     def items_of(self, capture_id: str) -> list[RecordItem]:
         return list(self._by_capture.get(capture_id, ()))
 
+    def groups(self) -> Iterator[tuple[tuple[str, ...], list[RecordItem], tuple[str, ...]]]:
+        """Each natural-key group: its key, its records and the ids of the entries made of them (what
+        the index cache keeps so that a later change can be applied to it without a full build)."""
+        for key, items in self._groups.items():
+            yield key, items, self._group_entries.get(key, ())
+
     # ------------------------------------------------------------------ writing
 
     def load(self, items: Iterable[RecordItem]) -> None:
