@@ -37,6 +37,9 @@ _TIME_RANGE_END = re.compile(
     r"\s*(?:-|–|—|to)\s*\d{1,2}:\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}T?)?\s*$", re.I
 )
 _DEFAULT = datetime(2000, 1, 1)
+_DOTTED_MERIDIEM = re.compile(r"(\d)\s*([ap])\.m\.?", re.I)
+_WS = re.compile(r"\s+")
+_DIGIT = re.compile(r"\d")
 
 
 def _prepare(text: str) -> str:
@@ -46,8 +49,8 @@ def _prepare(text: str) -> str:
         text = f"{m['d']} {m['h']}:{m['m']}"
     text = _TIME_RANGE_END.sub("", text)
     text = _NOISE.sub(" ", text)
-    text = re.sub(r"(\d)\s*([ap])\.m\.?", r"\1 \2m", text, flags=re.I)
-    return re.sub(r"\s+", " ", text).strip(" ,;-")
+    text = _DOTTED_MERIDIEM.sub(r"\1 \2m", text)
+    return _WS.sub(" ", text).strip(" ,;-")
 
 
 _MONTHS = {
@@ -100,7 +103,7 @@ def _parse(text: str | None) -> tuple[datetime, bool] | None:
     if not text:
         return None
     prepared = _prepare(text)
-    if not re.search(r"\d", prepared):
+    if not _DIGIT.search(prepared):
         return None
     fast = _fast(prepared)
     if fast is not None:

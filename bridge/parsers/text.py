@@ -70,16 +70,24 @@ def clean(text: str | None) -> str | None:
     """Trim and collapse white space (non-breaking spaces included); empty becomes None."""
     if text is None:
         return None
-    text = _WS.sub(" ", text.replace("\xa0", " ").replace("\u200b", "")).strip()
-    return text or None
+    # str.split() splits on exactly what `\s` matches (Unicode white space, the no-break space
+    # included), several times faster than a regex substitution on this, the hottest text path.
+    if "\u200b" in text:
+        text = text.replace("\u200b", "")
+    return " ".join(text.split()) or None
 
 
 def is_hidden(node: LexborNode) -> bool:
     """Hidden by attribute or inline style: templates, modals, screen-reader-only duplicates stay out."""
     attrs = node.attributes
+    if not attrs:
+        return False
     if "hidden" in attrs or attrs.get("aria-hidden") == "true":
         return True
-    style = (attrs.get("style") or "").replace(" ", "").lower()
+    style = attrs.get("style")
+    if not style:
+        return False
+    style = style.replace(" ", "").lower()
     return "display:none" in style or "visibility:hidden" in style
 
 
@@ -126,6 +134,8 @@ def walk(
     br_outside = style.br
     br_inside = style.br if style.br_inside is None else style.br_inside
     sub = _WS.sub
+    # The default rule inlined: one call per element instead of two on the walk every reader shares.
+    default_skip = skip is skip_invisible
     stack: list[tuple[LexborNode | Closing, bool]] = [(root, root.tag in context)]
     push, pop = stack.append, stack.pop
     while stack:
@@ -138,10 +148,18 @@ def walk(
             raw = item.text_content or ""
             append(sub(" ", raw) if collapse and not (inside and raw_inside) else raw)
             continue
-        if tag == "br" and (br_always or item is root or not skip(item)):
+        if item is root:
+            skipped = False
+        elif tag == "-comment":
+            continue
+        elif default_skip:
+            skipped = tag in SKIP_TAGS or is_hidden(item)
+        else:
+            skipped = skip(item)
+        if tag == "br" and (br_always or not skipped):
             append(br_inside if inside else br_outside)
             continue
-        if item is not root and (tag == "-comment" or skip(item)):
+        if skipped:
             continue
         sep = opening.get(tag)
         if sep:

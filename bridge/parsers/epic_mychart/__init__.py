@@ -20,10 +20,12 @@ VARIANTS: tuple[ModuleType, ...] = (px, classic)
 
 
 def _variant(page: Page) -> ModuleType | None:
-    for variant in VARIANTS:
-        if variant.can_parse(page):
-            return variant
-    return None
+    if NAME in page.memo:  # claimed (or not) already: parse() does not ask every variant again
+        known: ModuleType | None = page.memo[NAME]
+        return known
+    found = next((variant for variant in VARIANTS if variant.can_parse(page)), None)
+    page.memo[NAME] = found
+    return found
 
 
 def can_parse(page: Page) -> bool:

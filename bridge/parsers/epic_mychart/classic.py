@@ -140,19 +140,20 @@ def _body_route(frame: Frame) -> str | None:
     return None
 
 
-def _fingerprint(frame: Frame) -> int:
-    """How strongly the markup says "classic MyChart": 0 (not at all) to 3."""
+def _is_classic(frame: Frame, route_shape: bool) -> bool:
+    """Whether the markup says "classic MyChart" strongly enough: two of the body route class, the
+    `$$WP` globals and the Epic hooks, or one of them on a classic route. The hooks are a walk over the
+    whole tree, so they are looked for only when they decide (most pages of other portals have a
+    classic-looking path of neither, and are settled without it)."""
     body = frame.body
     if body is None or any(name.startswith("md_px_") for name in classes(body)):
-        return 0
-    score = 0
-    if _body_route(frame):
-        score += 1
-    if "$$WP" in frame.html:
-        score += 1
-    if frame.css_first(_EPIC_HOOKS):
-        score += 1
-    return score
+        return False
+    score = int(_body_route(frame) is not None) + int("$$WP" in frame.html)
+    if score >= 2 or (score == 1 and route_shape):
+        return True
+    if score == 0 and not route_shape:
+        return False  # the hooks alone would score 1, off a classic route: not enough
+    return frame.css_first(_EPIC_HOOKS) is not None
 
 
 def _classic_frame(page: Page) -> Frame | None:
@@ -160,8 +161,7 @@ def _classic_frame(page: Page) -> Frame | None:
         segments = _segments(frame.path)
         if _is_px_path(segments):
             continue
-        score = _fingerprint(frame)
-        if score >= 2 or (score == 1 and _route_shape(segments)):
+        if _is_classic(frame, _route_shape(segments)):
             return frame
     return None
 

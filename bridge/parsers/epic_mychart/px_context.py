@@ -78,6 +78,8 @@ def _js_bool(text: str, name: str) -> bool | None:
 def script_subjects(frame: Frame) -> list[Subject]:
     """The `proxySubjects.push({...})` entries of the bootstrap script (JSON-escaped names)."""
     found: list[Subject] = []
+    if "proxySubjects" not in frame.html:  # script text is the markup verbatim: no script has them
+        return found
     for script in frame.css("script"):
         src = script.text(deep=True) or ""
         if "proxySubjects" not in src:
@@ -152,7 +154,9 @@ def _banner(frame: Frame, patient: str | None) -> tuple[str | None, str | None]:
     nodes = list(frame.css(PRINT_BANNER))
     if not nodes:
         body = frame.body
-        if body is not None:
+        # A walk over every text of the body, unless the markup cannot hold "DOB" (letters have no
+        # named character reference, so only a numeric one could spell it).
+        if body is not None and ("DOB" in frame.html or "&#" in frame.html):
             nodes = [
                 n.parent
                 for n in body.traverse(include_text=True)
@@ -198,7 +202,7 @@ def organization(frame: Frame) -> str | None:
         alt = clean(img.attributes.get("alt"))
         if alt and "mychart" not in alt.lower() and "epic" not in alt.lower():
             return alt
-    for script in frame.css("script"):
+    for script in frame.css("script") if "orgName" in frame.html else ():
         src = script.text(deep=True) or ""
         m = _ORG.search(src)
         if m:

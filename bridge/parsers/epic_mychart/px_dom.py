@@ -73,14 +73,10 @@ def raw_text(node: LexborNode | None) -> str | None:
 
 
 def own_text(node: LexborNode) -> str | None:
-    """The text of a node's direct text children only (not its child elements)."""
-    parts: list[str] = []
-    child = node.child
-    while child is not None:
-        if child.tag == "-text":
-            parts.append(child.text_content or "")
-        child = child.next
-    return clean(" ".join(parts))
+    """The text of a node's direct text children only (not its child elements), joined by a space."""
+    if node.is_text_node:  # a text node has no text children
+        return None
+    return clean(node.text(deep=False, separator=" "))
 
 
 def leaves(root: LexborNode, include_hidden: bool = True) -> Iterator[tuple[LexborNode, str]]:
@@ -137,18 +133,34 @@ class DocIndex:
         self.root = root
         self.start: dict[int, int] = {}
         self.end: dict[int, int] = {}
+        # One pre-order pass in Lexbor (`traverse`), closing the open ancestors that are not the next
+        # element's parent: an element ends where the first element after it that is not inside it
+        # starts. Iterative, so a page nested thousands deep cannot exhaust the stack.
+        start, end = self.start, self.end
+        open_ids: list[int] = []  # the open ancestors, innermost last
         counter = 0
-        stack: list[tuple[LexborNode, bool]] = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                self.end[node.mem_id] = counter
-                continue
-            self.start[node.mem_id] = counter
+        for node in root.traverse(include_text=False):
+            mem_id = node.mem_id
+            if counter:
+                parent = node.parent
+                parent_id = parent.mem_id if parent is not None else None
+                while open_ids and open_ids[-1] != parent_id:
+                    end[open_ids.pop()] = counter
+            start[mem_id] = counter
             counter += 1
-            stack.append((node, True))
-            children = list(node.iter(include_text=False))
-            stack.extend((c, False) for c in reversed(children))
+            open_ids.append(mem_id)
+        for mem_id in open_ids:
+            end[mem_id] = counter
+        self._headings: dict[str, list[LexborNode]] = {}
+
+    def headings(self, tags: Iterable[str]) -> list[LexborNode]:
+        """Every heading of these tags below root, in document order: asked once per region and
+        heading search, so found once (parsers never change a tree)."""
+        selector = ", ".join(tags)
+        found = self._headings.get(selector)
+        if found is None:
+            found = self._headings[selector] = list(self.root.css(selector))
+        return found
 
     def pos(self, node: LexborNode) -> int:
         return self.start.get(node.mem_id, -1)
@@ -161,7 +173,7 @@ class DocIndex:
     ) -> LexborNode | None:
         """The first visible heading whose text is one of names (or starts with one, with prefix)."""
         wanted = [key(n) for n in names]
-        for h in (within or self.root).css(", ".join(tags)):
+        for h in within.css(", ".join(tags)) if within is not None else self.headings(tags):
             k = key(text_of(h) or raw_text(h))
             if not k:
                 continue
@@ -175,9 +187,7 @@ class DocIndex:
         level = int(heading.tag[1]) if heading.tag in HEADING_TAGS else 6
         hpos = self.pos(heading)
         tags = HEADING_TAGS[:level]
-        stop = min(
-            (p for p in (self.pos(h) for h in self.root.css(", ".join(tags))) if p > hpos), default=_FAR
-        )
+        stop = min((p for p in (self.pos(h) for h in self.headings(tags)) if p > hpos), default=_FAR)
         box = within or self._own_box(heading, tags)
         if box is not None and box.mem_id != heading.mem_id:
             stop = min(stop, self.stop_after(box))
