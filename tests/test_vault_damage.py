@@ -143,12 +143,19 @@ def test_serve_starts_and_every_dashboard_page_opens(damaged: dict[str, Any]) ->
                 await client.login(PASSPHRASE)
                 seen = {}
                 for path in ("/", "/members", "/captures", f"/members/{damaged['ben'].id}", "/settings"):
-                    status, _ = await client.get(path)
+                    status, text = await client.get(path)
                     seen[path] = status
+                    if path == "/":
+                        overview.append(text)
                 return seen
 
+        overview: list[str] = []
         seen = asyncio.run(pages())
         assert all(status == 200 for status in seen.values()), seen
+        # the overview says that part of the vault is damaged, naming items by opaque id only
+        assert 'id="vault-damage"' in overview[0]
+        assert f"members document {damaged['macs']['ada'][:12]}" in overview[0]
+        assert "Synthetic Ada Damage" not in overview[0].split('id="vault-damage"')[1].split("</section>")[0]
     finally:
         bridge.stop()
 

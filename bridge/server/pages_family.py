@@ -71,6 +71,8 @@ def _overview(v: View) -> web.Response:
         names=names,
         unassigned=unassigned,
         has_captures=bool(v.vault.capture_count()),
+        # what the vault found missing, older or damaged (never content: kinds and opaque ids)
+        integrity=v.vault.integrity().lines(),
     )
 
 
