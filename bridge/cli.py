@@ -6,11 +6,8 @@ Nothing here prints record content except `parse`, whose job it is.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +120,7 @@ def serve(
     idle_lock: float = typer.Option(30, "--idle-lock", help="Lock after this many idle minutes"),
 ) -> None:
     """Start the bridge and the dashboard on 127.0.0.1."""
-    from bridge.server import PortTaken
+    from bridge.server import PortTaken, run
     from bridge.vault import Vault, VaultError, WrongPassphrase
 
     folder = _vault_dir(vault)
@@ -149,35 +146,13 @@ def serve(
             out.print("The vault starts locked: unlock it in the dashboard.", soft_wrap=True)
 
     try:
-        _run_announced(config, announce)
+        run(config, on_ready=announce)
     except PortTaken as exc:
         _fail(str(exc), code=2)
     except WrongPassphrase:
         _fail("The passphrase in KINCHART_PASSPHRASE_FILE does not open this vault.")
     except VaultError as exc:  # a damaged vault: said in one line, and the file is left as it is
         _fail(str(exc))
-
-
-def _run_announced(config: ServerConfig, announce: Callable[[], None]) -> None:
-    """`bridge.server.run`, calling `announce` once the server's port is bound (the server's `ready`
-    event); Ctrl+C stops it quietly."""
-    from bridge.server.app import serve
-
-    async def serve_and_announce() -> None:
-        ready = asyncio.Event()
-
-        async def when_ready() -> None:
-            await ready.wait()
-            announce()
-
-        announcer = asyncio.create_task(when_ready())
-        try:
-            await serve(config, ready)
-        finally:
-            announcer.cancel()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_and_announce())
 
 
 @app.command()
@@ -318,8 +293,6 @@ def _follow_index(family: Any) -> None:
 def _keep_index(family: Any) -> None:
     """Write the timeline index cache (after an import, the cache it followed brought up to date), so
     the dashboard's next unlock does not rebuild it."""
-    if family is None:
-        return
     try:
         family.save_cache(build=True)
     except Exception as exc:  # the import itself succeeded: the cache only saves time

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bridge.parsers import ParserInfo, nesting
+from bridge.parsers import ParserInfo
 from bridge.parsers.budget import parse_within_budget
 from bridge.receipt import MemberRef, Receipt
 from bridge.records import ParseResult
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
     from bridge.vault import Vault
 
 log = logging.getLogger(__name__)
-
-
-# The nesting guard moved to bridge.parsers.nesting; these names stay importable from here.
-MAX_PARSE_DEPTH = nesting.MAX_PARSE_DEPTH
-_flatten_deep_nesting = nesting.flatten_deep_nesting
 
 
 def parse_capture(capture: dict[str, Any]) -> tuple[ParserInfo, ParseResult, str | None]:

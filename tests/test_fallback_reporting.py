@@ -4,14 +4,13 @@ the registry fell back to the generic parser silently and only a crash counted a
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
 from conftest import FIXTURES
 from test_cli import env as env  # the CLI's fixture: a vault folder and a passphrase file
 from test_cli import run
+from test_parse_failures import _result_page_without_its_name
 
 from bridge.family import Family
 from bridge.ingest import ingest, reparse_all
@@ -22,10 +21,9 @@ PASSPHRASE = "synthetic fallback passphrase"
 
 
 def _changed_result_page() -> tuple[str, str]:
-    """MyChart's classic result page with its heading gone: the markup changed under the parser."""
-    page = FIXTURES / "epic_mychart" / "test_result_cbc_classic.html"
-    url = json.loads(page.with_name(page.stem + ".expected.json").read_text(encoding="utf-8"))["url"]
-    return url, re.sub(r"<h1[^>]*>.*?</h1>", "", page.read_text(encoding="utf-8"), flags=re.S)
+    """(url, html) of MyChart's classic result page with its heading gone (test_parse_failures')."""
+    capture = _result_page_without_its_name()
+    return capture["url"], capture["frames"][0]["html"]
 
 
 def _capture(url: str, html: str) -> dict[str, Any]:

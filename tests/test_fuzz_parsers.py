@@ -19,8 +19,10 @@ from golden import fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.ingest import MAX_PARSE_DEPTH, _flatten_deep_nesting, parse_capture
+from bridge.ingest import parse_capture
 from bridge.parsers import Page, parse_page
+from bridge.parsers.nesting import MAX_PARSE_DEPTH
+from bridge.parsers.nesting import flatten_deep_nesting as _flatten_deep_nesting
 from bridge.records import RECORD_KINDS, ParseResult
 
 FIXTURES = fixtures()

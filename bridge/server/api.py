@@ -19,7 +19,6 @@ from . import api_auth
 from .api_auth import b64u
 from .errors import CLIENT_HEADER, api_error, locked
 from .gate import GateClosed
-from .offload import in_thread
 from .pairing import PairingError
 from .state import STATE
 
@@ -80,8 +79,8 @@ async def pair(request: web.Request) -> web.Response:
     name = raw_name if isinstance(raw_name, str) else request.headers.get(CLIENT_HEADER, "")
     try:
         # Off the event loop: checking a code is deliberately slow (Argon2id, pairing.CODE_KDF).
-        key, client = await asyncio.get_running_loop().run_in_executor(
-            None, state.pairing.redeem, body["code"], name, request.headers.get("Origin")
+        key, client = await asyncio.to_thread(
+            state.pairing.redeem, body["code"], name, request.headers.get("Origin")
         )
     except PairingError as exc:
         status = {"locked_out": 429, "code_expired": 403}.get(exc.code, 403)
@@ -110,7 +109,7 @@ async def post_capture(request: web.Request) -> web.Response:
                 return locked()
             vault = state.require_vault()
             try:
-                receipt = await in_thread(lambda: ingest(vault, capture, state.family))
+                receipt = await asyncio.to_thread(lambda: ingest(vault, capture, state.family))
             except VaultLocked:
                 return locked()
             except VaultError as exc:  # a damaged or unwritable vault: say so in the API's own error shape
@@ -140,7 +139,7 @@ async def members(request: web.Request) -> web.Response:
         found = family.list_members() if family else []
         return [{"id": m.id, "name": m.name, "dob": m.dob, "relationship": m.relationship} for m in found]
 
-    return web.json_response({"members": await in_thread(listing)})
+    return web.json_response({"members": await asyncio.to_thread(listing)})
 
 
 @routes.post("/api/captures/{capture_id}/assign")
@@ -179,7 +178,7 @@ async def assign(request: web.Request) -> web.Response:
 
     try:
         async with state.gate.held():
-            return await in_thread(file_it)
+            return await asyncio.to_thread(file_it)
     except (GateClosed, VaultLocked):
         return locked()
 

@@ -7,7 +7,7 @@ import contextlib
 import errno
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -126,6 +126,22 @@ async def serve(config: ServerConfig, ready: asyncio.Event | None = None) -> Non
         budget.shutdown()
 
 
-def run(config: ServerConfig) -> None:
+def run(config: ServerConfig, on_ready: Callable[[], None] | None = None) -> None:
+    """`serve` until Ctrl+C, which stops it quietly; `on_ready` is called once the port is bound."""
+
+    async def main() -> None:
+        ready = asyncio.Event()
+
+        async def announce() -> None:
+            await ready.wait()
+            if on_ready is not None:
+                on_ready()
+
+        announcer = asyncio.create_task(announce())
+        try:
+            await serve(config, ready)
+        finally:
+            announcer.cancel()
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+        asyncio.run(main())

@@ -52,7 +52,3 @@ class Gate:
             yield
         finally:
             self._closing = False
-
-    @property
-    def busy(self) -> int:
-        return self._inside

@@ -14,7 +14,6 @@ from bridge.family import Family
 from bridge.vault import Vault, VaultError
 
 from .gate import Gate
-from .offload import in_thread
 from .pairing import Pairing
 
 log = logging.getLogger(__name__)
@@ -66,11 +65,7 @@ class BridgeState:
 
     async def unlock_in_worker(self, passphrase: str) -> None:
         """Unlock from the event loop: the key derivation runs in a worker thread (see `create`)."""
-        if self.vault is None:
-            raise VaultError("There is no vault yet: create one first.")
-        await asyncio.to_thread(self.vault.unlock, passphrase)
-        self.touch()
-        self._load_settings()
+        await asyncio.to_thread(self.unlock, passphrase)
 
     def _load_settings(self) -> None:
         """The caregiver's saved dashboard settings (idle-lock time), read once the vault is open. A
@@ -105,10 +100,10 @@ class BridgeState:
                 current = self.vault.external_version() == self._seen_version
                 if current:
                     try:
-                        await in_thread(family.save_cache)
+                        await asyncio.to_thread(family.save_cache)
                     except Exception as exc:  # the lock matters more than the cache
                         log.warning("index cache not written (%s)", type(exc).__name__)
-            await in_thread(self.lock)
+            await asyncio.to_thread(self.lock)
 
     def touch(self) -> None:
         self.last_activity = time.monotonic()
@@ -116,7 +111,7 @@ class BridgeState:
     @property
     def family(self) -> Family | None:
         """The family model over the unlocked vault, built once per unlock. It can take seconds (the
-        index) and waits on the family's lock: ask from a worker thread (`in_thread`), not the loop."""
+        index) and waits on the family's lock: ask from a worker thread (`asyncio.to_thread`), not the loop."""
         with self._family_guard:
             return self._current_family()
 

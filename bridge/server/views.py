@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
@@ -12,7 +13,6 @@ from bridge.family import Family, Member
 from bridge.vault import Vault, VaultLocked
 
 from .gate import GateClosed
-from .offload import in_thread
 from .pages_auth import checked_form, session_or_redirect
 from .sessions import Session
 from .state import STATE, BridgeState
@@ -42,11 +42,11 @@ class View:
 async def view(request: web.Request) -> View:
     """The page's session and the family model. The model is fetched in a worker thread: the first
     request after an unlock builds its index, and any request may wait for the family's lock while a
-    capture is being filed. A handler then does its own work through `in_thread` too."""
+    capture is being filed. A handler then does its own work in a worker thread too (`read`, `change`)."""
     session = session_or_redirect(request)
     state = request.app[STATE]
     vault = state.require_vault()
-    family = await in_thread(lambda: state.family)
+    family = await asyncio.to_thread(lambda: state.family)
     if family is None:  # locked meanwhile
         raise web.HTTPSeeOther("/unlock")
     return View(session, state, vault, family)
@@ -56,7 +56,7 @@ async def read(fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> 
     """A page's work (queries, rendering) in a worker thread; a vault locked meanwhile sends the
     caregiver to the unlock page."""
     try:
-        return await in_thread(fn, *args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
     except VaultLocked:
         raise web.HTTPSeeOther("/unlock") from None
 
@@ -65,7 +65,7 @@ async def change(v: View, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.
     """A form's change in a worker thread, holding the vault's gate open (locking waits for it)."""
     try:
         async with v.state.gate.held():
-            return await in_thread(fn, *args, **kwargs)
+            return await asyncio.to_thread(fn, *args, **kwargs)
     except (GateClosed, VaultLocked):
         raise web.HTTPSeeOther("/unlock") from None
 
